@@ -1,0 +1,1 @@
+"""The pure core: masking rules, statistics and the reward mapping (no torch, no files)."""

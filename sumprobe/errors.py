@@ -1,0 +1,13 @@
+"""Errors a user can act on. The CLI prints their message and exits non-zero, with no traceback."""
+
+
+class SumprobeError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+
+class DataError(SumprobeError):
+    """Bad or missing input data; the message names the file, line and field."""
+
+
+class ModelError(SumprobeError):
+    """A model or tokenizer that cannot be loaded or cannot do what the command needs."""
