@@ -1,0 +1,238 @@
+"""Reading OpenAI's summarize-from-feedback data into typed records: the one place that parses it.
+
+Two sources, one parser: the upstream raw JSON Lines files (`.json`/`.jsonl`, optionally `.gz`,
+one object a line) and the Hub's `openai/summarize_from_feedback` (`comparisons`, `axis`),
+whose rows have the same fields. Every error names the file and line (or Hub row) and the field.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sumprobe.errors import DataError
+
+HUB_DATASET = "openai/summarize_from_feedback"
+DATASETS = ("comparisons", "axis")
+AXES = ("overall", "accuracy", "coverage", "coherence")
+BASELINE = "document"  # the group name of the document-alone condition
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One summary of an item, in the group it is scored under."""
+
+    group: str
+    text: str
+    policy: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """A document and the summaries to score on it, each with its group."""
+
+    doc_id: str
+    document: str
+    summaries: tuple[Summary, ...]
+    source: str  # where it came from: "file:line" or "hub row"
+    confidence: int | None = None  # the labeler's confidence (comparisons only)
+
+
+@dataclass
+class Loaded:
+    """Items ready to probe, with counts of what was left out and why."""
+
+    items: list[ProbeItem]
+    skipped: Counter = field(default_factory=Counter)
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def _data_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir()
+            if p.name.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz"))
+        )
+        if not files:
+            raise DataError(f"{path}: no .json, .jsonl or .gz files in this folder")
+        return files
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    return [path]
+
+
+def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
+    """Yield (where, row) for every non-blank line of the files (or folders of files)."""
+    for given in paths:
+        for path in _data_files(Path(given)):
+            try:
+                with _open_text(path) as lines:
+                    for number, line in enumerate(lines, start=1):
+                        if not line.strip():
+                            continue
+                        where = f"{path}:{number}"
+                        try:
+                            row = json.loads(line)
+                        except json.JSONDecodeError as error:
+                            raise DataError(f"{where}: invalid JSON ({error.msg})") from None
+                        if not isinstance(row, dict):
+                            raise DataError(f"{where}: expected a JSON object")
+                        yield where, row
+            except (OSError, UnicodeDecodeError, EOFError) as error:
+                raise DataError(f"{path}: cannot read ({error})") from None
+
+
+def read_hub(dataset: str, split: str) -> Iterator[tuple[str, dict]]:
+    """Yield (where, row) from the Hub's summarize-from-feedback (or its local cache)."""
+    try:
+        import datasets
+
+        rows = datasets.load_dataset(HUB_DATASET, dataset, split=split)
+    except Exception as error:  # the Hub raises many kinds; all mean "not loadable here"
+        raise DataError(
+            f"cannot load {HUB_DATASET} ({dataset}, split {split}) from the Hub: {error}\n"
+            "Without Hub access pass local files with --data PATH "
+            "(and set HF_DATASETS_OFFLINE=1 to fail fast)."
+        ) from None
+    for number, row in enumerate(rows):
+        yield f"{HUB_DATASET}[{dataset}/{split}] row {number}", row
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _field(row: dict, dotted: str, where: str, kind: type | tuple = str) -> Any:
+    value: Any = row
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise DataError(f"{where}: missing field '{dotted}'")
+        value = value[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise DataError(f"{where}: field '{dotted}' should be {names}, got {type(value).__name__}")
+    return value
+
+
+def _document(row: dict, where: str) -> tuple[str, str]:
+    info = _field(row, "info", where, dict)
+    for key in ("post", "article"):
+        if isinstance(info.get(key), str):
+            doc_id = info.get("id")
+            return (str(doc_id) if doc_id is not None else where), info[key]
+    raise DataError(f"{where}: missing field 'info.post' (or 'info.article')")
+
+
+def parse_comparison(row: dict, where: str) -> ProbeItem:
+    """A comparisons row: the labeler's chosen summary and the rejected one."""
+    doc_id, document = _document(row, where)
+    summaries = _field(row, "summaries", where, list)
+    if len(summaries) != 2:
+        raise DataError(f"{where}: field 'summaries' should hold 2 summaries, got {len(summaries)}")
+    texts = []
+    for index, summary in enumerate(summaries):
+        if not isinstance(summary, dict) or not isinstance(summary.get("text"), str):
+            raise DataError(f"{where}: missing field 'summaries[{index}].text'")
+        texts.append(summary["text"])
+    choice = _field(row, "choice", where, int)
+    if choice not in (0, 1):
+        raise DataError(f"{where}: field 'choice' should be 0 or 1, got {choice}")
+    confidence = (row.get("extra") or {}).get("confidence")
+    return ProbeItem(
+        doc_id=doc_id,
+        document=document,
+        summaries=(
+            Summary("chosen", texts[choice], summaries[choice].get("policy")),
+            Summary("rejected", texts[1 - choice], summaries[1 - choice].get("policy")),
+        ),
+        source=where,
+        confidence=confidence if isinstance(confidence, int) else None,
+    )
+
+
+def _axis_score(row: dict, axis: str, where: str) -> int | None:
+    axes = _field(row, "summary.axes", where, dict)
+    score = axes.get(axis)
+    if score is None:
+        return None
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 1 <= score <= 7:
+        raise DataError(
+            f"{where}: field 'summary.axes.{axis}' should be 1-7 or null, got {score!r}"
+        )
+    return int(score)
+
+
+def axis_items(
+    rows: Iterable[tuple[str, dict]], groups: Sequence[int], axis: str = "overall"
+) -> Loaded:
+    """Axis rows grouped by document: each post once, with its summaries rated in `groups`."""
+    if axis not in AXES:
+        raise DataError(f"unknown axis {axis!r}; expected one of {', '.join(AXES)}")
+    wanted = {int(g) for g in groups}
+    by_doc: dict[str, list[Summary]] = defaultdict(list)
+    first_seen: dict[str, tuple[str, str]] = {}
+    skipped: Counter = Counter()
+    for where, row in rows:
+        doc_id, document = _document(row, where)
+        text = _field(row, "summary.text", where)
+        score = _axis_score(row, axis, where)
+        first_seen.setdefault(doc_id, (document, where))
+        if score is None:
+            skipped[f"summary without an '{axis}' score"] += 1
+        elif score not in wanted:
+            skipped["summary rated outside the groups"] += 1
+        else:
+            policy = _field(row, "summary", where, dict).get("policy")
+            by_doc[doc_id].append(Summary(str(score), text, policy))
+    items = [
+        ProbeItem(doc_id, first_seen[doc_id][0], tuple(summaries), first_seen[doc_id][1])
+        for doc_id, summaries in by_doc.items()
+    ]
+    return Loaded(items, skipped)
+
+
+def prepare(loaded: Loaded, drop_shortest: int, limit: int | None) -> Loaded:
+    """The seed's preparation: sort by document length, drop the shortest, keep `limit`."""
+    items = sorted(loaded.items, key=lambda item: len(item.document))
+    skipped = Counter(loaded.skipped)
+    dropped = min(drop_shortest, len(items))
+    if dropped:
+        skipped["among the shortest documents (--drop-shortest)"] += dropped
+    items = items[dropped:]
+    if limit is not None and len(items) > limit:
+        skipped["beyond --limit"] += len(items) - limit
+        items = items[:limit]
+    return Loaded(items, skipped)
+
+
+def load_items(
+    dataset: str,
+    paths: Sequence[str | Path] = (),
+    *,
+    split: str = "validation",
+    groups: Sequence[int] = (7, 4),
+    axis: str = "overall",
+) -> Loaded:
+    """Read a data set (local files when `paths` is given, else the Hub) into probe items."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    rows = read_json_lines(paths) if paths else read_hub(dataset, split)
+    if dataset == "comparisons":
+        loaded = Loaded([parse_comparison(row, where) for where, row in rows])
+    else:
+        loaded = axis_items(rows, groups, axis)
+    if not loaded.items and not loaded.skipped:
+        raise DataError("the data holds no records")
+    return loaded
