@@ -1,0 +1,150 @@
+"""What every engine shares: the cloze question, its answer, and the tokenizer bookkeeping.
+
+An engine answers cloze questions in batches: for one document and one masked word, how well
+does the model recover the word given each prompt (a summary, or nothing)? The document is
+tokenized once, with character offsets, so the word's pieces are found exactly and every
+condition of a document sees the same tokens of it (a paired design).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from sumprobe.core.masking import Word
+from sumprobe.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Cloze:
+    """One masked word of one document, to be filled once per prompt (None: document alone)."""
+
+    document: str
+    word: Word
+    prompts: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one (cloze, prompt)."""
+
+    top_tokens: tuple[str, ...]  # the k most likely fillers, best first, decoded
+    top1_hit: bool  # the best filler is the word
+    topk_hit: bool  # the word is among the k best
+    logprob: float  # log-probability of the word (see the engine for multi-piece words)
+    truncated: bool  # the input was cut to fit the model's window
+
+
+class Engine(Protocol):
+    """The interface the probe needs; a fake with these two methods can stand in for tests."""
+
+    name: str
+
+    def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
+        """How many tokens each word of `document` occupies."""
+
+    def predict(
+        self,
+        clozes: Sequence[Cloze],
+        top_k: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[list[Prediction]]:
+        """One list per cloze, one Prediction per prompt, in the order given."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A text's token ids with each token's character span."""
+
+    ids: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]
+
+    def covering(self, word: Word) -> list[int]:
+        """Indices of the tokens that overlap the word's characters."""
+        return [
+            i
+            for i, (start, end) in enumerate(self.offsets)
+            if start < word.end and end > word.start and end > start
+        ]
+
+
+class TokenizerHelper:
+    """Offsets, special tokens and prompt encoding for a fast (Rust) tokenizer."""
+
+    def __init__(self, tokenizer, model_name: str):
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelError(
+                f"{model_name}: sumprobe needs a fast tokenizer (character offsets); "
+                "this one is a slow Python tokenizer"
+            )
+        self.tokenizer = tokenizer
+        self.prefix, self.suffix = self._special_frame()
+        self.encode = lru_cache(maxsize=8192)(self._encode)
+        self.encode_prompt = lru_cache(maxsize=8192)(self._encode_prompt)
+
+    def _special_frame(self) -> tuple[list[int], list[int]]:
+        # Which special tokens the tokenizer puts before and after a text ([CLS] … [SEP],
+        # <s> … </s>, a BOS alone): found by encoding a probe text both ways.
+        plain = self.tokenizer("hello", add_special_tokens=False)["input_ids"]
+        framed = self.tokenizer("hello", add_special_tokens=True)["input_ids"]
+        for start in range(len(framed) - len(plain) + 1):
+            if framed[start : start + len(plain)] == plain:
+                return framed[:start], framed[start + len(plain) :]
+        return [], []
+
+    def _encode(self, text: str) -> Encoded:
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return Encoded(
+            tuple(encoding["input_ids"]), tuple(tuple(span) for span in encoding["offset_mapping"])
+        )
+
+    def _encode_prompt(self, prompt: str) -> tuple[int, ...]:
+        # The prompt and its separator, as the seed joins them: summary + "\n" + document.
+        return tuple(self.tokenizer(prompt + "\n", add_special_tokens=False)["input_ids"])
+
+    def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
+        encoded = self.encode(document)
+        return [len(encoded.covering(word)) for word in words]
+
+    def decode(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id]).strip()
+
+
+def fit_prompt(prompt: tuple[int, ...], budget: int) -> tuple[tuple[int, ...], bool]:
+    """Keep the first `budget` tokens of a prompt; say whether it was cut."""
+    return (prompt[:budget], True) if len(prompt) > budget else (prompt, False)
+
+
+def max_input_length(tokenizer, config) -> int:
+    """The longest input the model takes, from the tokenizer or, failing that, the config."""
+    from_tokenizer = getattr(tokenizer, "model_max_length", None) or 0
+    if 0 < from_tokenizer < 1_000_000:
+        return int(from_tokenizer)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 512
+
+
+def pad_right(sequences: Sequence[Sequence[int]], pad_id: int, device):
+    """Right-padded ids and attention mask for a batch, on `device`."""
+    import torch
+
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)  # [B, T]
+    attention = torch.zeros_like(ids)  # [B, T]
+    for b, seq in enumerate(sequences):
+        ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attention[b, : len(seq)] = 1
+    return ids.to(device), attention.to(device)
+
+
+def restore_order(clozes: Sequence[Cloze], keys, predictions) -> list[list[Prediction]]:
+    """Put predictions made in length order back as one list per cloze, one per prompt."""
+    answers: list[list] = [[None] * len(cloze.prompts) for cloze in clozes]
+    for (cloze, prompt), prediction in zip(keys, predictions):
+        answers[cloze][prompt] = prediction
+    return answers

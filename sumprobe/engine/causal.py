@@ -1,0 +1,135 @@
+"""Causal (left-to-right) language models: the same cloze question asked from the left.
+
+The model reads `summary + "\\n" + document` up to the masked word and predicts it. Top-1 and
+top-k compare the model's next token with the word's first token; `logprob` is the whole
+word's log-probability (all its tokens, teacher-forced), which is what a left-to-right model
+can say about a word of several pieces. Only the positions that predict the word go through
+the output layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sumprobe.engine.base import (
+    Cloze,
+    Prediction,
+    TokenizerHelper,
+    fit_prompt,
+    max_input_length,
+    pad_right,
+    restore_order,
+)
+from sumprobe.engine.device import run_in_batches
+from sumprobe.errors import ModelError
+
+# Families whose logits are not the output layer applied to the last hidden state.
+_SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale")
+
+
+@dataclass(frozen=True)
+class _Row:
+    ids: tuple[int, ...]  # context followed by the word's tokens
+    word_at: int  # index of the word's first token in ids
+    truncated: bool
+    key: tuple[int, int]
+
+
+class CausalEngine:
+    """Any `AutoModelForCausalLM` (GGUF files included) with a fast tokenizer."""
+
+    def __init__(self, model, tokenizer, name: str, batch_size: int):
+        self.name = name
+        self.model = model.eval()
+        self.revision = getattr(model.config, "_commit_hash", None)
+        self.text = TokenizerHelper(tokenizer, name)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        self.batch_size = batch_size
+        self.window = max_input_length(tokenizer, model.config) - len(self.text.prefix)
+        self.head = model.get_output_embeddings()
+        if any(getattr(model.config, key, None) for key in _SCALED_LOGITS) or self.head is None:
+            self.head = None  # fall back to the full forward pass
+        self.device = next(model.parameters()).device
+
+    def piece_counts(self, document, words):
+        return self.text.piece_counts(document, words)
+
+    def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
+        encoded = self.text.encode(cloze.document)
+        pieces = encoded.covering(cloze.word)
+        if not pieces:
+            raise ModelError(f"{self.name}: the word {cloze.word.text!r} has no tokens")
+        word = encoded.ids[pieces[0] : pieces[-1] + 1]
+        before = encoded.ids[: pieces[0]]
+        prompts = [self.text.encode_prompt(p) if p is not None else () for p in cloze.prompts]
+        # The same context for every condition: the document's last tokens before the word,
+        # as many as fit beside the longest prompt (at least half the window).
+        room = max(self.window - len(word) - max(len(p) for p in prompts), self.window // 2)
+        context_cut = len(before) > room
+        if context_cut:
+            before = before[len(before) - room :]
+        rows = []
+        for p, prompt in enumerate(prompts):
+            prompt, prompt_cut = fit_prompt(prompt, self.window - len(before) - len(word))
+            ids = tuple(self.text.prefix) + prompt + before + word
+            rows.append(_Row(ids, len(ids) - len(word), context_cut or prompt_cut, (index, p)))
+        if rows[0].word_at == 0:
+            raise ModelError(
+                f"{self.name}: nothing precedes the word {cloze.word.text!r} and the tokenizer "
+                "adds no start token, so the model cannot predict it"
+            )
+        return rows
+
+    def _logits_at(self, ids, attention, rows_index, positions):
+        if self.head is not None:
+            hidden = self.model.base_model(input_ids=ids, attention_mask=attention)[0]  # [B, T, H]
+            return self.head(hidden[rows_index, positions])  # [N, V]
+        return self.model(input_ids=ids, attention_mask=attention).logits[rows_index, positions]
+
+    @torch.inference_mode()
+    def _score(self, rows: Sequence[_Row], top_k: int) -> list[Prediction]:
+        ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
+        # Position t predicts token t + 1: the word's tokens are predicted from word_at - 1 on.
+        owners, positions, targets, first = [], [], [], []
+        for b, row in enumerate(rows):
+            first.append(len(owners))  # where this row's first word token is scored
+            for t in range(row.word_at, len(row.ids)):
+                owners.append(b)
+                positions.append(t - 1)
+                targets.append(row.ids[t])
+        owner = torch.tensor(owners, device=self.device)  # [N]
+        logits = self._logits_at(ids, attention, owner, torch.tensor(positions, device=self.device))
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
+        target_logprob = logprobs.gather(1, torch.tensor(targets, device=self.device)[:, None])
+        word_logprob = torch.zeros(len(rows), device=self.device).index_add_(
+            0, owner, target_logprob[:, 0]
+        ).cpu()  # [B]
+        top = logprobs[first].topk(top_k, dim=-1).indices.cpu()  # [B, k]
+        predictions = []
+        for b, row in enumerate(rows):
+            best = top[b].tolist()
+            predictions.append(
+                Prediction(
+                    top_tokens=tuple(self.text.decode(t) for t in best),
+                    top1_hit=best[0] == row.ids[row.word_at],
+                    topk_hit=row.ids[row.word_at] in best,
+                    logprob=float(word_logprob[b]),
+                    truncated=row.truncated,
+                )
+            )
+        return predictions
+
+    def predict(
+        self,
+        clozes: Sequence[Cloze],
+        top_k: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[list[Prediction]]:
+        rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
+        rows.sort(key=lambda row: len(row.ids), reverse=True)
+        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
+        return restore_order(clozes, [row.key for row in rows], scored)

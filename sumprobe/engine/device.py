@@ -1,0 +1,78 @@
+"""Where a model runs: device, dtype, batch size (backing off when CUDA runs out of memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+
+from sumprobe.errors import ModelError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+CPU_BATCH = 16
+CUDA_START_BATCH = 128
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA, then MPS, then CPU; an explicit choice that is not available is an error."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but torch sees no CUDA device")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("--device mps was asked for, but torch sees no MPS device")
+    if requested not in DEVICES:
+        raise ModelError(f"unknown device {requested!r}; expected one of {', '.join(DEVICES)}")
+    return torch.device(requested)
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """bf16 (else fp16) on CUDA, fp32 elsewhere, unless a dtype is named."""
+    if requested == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if requested not in DTYPES:
+        raise ModelError(f"unknown dtype {requested!r}; expected one of {', '.join(DTYPES)}")
+    return getattr(torch, requested)
+
+
+def default_batch_size(device: torch.device) -> int:
+    """The first batch size when none is given: large on CUDA (it backs off), modest on CPU."""
+    return CUDA_START_BATCH if device.type == "cuda" else CPU_BATCH
+
+
+def run_in_batches(
+    items: Sequence[T],
+    batch_size: int,
+    run: Callable[[Sequence[T]], list[R]],
+    on_batch: Callable[[int], None] | None = None,
+) -> list[R]:
+    """Apply `run` to consecutive slices of `items`; halve the slice on CUDA out-of-memory."""
+    results: list[R] = []
+    start = 0
+    while start < len(items):
+        chunk = items[start : start + batch_size]
+        try:
+            results.extend(run(chunk))
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise ModelError(
+                    "out of GPU memory even at batch size 1; try --dtype float16 or a smaller model"
+                ) from None
+            torch.cuda.empty_cache()
+            batch_size = max(1, batch_size // 2)
+            continue
+        start += len(chunk)
+        if on_batch is not None:
+            on_batch(len(chunk))
+    return results

@@ -1,0 +1,143 @@
+"""Masked language models (BERT, RoBERTa, …): fill one mask token in `summary + "\\n" + document`.
+
+The word's tokens are replaced by a single mask token at the token level, so the rest of the
+document is tokenized exactly as without the mask. Only the encoder runs over the whole input;
+the prediction head runs at the mask positions alone, which is where the vocabulary-sized
+matrix product would otherwise cost as much as the encoder.
+
+A hit means the best (or a top-k) filler is the word itself, so a word of several pieces can
+never be hit with one mask (use the one-piece rule); its logprob is that of its first piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from sumprobe.engine.base import (
+    Cloze,
+    Prediction,
+    TokenizerHelper,
+    fit_prompt,
+    max_input_length,
+    pad_right,
+    restore_order,
+)
+from sumprobe.engine.device import run_in_batches
+from sumprobe.errors import ModelError
+
+
+@dataclass(frozen=True)
+class _Row:
+    ids: tuple[int, ...]
+    mask_at: int
+    target: tuple[int, ...]
+    truncated: bool
+    key: tuple[int, int]  # (cloze, prompt) it answers
+
+
+def _head_at_masks(model):
+    """The MLM head as a module over hidden states, or None where the family has no single one."""
+    for attribute in ("cls", "lm_head"):
+        head = getattr(model, attribute, None)
+        if isinstance(head, torch.nn.Module):
+            return head
+    return None
+
+
+def require_mask_token(tokenizer, name: str) -> None:
+    if tokenizer.mask_token_id is None:
+        raise ModelError(
+            f"{name}: the tokenizer has no mask token, so this is not a masked LM; "
+            "use --model-type causal for left-to-right models"
+        )
+
+
+class MaskedEngine:
+    """Any `AutoModelForMaskedLM` with a fast tokenizer that has a mask token."""
+
+    def __init__(self, model, tokenizer, name: str, batch_size: int):
+        require_mask_token(tokenizer, name)
+        self.name = name
+        self.model = model.eval()
+        self.revision = getattr(model.config, "_commit_hash", None)
+        self.text = TokenizerHelper(tokenizer, name)
+        self.mask_id = tokenizer.mask_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.batch_size = batch_size
+        self.window = max_input_length(tokenizer, model.config) - len(self.text.prefix) - len(
+            self.text.suffix
+        )
+        self.head = _head_at_masks(model)
+        self.device = next(model.parameters()).device
+
+    def piece_counts(self, document, words):
+        return self.text.piece_counts(document, words)
+
+    def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
+        encoded = self.text.encode(cloze.document)
+        pieces = encoded.covering(cloze.word)
+        if not pieces:
+            raise ModelError(f"{self.name}: the word {cloze.word.text!r} has no tokens")
+        target = tuple(encoded.ids[i] for i in pieces)
+        doc = list(encoded.ids[: pieces[0]]) + [self.mask_id] + list(encoded.ids[pieces[-1] + 1 :])
+        mask_in_doc = pieces[0]
+        prompts = [self.text.encode_prompt(p) if p is not None else () for p in cloze.prompts]
+        # Every condition sees the same window of the document: room for the longest prompt,
+        # but never less than half the window for the document itself.
+        longest = max(len(p) for p in prompts)
+        doc_room = max(self.window - longest, self.window // 2)
+        doc_cut = len(doc) > doc_room
+        if doc_cut:
+            start = min(max(0, mask_in_doc - doc_room // 2), len(doc) - doc_room)
+            doc, mask_in_doc = doc[start : start + doc_room], mask_in_doc - start
+        rows = []
+        for p, prompt in enumerate(prompts):
+            prompt, prompt_cut = fit_prompt(prompt, self.window - len(doc))
+            ids = tuple(self.text.prefix) + prompt + tuple(doc) + tuple(self.text.suffix)
+            mask_at = len(self.text.prefix) + len(prompt) + mask_in_doc
+            rows.append(_Row(ids, mask_at, target, doc_cut or prompt_cut, (index, p)))
+        return rows
+
+    @torch.inference_mode()
+    def _score(self, rows: Sequence[_Row], top_k: int) -> list[Prediction]:
+        ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
+        batch = torch.arange(len(rows), device=self.device)
+        mask_at = torch.tensor([row.mask_at for row in rows], device=self.device)  # [B]
+        if self.head is not None:
+            hidden = self.model.base_model(input_ids=ids, attention_mask=attention)[0]  # [B, T, H]
+            logits = self.head(hidden[batch, mask_at])  # [B, V]
+        else:
+            logits = self.model(input_ids=ids, attention_mask=attention).logits[batch, mask_at]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
+        top = logprobs.topk(top_k, dim=-1).indices.cpu()  # [B, k]
+        first = torch.tensor([row.target[0] for row in rows], device=self.device)  # [B]
+        word_logprob = logprobs[batch, first].cpu()  # [B]
+        predictions = []
+        for b, row in enumerate(rows):
+            best = top[b].tolist()
+            whole_word = len(row.target) == 1
+            predictions.append(
+                Prediction(
+                    top_tokens=tuple(self.text.decode(t) for t in best),
+                    top1_hit=whole_word and best[0] == row.target[0],
+                    topk_hit=whole_word and row.target[0] in best,
+                    logprob=float(word_logprob[b]),
+                    truncated=row.truncated,
+                )
+            )
+        return predictions
+
+    def predict(
+        self,
+        clozes: Sequence[Cloze],
+        top_k: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[list[Prediction]]:
+        rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
+        # Longest first: little padding per batch, and an out-of-memory error shows up at once.
+        rows.sort(key=lambda row: len(row.ids), reverse=True)
+        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
+        return restore_order(clozes, [row.key for row in rows], scored)
