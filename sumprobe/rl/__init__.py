@@ -1,0 +1,1 @@
+"""Reinforcement-learning pieces for sumprobe (PPO math for language-model fine-tuning)."""
