@@ -1,0 +1,153 @@
+"""The summary probe: mask words of each document, fill them with and without each summary.
+
+Plan: one seeded mask draw per distinct document text, reused for every condition of that
+document (document alone and each summary), so conditions are compared on the same question.
+A document shared by several records (the same post in several comparisons) is scored once.
+Score: one engine call over all inputs (the engine batches and sorts them by length).
+Each record then yields one `Sample` per (mask, condition); `sumprobe.compare` aggregates them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words
+from sumprobe.data import BASELINE, ProbeItem
+from sumprobe.engine import Cloze, Engine, Prediction
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How words are masked and predictions scored."""
+
+    seed: int = 0  # drives the mask draw (per document text, independent of data order)
+    masks_per_doc: int = 1  # words masked per document, each a separate question
+    top_k: int = 5  # predictions kept per example; top-k accuracy counts a hit among them
+    single_piece: bool = True  # mask only words that are one token of the model's vocabulary
+
+    def __post_init__(self):
+        if self.masks_per_doc < 1:
+            raise ValueError(f"masks_per_doc must be at least 1, got {self.masks_per_doc}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scored example: a record's document under one condition, at one masked word."""
+
+    item: int  # index of the record among the probed items
+    doc_id: str
+    source: str
+    group: str  # BASELINE for the document alone, else the summary's group
+    mask: int  # which of the document's masks (0-based)
+    word: str
+    word_index: int
+    top_tokens: tuple[str, ...]
+    top1_hit: bool
+    topk_hit: bool
+    logprob: float
+    truncated: bool
+    policy: str | None = None
+    confidence: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ProbeRun:
+    """All samples of a run, and the records that could not be probed, by reason."""
+
+    samples: list[Sample]
+    skipped: Counter = field(default_factory=Counter)
+    n_items: int = 0
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+def choose_words(document: str, engine: Engine, config: ProbeConfig) -> list[Word]:
+    """The seeded mask draw for one document; empty when no word is eligible."""
+    allowed = None
+    if config.single_piece:
+        candidates = eligible_words(document)
+        counts = engine.piece_counts(document, candidates) if candidates else []
+        one_piece = {word.index for word, count in zip(candidates, counts) if count == 1}
+        allowed = lambda word: word.index in one_piece  # noqa: E731
+    candidates = eligible_words(document, allowed)
+    if not candidates:
+        return []
+    return choose_masks(candidates, config.masks_per_doc, document_rng(config.seed, document))
+
+
+def run_probe(
+    items: Sequence[ProbeItem],
+    engine: Engine,
+    config: ProbeConfig,
+    progress: Progress | None = None,
+    words_for: Callable[[str], list[Word]] | None = None,
+) -> ProbeRun:
+    """Mask, score every condition of every item, and return one Sample per (item, mask, condition).
+
+    `words_for(document)` replaces the seeded draw (e.g. a word the user names).
+    """
+    if words_for is None:
+        words_for = lambda document: choose_words(document, engine, config)  # noqa: E731
+    skipped: Counter = Counter()
+    # One entry per distinct document text: its masks and the distinct prompts asked of it.
+    plans: dict[str, tuple[list[Word], list[str | None]]] = {}
+    probed: list[int] = []
+    for index, item in enumerate(items):
+        if item.document not in plans:
+            plans[item.document] = (words_for(item.document), [None])
+        words, prompts = plans[item.document]
+        if not words:
+            skipped["document with no maskable word"] += 1
+            continue
+        probed.append(index)
+        for summary in item.summaries:
+            if summary.text not in prompts:
+                prompts.append(summary.text)
+
+    clozes, where = [], {}
+    for document, (words, prompts) in plans.items():
+        for m, word in enumerate(words):
+            where[(document, m)] = len(clozes)
+            clozes.append(Cloze(document, word, tuple(prompts)))
+    if progress is not None:
+        progress.start(sum(len(cloze.prompts) for cloze in clozes))
+    answers = engine.predict(clozes, config.top_k, progress.advance if progress else None)
+
+    samples = []
+    for index in probed:
+        item = items[index]
+        words, prompts = plans[item.document]
+        for m, word in enumerate(words):
+            predictions = answers[where[(item.document, m)]]
+            base = dict(item=index, doc_id=item.doc_id, source=item.source, mask=m,
+                        word=word.text, word_index=word.index, confidence=item.confidence)
+            samples.append(_sample(base, BASELINE, None, predictions[0]))
+            for summary in item.summaries:
+                prediction = predictions[prompts.index(summary.text)]
+                samples.append(_sample(base, summary.group, summary.policy, prediction))
+    return ProbeRun(samples, skipped, len(items))
+
+
+def _sample(base: dict, group: str, policy: str | None, prediction: Prediction) -> Sample:
+    return Sample(
+        **base,
+        group=group,
+        policy=policy,
+        top_tokens=prediction.top_tokens,
+        top1_hit=prediction.top1_hit,
+        topk_hit=prediction.topk_hit,
+        logprob=prediction.logprob,
+        truncated=prediction.truncated,
+    )
