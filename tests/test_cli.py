@@ -1,0 +1,165 @@
+"""The commands end to end with click's CliRunner, on the fixtures and tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sumprobe.cli import cli
+from tests.conftest import FIXTURES
+
+COMPARISONS = str(FIXTURES / "comparisons.jsonl")
+AXIS = str(FIXTURES / "axis.jsonl")
+
+
+@pytest.fixture()
+def runner():
+    return CliRunner()
+
+
+def compare(runner, model, *extra):
+    args = ["compare", "--model", str(model), "--device", "cpu", "--drop-shortest", "0",
+            "--bootstrap", "200", *extra]
+    return runner.invoke(cli, args)
+
+
+def test_compare_comparisons_writes_results_samples_and_plot(runner, tiny_bert_dir, tmp_path):
+    out, samples, plot = tmp_path / "r.json", tmp_path / "s.jsonl", tmp_path / "g.png"
+    result = compare(runner, tiny_bert_dir, "--dataset", "comparisons", "--data", COMPARISONS,
+                     "--masks-per-doc", "2", "--output", str(out), "--samples", str(samples),
+                     "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    assert "chosen" in result.output and "rejected" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["config"]["dataset"] == "comparisons"
+    assert payload["config"]["seed"] == 0
+    assert payload["versions"]["transformers"]
+    groups = {g["group"]: g for g in payload["groups"]}
+    assert set(groups) == {"document", "chosen", "rejected"}
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    # 14 records x 2 masks x 3 conditions
+    assert len(rows) == 14 * 2 * 3
+    for name, group in groups.items():
+        members = [r for r in rows if r["group"] == name]
+        assert group["n"] == len(members)
+        assert group["top1"]["value"] == pytest.approx(sum(r["top1_hit"] for r in members) /
+                                                       len(members))
+    assert payload["pairs"][0]["paired"] is True
+    assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_is_reproducible_for_a_seed(runner, tiny_bert_dir, tmp_path):
+    words = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.jsonl"
+        result = compare(runner, tiny_bert_dir, "--dataset", "comparisons", "--data", COMPARISONS,
+                         "--seed", "3", "--samples", str(path))
+        assert result.exit_code == 0, result.output
+        words.append([json.loads(line)["word"] for line in path.read_text().splitlines()])
+    assert words[0] == words[1]
+
+
+def test_compare_axis_groups_with_a_causal_model(runner, tiny_gpt2_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result = compare(runner, tiny_gpt2_dir, "--dataset", "axis", "--data", AXIS,
+                     "--groups", "7,4", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    groups = {g["group"]: g["n"] for g in payload["groups"]}
+    assert groups["7"] == 8 and groups["4"] == 7  # the fixture's counts of overall 7 and 4
+    assert payload["pairs"][0]["paired"] is False  # different posts: help compared unpaired
+    assert payload["skipped"]["summary without an 'overall' score"] == 2
+
+
+def test_unmaskable_documents_are_skipped_and_counted(runner, tiny_bert_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result = compare(runner, tiny_bert_dir, "--dataset", "comparisons",
+                     "--data", str(FIXTURES / "bad" / "unmaskable.jsonl"), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["skipped"] == {"document with no maskable word": 2}
+    assert {g["group"]: g["n"] for g in payload["groups"]}["document"] == 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("bad_json.jsonl", "bad_json.jsonl:2: invalid JSON"),
+        ("missing_field.jsonl", "missing_field.jsonl:2: missing field 'summaries'"),
+        ("no_document.jsonl", "missing field 'info.post'"),
+    ],
+)
+def test_bad_records_name_file_line_and_field(runner, tiny_bert_dir, data, message):
+    result = compare(runner, tiny_bert_dir, "--dataset", "comparisons",
+                     "--data", str(FIXTURES / "bad" / data))
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--dataset", "axis", "--groups", "9,4"], "not a score from 1 to 7"),
+        (["--dataset", "axis", "--groups", "7,7"], "listed twice"),
+        (["--dataset", "comparisons", "--groups", "7,4"], "--groups is for axis data"),
+        (["--dataset", "summaries"], "Invalid value for '--dataset'"),
+        (["--dataset", "axis", "--top-k", "0"], "Invalid value for '--top-k'"),
+    ],
+)
+def test_usage_errors(runner, tiny_bert_dir, extra, message):
+    result = compare(runner, tiny_bert_dir, "--data", AXIS, *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_nothing_left_after_dropping_is_a_clear_error(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["compare", "--model", str(tiny_bert_dir), "--dataset",
+                                 "comparisons", "--data", COMPARISONS])  # drops the 50 shortest
+    assert result.exit_code == 1
+    assert "no records left" in result.output and "--drop-shortest" in result.output
+
+
+def test_an_unreachable_hub_suggests_local_paths(runner, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--drop-shortest", "0", "--model", "no-org/no-model-xyz"])
+    assert result.exit_code == 1
+    assert "HF_HUB_OFFLINE" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    result = runner.invoke(cli, ["compare", "--dataset", "axis", "--model", "no-org/no-model"])
+    assert result.exit_code == 1
+    assert "--data PATH" in result.output
+
+
+def test_probe_one_document_with_a_named_word(runner, tiny_bert_dir, tmp_path):
+    summary = tmp_path / "summary.txt"
+    summary.write_text("Landlord will not fix the apartment heater.")
+    document = "My landlord refuses to fix the heater in our apartment before winter."
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--device", "cpu",
+                                 "--word", "apartment", document, "A cold flat.",
+                                 "-s", str(summary)])
+    assert result.exit_code == 0, result.output
+    assert "'apartment'" in result.output
+    for condition in ("document", "summary 1", "summary 2"):
+        assert condition in result.output
+
+
+def test_probe_reads_the_document_from_stdin(runner, tiny_gpt2_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_gpt2_dir), "-d", "-",
+                                 "--masks-per-doc", "2"],
+                           input="The landlord finally repaired the heater last winter.")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Masked word") == 2
+
+
+def test_probe_errors(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--word", "zebra",
+                                 "The landlord fixed the heater."])
+    assert result.exit_code == 2 and "no word 'zebra'" in result.output
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "the and of 12"])
+    assert result.exit_code == 1 and "no maskable word" in result.output
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir)])
+    assert result.exit_code == 2 and "give a document" in result.output

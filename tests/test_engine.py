@@ -1,0 +1,146 @@
+"""Engines on tiny models: same answers as a plain full forward pass, batching, windows, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sumprobe.core.masking import apply_mask, find_word
+from sumprobe.engine import Cloze, load_engine, resolve_model
+from sumprobe.errors import ModelError
+
+DOCUMENT = (
+    "My landlord refuses to fix the broken heater in our apartment, and the winter "
+    "nights are getting colder every week."
+)
+SUMMARY = "Landlord will not repair the heater before winter."
+
+
+@pytest.fixture(scope="module")
+def bert(tiny_bert_dir):
+    return load_engine(str(tiny_bert_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2_dir):
+    return load_engine(str(tiny_gpt2_dir), device="cpu")
+
+
+def test_model_type_is_detected(bert, gpt2):
+    assert type(bert).__name__ == "MaskedEngine"
+    assert type(gpt2).__name__ == "CausalEngine"
+
+
+def test_masked_engine_matches_full_forward_on_the_masked_text(bert):
+    word = find_word(DOCUMENT, "apartment")
+    assert bert.piece_counts(DOCUMENT, [word]) == [1]
+    [[alone, helped]] = bert.predict([Cloze(DOCUMENT, word, (None, SUMMARY))], top_k=3)
+    tokenizer, model = bert.text.tokenizer, bert.model
+    for prompt, prediction in ((None, alone), (SUMMARY, helped)):
+        text = apply_mask(DOCUMENT, word, tokenizer.mask_token)
+        if prompt is not None:
+            text = prompt + "\n" + text
+        inputs = tokenizer(text, return_tensors="pt")
+        at = inputs["input_ids"][0].tolist().index(tokenizer.mask_token_id)
+        with torch.no_grad():
+            logprobs = model(**inputs).logits[0, at].log_softmax(-1)
+        best = logprobs.topk(3).indices.tolist()
+        assert prediction.top_tokens == tuple(tokenizer.decode([t]).strip() for t in best)
+        apartment = tokenizer.convert_tokens_to_ids("apartment")
+        assert prediction.logprob == pytest.approx(logprobs[apartment].item(), abs=1e-4)
+        assert prediction.top1_hit == (best[0] == apartment)
+        assert prediction.topk_hit == (apartment in best)
+        assert not prediction.truncated
+
+
+def test_a_word_of_several_pieces_is_never_a_masked_hit(bert):
+    word = find_word(DOCUMENT, "heater")
+    assert bert.piece_counts(DOCUMENT, [word]) == [2]  # "hea", "##ter" in the tiny vocabulary
+    first_piece = bert.text.tokenizer.convert_tokens_to_ids("hea")
+    bias = bert.model.get_output_embeddings().bias.data
+    bias[first_piece] += 1000.0  # force the first piece to be predicted
+    try:
+        [[prediction]] = bert.predict([Cloze(DOCUMENT, word, (None,))], top_k=2)
+    finally:
+        bias[first_piece] -= 1000.0
+    assert prediction.top_tokens[0] == "hea"
+    assert not prediction.top1_hit and not prediction.topk_hit
+    assert prediction.logprob == pytest.approx(0.0, abs=1e-3)  # log p of the first piece
+
+
+def test_causal_engine_scores_the_whole_word_left_to_right(gpt2):
+    word = find_word(DOCUMENT, "heater")
+    assert gpt2.piece_counts(DOCUMENT, [word]) == [3]
+    [[alone, helped]] = gpt2.predict([Cloze(DOCUMENT, word, (None, SUMMARY))], top_k=4)
+    tokenizer, model = gpt2.text.tokenizer, gpt2.model
+    for prompt, prediction in ((None, alone), (SUMMARY, helped)):
+        context = DOCUMENT[: word.start].rstrip(" ")
+        if prompt is not None:
+            context = prompt + "\n" + context
+        context_ids = tokenizer(context)["input_ids"]
+        word_ids = tokenizer(" " + word.text)["input_ids"]
+        ids = torch.tensor([context_ids + word_ids])
+        with torch.no_grad():
+            logprobs = model(ids).logits[0].log_softmax(-1)
+        expected = sum(logprobs[len(context_ids) - 1 + i, t].item() for i, t in enumerate(word_ids))
+        assert prediction.logprob == pytest.approx(expected, abs=1e-4)
+        best = logprobs[len(context_ids) - 1].topk(4).indices.tolist()
+        assert prediction.top1_hit == (best[0] == word_ids[0])
+        assert prediction.topk_hit == (word_ids[0] in best)
+
+
+@pytest.mark.parametrize("engine_name", ["bert", "gpt2"])
+def test_batching_and_padding_do_not_change_answers(engine_name, request):
+    engine = request.getfixturevalue(engine_name)
+    documents = [DOCUMENT, "The heater works again and " * 5 + "everyone is warm now."]
+    clozes = [Cloze(doc, find_word(doc, "heater"), (None, SUMMARY, "Short.")) for doc in documents]
+    engine.batch_size = 1
+    one_by_one = engine.predict(clozes, top_k=5)
+    engine.batch_size = 8
+    batched = engine.predict(clozes, top_k=5)
+    for row_a, row_b in zip(one_by_one, batched):
+        for a, b in zip(row_a, row_b):
+            assert a.top_tokens == b.top_tokens
+            assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+
+
+@pytest.mark.parametrize("engine_name", ["bert", "gpt2"])
+def test_an_overlong_document_is_cut_to_a_window_that_keeps_the_mask(engine_name, request):
+    engine = request.getfixturevalue(engine_name)
+    filler = "the rent went up again this month and nobody answered my emails " * 40
+    document = filler + "finally the heater broke " + filler
+    cloze = Cloze(document, find_word(document, "heater"), (None, SUMMARY))
+    seen = []
+    engine.batch_size = 4
+    [[alone, helped]] = engine.predict([cloze], top_k=5, on_progress=seen.append)
+    assert alone.truncated and helped.truncated
+    assert math.isfinite(alone.logprob) and math.isfinite(helped.logprob)
+    assert sum(seen) == 2  # progress counts every input
+    rows = engine._rows(0, cloze)
+    assert all(len(row.ids) <= engine.window + len(engine.text.prefix) + len(engine.text.suffix)
+               for row in rows)
+
+
+def test_a_model_without_mask_token_cannot_be_used_as_masked(tiny_gpt2_dir):
+    with pytest.raises(ModelError, match="no mask token"):
+        load_engine(str(tiny_gpt2_dir), model_type="masked", device="cpu")
+
+
+def test_an_unreachable_hub_model_gives_a_hint(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="local folder"):
+        load_engine("no-such-org/no-such-model-xyz", device="cpu")
+
+
+def test_model_sources(tmp_path):
+    assert resolve_model("bert-base-uncased").path == "bert-base-uncased"
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"")
+    source = resolve_model(str(gguf))
+    assert (source.path, source.gguf_file) == (str(tmp_path), "m.gguf")
+    with pytest.raises(ModelError, match="no such GGUF"):
+        resolve_model(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ModelError, match="not installed"):
+        resolve_model("pypi:no-such-package-xyz")
