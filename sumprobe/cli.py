@@ -232,5 +232,15 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
         err.print(f"plot: {plot}")
 
 
+def _add_ctrl_commands():
+    from sumprobe.cli_ctrl import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_ctrl_commands()
+
+
 def main():
     cli(prog_name="sumprobe")

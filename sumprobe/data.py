@@ -147,7 +147,7 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
             raise DataError(f"{where}: missing field 'summaries[{index}].text'")
         texts.append(summary["text"])
     choice = _field(row, "choice", where, int)
-    if choice not in (0, 1):
+    if isinstance(choice, bool) or choice not in (0, 1):
         raise DataError(f"{where}: field 'choice' should be 0 or 1, got {choice}")
     confidence = (row.get("extra") or {}).get("confidence")
     return ProbeItem(
@@ -158,7 +158,7 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
             Summary("rejected", texts[1 - choice], summaries[1 - choice].get("policy")),
         ),
         source=where,
-        confidence=confidence if isinstance(confidence, int) else None,
+        confidence=confidence if type(confidence) is int else None,
     )
 
 
@@ -167,9 +167,11 @@ def _axis_score(row: dict, axis: str, where: str) -> int | None:
     score = axes.get(axis)
     if score is None:
         return None
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 1 <= score <= 7:
+    whole = isinstance(score, (int, float)) and not isinstance(score, bool) and score == int(score)
+    if not whole or not 1 <= score <= 7:
         raise DataError(
-            f"{where}: field 'summary.axes.{axis}' should be 1-7 or null, got {score!r}"
+            f"{where}: field 'summary.axes.{axis}' should be a whole number 1-7 or null, "
+            f"got {score!r}"
         )
     return int(score)
 

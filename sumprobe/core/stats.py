@@ -74,7 +74,7 @@ def mean_ci(
     values: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> Estimate:
     """Mean of `values` (hits as 0/1 give accuracy) with a percentile bootstrap interval."""
-    if not values:
+    if len(values) == 0:
         nan = float("nan")
         return Estimate(nan, nan, nan, 0)
     value, low, high = _bootstrap((values,), _mean, False, confidence, n_resamples, seed)
@@ -83,6 +83,8 @@ def mean_ci(
 
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     """Two-sided exact McNemar test on paired hits: a binomial test on the discordant pairs."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
     a_only = sum(1 for x, y in zip(a, b) if x and not y)
     b_only = sum(1 for x, y in zip(a, b) if y and not x)
     if a_only + b_only == 0:
@@ -101,7 +103,7 @@ def paired_difference(
     """Accuracy of `a` minus accuracy of `b` on the same examples: paired bootstrap + McNemar."""
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
-    if not a:
+    if len(a) == 0:
         nan = float("nan")
         return Difference(nan, nan, nan, nan, "mcnemar-exact", 0)
     value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
