@@ -18,18 +18,20 @@ from typing import Any
 from sumprobe.errors import DataError
 
 HUB_DATASET = "openai/summarize_from_feedback"
-DATASETS = ("comparisons", "axis")
+DATASETS = ("comparisons", "axis", "summeval")
 AXES = ("overall", "accuracy", "coverage", "coherence")
+SUMMEVAL_ASPECTS = ("coherence", "consistency", "fluency", "relevance")
 BASELINE = "document"  # the group name of the document-alone condition
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One summary of an item, in the group it is scored under."""
+    """One summary of an item, in the group it is scored under, with any human ratings."""
 
     group: str
     text: str
-    policy: str | None = None
+    policy: str | None = None  # the system that wrote it (policy, SummEval summary id)
+    ratings: dict[str, float] = field(default_factory=dict)  # axis name -> human score
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,19 @@ def _axis_score(row: dict, axis: str, where: str) -> int | None:
     return int(score)
 
 
+def _group_by_document(entries: Iterable[tuple[str, str, str, Summary]]) -> list[ProbeItem]:
+    """(doc_id, document, where, summary) rows -> one item per document, in first-seen order."""
+    summaries: dict[str, list[Summary]] = defaultdict(list)
+    first_seen: dict[str, tuple[str, str]] = {}
+    for doc_id, document, where, summary in entries:
+        first_seen.setdefault(doc_id, (document, where))
+        summaries[doc_id].append(summary)
+    return [
+        ProbeItem(doc_id, first_seen[doc_id][0], tuple(found), first_seen[doc_id][1])
+        for doc_id, found in summaries.items()
+    ]
+
+
 def axis_items(
     rows: Iterable[tuple[str, dict]], groups: Sequence[int], axis: str = "overall"
 ) -> Loaded:
@@ -183,26 +198,39 @@ def axis_items(
     if axis not in AXES:
         raise DataError(f"unknown axis {axis!r}; expected one of {', '.join(AXES)}")
     wanted = {int(g) for g in groups}
-    by_doc: dict[str, list[Summary]] = defaultdict(list)
-    first_seen: dict[str, tuple[str, str]] = {}
     skipped: Counter = Counter()
+    entries = []
     for where, row in rows:
         doc_id, document = _document(row, where)
         text = _field(row, "summary.text", where)
         score = _axis_score(row, axis, where)
-        first_seen.setdefault(doc_id, (document, where))
         if score is None:
-            skipped[f"summary without an '{axis}' score"] += 1
+            skipped[f"summary without a score on '{axis}'"] += 1
         elif score not in wanted:
             skipped["summary rated outside the groups"] += 1
         else:
             policy = _field(row, "summary", where, dict).get("policy")
-            by_doc[doc_id].append(Summary(str(score), text, policy))
-    items = [
-        ProbeItem(doc_id, first_seen[doc_id][0], tuple(summaries), first_seen[doc_id][1])
-        for doc_id, summaries in by_doc.items()
-    ]
-    return Loaded(items, skipped)
+            ratings = {name: _axis_score(row, name, where) for name in AXES}
+            ratings = {name: value for name, value in ratings.items() if value is not None}
+            entries.append((doc_id, document, where, Summary(str(score), text, policy, ratings)))
+    return Loaded(_group_by_document(entries), skipped)
+
+
+def summeval_items(rows: Iterable[tuple[str, dict]]) -> Loaded:
+    """SummEval rows (one summary each) grouped by article, with the four expert scores."""
+    entries = []
+    for where, row in rows:
+        article_id = str(_field(row, "article_id", where, (str, int)))
+        ratings = {}
+        for aspect in SUMMEVAL_ASPECTS:
+            value = _field(row, aspect, where, (int, float))
+            if isinstance(value, bool) or not 1 <= value <= 5:
+                raise DataError(f"{where}: field '{aspect}' should be a score from 1 to 5")
+            ratings[aspect] = float(value)
+        system = str(_field(row, "summary_id", where, (str, int)))
+        summary = Summary("summary", _field(row, "summary", where), system, ratings)
+        entries.append((article_id, _field(row, "article", where), where, summary))
+    return Loaded(_group_by_document(entries))
 
 
 def prepare(loaded: Loaded, drop_shortest: int, limit: int | None) -> Loaded:
@@ -230,11 +258,16 @@ def load_items(
     """Read a data set (local files when `paths` is given, else the Hub) into probe items."""
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    if dataset == "summeval" and not paths:
+        raise DataError("SummEval is read from local files: pass --data PATH (JSON Lines with "
+                        "article_id, summary_id, article, summary and the four scores)")
     rows = read_json_lines(paths) if paths else read_hub(dataset, split)
     if dataset == "comparisons":
         loaded = Loaded([parse_comparison(row, where) for where, row in rows])
-    else:
+    elif dataset == "axis":
         loaded = axis_items(rows, groups, axis)
+    else:
+        loaded = summeval_items(rows)
     if not loaded.items and not loaded.skipped:
         raise DataError("the data holds no records")
     return loaded

@@ -53,6 +53,7 @@ class Sample:
     truncated: bool
     policy: str | None = None
     confidence: int | None = None
+    summary: int | None = None  # index of the summary in its record; None: document alone
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -134,17 +135,20 @@ def run_probe(
             base = dict(item=index, doc_id=item.doc_id, source=item.source, mask=m,
                         word=word.text, word_index=word.index, confidence=item.confidence)
             samples.append(_sample(base, BASELINE, None, predictions[0]))
-            for summary in item.summaries:
+            for number, summary in enumerate(item.summaries):
                 prediction = predictions[prompts.index(summary.text)]
-                samples.append(_sample(base, summary.group, summary.policy, prediction))
+                samples.append(_sample(base, summary.group, summary.policy, prediction, number))
     return ProbeRun(samples, skipped, len(items))
 
 
-def _sample(base: dict, group: str, policy: str | None, prediction: Prediction) -> Sample:
+def _sample(
+    base: dict, group: str, policy: str | None, prediction: Prediction, summary: int | None = None
+) -> Sample:
     return Sample(
         **base,
         group=group,
         policy=policy,
+        summary=summary,
         top_tokens=prediction.top_tokens,
         top1_hit=prediction.top1_hit,
         topk_hit=prediction.topk_hit,

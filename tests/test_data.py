@@ -109,7 +109,7 @@ def test_axis_items_keep_only_the_groups():
         ARTICLE: ("7", "4"),
     }
     assert loaded.skipped == Counter(
-        {"summary without an 'overall' score": 2, "summary rated outside the groups": 12}
+        {"summary without a score on 'overall'": 2, "summary rated outside the groups": 12}
     )
     first = loaded.items[0]
     assert first.source == f"{AXIS}:1"

@@ -128,3 +128,26 @@ def unpaired_difference(
     else:
         p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return Difference(value, low, high, p_value, "welch-t", min(len(a), len(b)))
+
+
+def paired_mean_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Difference:
+    """Mean of a - b over pairs of scores: paired bootstrap + Wilcoxon signed-rank test."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
+    if len(a) < 2:
+        nan = float("nan")
+        return Difference(nan, nan, nan, nan, "wilcoxon", len(a))
+    value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
+    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not differences.any():
+        p_value = 1.0
+    else:
+        p_value = float(stats.wilcoxon(differences, zero_method="zsplit").pvalue)
+    return Difference(value, low, high, p_value, "wilcoxon", len(a))

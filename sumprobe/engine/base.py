@@ -148,3 +148,25 @@ def restore_order(clozes: Sequence[Cloze], keys, predictions) -> list[list[Predi
     for (cloze, prompt), prediction in zip(keys, predictions):
         answers[cloze][prompt] = prediction
     return answers
+
+
+def logits_at(model, head, ids, attention, owner, positions):
+    """Logits at chosen positions only: the output layer runs on those hidden states alone.
+
+    owner [N] and positions [N] name the batch row and position of each wanted logit vector;
+    with no separable head (head None) the whole model runs and the rows are picked after.
+    """
+    if head is not None:
+        hidden = model.base_model(input_ids=ids, attention_mask=attention)[0]  # [B, T, H]
+        return head(hidden[owner, positions])  # [N, V]
+    return model(input_ids=ids, attention_mask=attention).logits[owner, positions]  # [N, V]
+
+
+def run_unique(inputs: Sequence, batch_size: int, run, length, on_progress=None) -> list:
+    """Run each distinct input once, longest first, and answer every input in the order given."""
+    from sumprobe.engine.device import run_in_batches
+
+    unique = sorted(set(inputs), key=length, reverse=True)
+    results = run_in_batches(unique, batch_size, run, on_progress)
+    answer = dict(zip(unique, results))
+    return [answer[item] for item in inputs]

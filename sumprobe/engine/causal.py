@@ -19,9 +19,11 @@ from sumprobe.engine.base import (
     Prediction,
     TokenizerHelper,
     fit_prompt,
+    logits_at,
     max_input_length,
     pad_right,
     restore_order,
+    run_unique,
 )
 from sumprobe.engine.device import run_in_batches
 from sumprobe.errors import ModelError
@@ -84,12 +86,6 @@ class CausalEngine:
             )
         return rows
 
-    def _logits_at(self, ids, attention, rows_index, positions):
-        if self.head is not None:
-            hidden = self.model.base_model(input_ids=ids, attention_mask=attention)[0]  # [B, T, H]
-            return self.head(hidden[rows_index, positions])  # [N, V]
-        return self.model(input_ids=ids, attention_mask=attention).logits[rows_index, positions]
-
     @torch.inference_mode()
     def _score(self, rows: Sequence[_Row], top_k: int) -> list[Prediction]:
         ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
@@ -102,7 +98,8 @@ class CausalEngine:
                 positions.append(t - 1)
                 targets.append(row.ids[t])
         owner = torch.tensor(owners, device=self.device)  # [N]
-        logits = self._logits_at(ids, attention, owner, torch.tensor(positions, device=self.device))
+        logits = logits_at(self.model, self.head, ids, attention, owner,
+                           torch.tensor(positions, device=self.device))  # [N, V]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
         target_logprob = logprobs.gather(1, torch.tensor(targets, device=self.device)[:, None])
         word_logprob = torch.zeros(len(rows), device=self.device).index_add_(
@@ -133,3 +130,41 @@ class CausalEngine:
         rows.sort(key=lambda row: len(row.ids), reverse=True)
         scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
         return restore_order(clozes, [row.key for row in rows], scored)
+
+    @torch.inference_mode()
+    def _sums(self, inputs: Sequence[tuple[tuple[int, ...], int]]) -> list[float]:
+        ids, attention = pad_right([sequence for sequence, _ in inputs], self.pad_id, self.device)
+        scored = [(b, t) for b, (seq, start) in enumerate(inputs) for t in range(start, len(seq))]
+        owner = [b for b, _ in scored]
+        at = [t - 1 for _, t in scored]  # position t - 1 predicts token t
+        targets = [inputs[b][0][t] for b, t in scored]
+        owner_t = torch.tensor(owner, device=self.device)  # [N]
+        logits = logits_at(self.model, self.head, ids, attention, owner_t,
+                           torch.tensor(at, device=self.device))  # [N, V]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
+        picked = logprobs.gather(1, torch.tensor(targets, device=self.device)[:, None])[:, 0]
+        sums = torch.zeros(len(inputs), device=self.device).index_add_(0, owner_t, picked)  # [B]
+        return sums.tolist()
+
+    def logprob_sums(
+        self,
+        inputs: Sequence[tuple[tuple[int, ...], int]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[float]:
+        """Sum of log p(ids[t] | ids[:t]) for t >= start, for each (ids, start) input.
+
+        start must be at least 1 (the first token has no prediction). Identical inputs run once.
+        """
+        if any(start < 1 or start >= len(sequence) for sequence, start in inputs):
+            raise ValueError("each input needs 1 <= start < len(ids)")
+        return run_unique(inputs, self.batch_size, self._sums, lambda x: len(x[0]), on_progress)
+
+    def start_ids(self) -> tuple[int, ...]:
+        """What begins every input: the tokenizer's own start tokens, else its end-of-text token
+        (as GPT-2 style models are trained to read a new text after it)."""
+        if self.text.prefix:
+            return tuple(self.text.prefix)
+        tokenizer = self.text.tokenizer
+        start = tokenizer.bos_token_id
+        start = tokenizer.eos_token_id if start is None else start
+        return (start,) if start is not None else ()

@@ -21,9 +21,11 @@ from sumprobe.engine.base import (
     Prediction,
     TokenizerHelper,
     fit_prompt,
+    logits_at,
     max_input_length,
     pad_right,
     restore_order,
+    run_unique,
 )
 from sumprobe.engine.device import run_in_batches
 from sumprobe.errors import ModelError
@@ -106,11 +108,7 @@ class MaskedEngine:
         ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
         batch = torch.arange(len(rows), device=self.device)
         mask_at = torch.tensor([row.mask_at for row in rows], device=self.device)  # [B]
-        if self.head is not None:
-            hidden = self.model.base_model(input_ids=ids, attention_mask=attention)[0]  # [B, T, H]
-            logits = self.head(hidden[batch, mask_at])  # [B, V]
-        else:
-            logits = self.model(input_ids=ids, attention_mask=attention).logits[batch, mask_at]
+        logits = logits_at(self.model, self.head, ids, attention, batch, mask_at)  # [B, V]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
         top = logprobs.topk(top_k, dim=-1).indices.cpu()  # [B, k]
         first = torch.tensor([row.target[0] for row in rows], device=self.device)  # [B]
@@ -141,3 +139,26 @@ class MaskedEngine:
         rows.sort(key=lambda row: len(row.ids), reverse=True)
         scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
         return restore_order(clozes, [row.key for row in rows], scored)
+
+    @torch.inference_mode()
+    def _top1(self, inputs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list:
+        ids, attention = pad_right([sequence for sequence, _ in inputs], self.pad_id, self.device)
+        owner = [b for b, (_, positions) in enumerate(inputs) for _ in positions]
+        at = [p for _, positions in inputs for p in positions]
+        logits = logits_at(self.model, self.head, ids, attention,
+                           torch.tensor(owner, device=self.device),
+                           torch.tensor(at, device=self.device))  # [N, V]
+        best = iter(logits.argmax(dim=-1).tolist())
+        return [tuple(next(best) for _ in positions) for _, positions in inputs]
+
+    def fill(
+        self,
+        inputs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[tuple[int, ...]]:
+        """The best token at each masked position of each (ids, positions) input.
+
+        The ids are complete model inputs (special tokens included) of at most the window's
+        length. Identical inputs run once (progress counts distinct inputs).
+        """
+        return run_unique(inputs, self.batch_size, self._top1, lambda x: len(x[0]), on_progress)
