@@ -59,6 +59,17 @@ def model_options(command):
         click.option("--single-piece/--any-word", default=True, show_default=True,
                      help="Mask only words that are one token of the model's vocabulary "
                      "(--any-word: the seed's rule; multi-piece words then never count as hits)."),
+        click.option("--measure", type=click.Choice(["single", "blanc-help", "shannon"]),
+                     default="single", show_default=True,
+                     help="single: the seed's one-word probe; blanc-help: BLANC-help (masked "
+                     "LMs); shannon: the Shannon score (causal LMs)."),
+        click.option("--gap", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="blanc-help: maskings per sentence (6 reproduces the paper)."),
+        click.option("--blanc-rule", type=click.Choice(["length", "stopword"]), default="length",
+                     show_default=True, help="blanc-help: which tokens may be masked."),
+        click.option("--blanc-unit", type=click.Choice(["sentence", "document"]),
+                     default="sentence", show_default=True,
+                     help="blanc-help: the summary helps each sentence, or the whole document."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -66,14 +77,20 @@ def model_options(command):
 
 
 def _load(options: dict):
+    """The engine and the measure's configuration from the shared options."""
     from sumprobe.engine import load_engine
+    from sumprobe.measures import MeasureConfig
+    from sumprobe.measures.blanc import BlancConfig
     from sumprobe.probe import ProbeConfig
 
+    probe_config = ProbeConfig(seed=options["seed"], masks_per_doc=options["masks_per_doc"],
+                               top_k=options["top_k"], single_piece=options["single_piece"])
+    blanc_config = BlancConfig(gap=options["gap"], rule=options["blanc_rule"],
+                               unit=options["blanc_unit"])
+    config = MeasureConfig(options["measure"], probe_config, blanc_config)
     engine = load_engine(options["model"], model_type=options["model_type"],
                          device=options["device"], dtype=options["dtype"],
                          batch_size=options["batch_size"])
-    config = ProbeConfig(seed=options["seed"], masks_per_doc=options["masks_per_doc"],
-                         top_k=options["top_k"], single_piece=options["single_piece"])
     return engine, config
 
 
@@ -125,11 +142,19 @@ def probe(texts, document_file, summary_file, word, **options):
             raise click.BadParameter(str(error), param_hint="--word") from None
         words_for = lambda _document: [chosen]  # noqa: E731
     engine, config = _load(options)
-    run = run_probe([item], engine, config, words_for=words_for)
+    out = Console()
+    if config.measure != "single":
+        from sumprobe.measures import score_summaries
+        from sumprobe.report import measure_table
+
+        if not summaries:
+            raise click.UsageError(f"{config.measure} scores summaries: give at least one")
+        out.print(measure_table(score_summaries([item], engine, config).scores, config.measure))
+        return
+    run = run_probe([item], engine, config.probe, words_for=words_for)
     if not run.samples:
         raise click.ClickException("the document has no maskable word (see the masking rules "
                                    "in the README; --any-word widens them)")
-    out = Console()
     by_mask: dict[int, list] = {}
     for sample in run.samples:
         by_mask.setdefault(sample.mask, []).append(sample)
@@ -154,33 +179,68 @@ def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
     return tuple(values)
 
 
+def data_options(datasets: list[str], limit: int | None, drop_shortest: int):
+    """The options that choose, prepare and report on a data set."""
+    options = [
+        click.option("--dataset", type=click.Choice(datasets), required=True,
+                     help="Schema of the data (comparisons/axis alone: load "
+                     "openai/summarize_from_feedback from the Hub)."),
+        click.option("--data", "data_paths", multiple=True, type=click.Path(),
+                     help="Local JSON Lines file(s) or folder(s) in that schema."),
+        click.option("--split", default="validation", show_default=True,
+                     help="Hub split to load."),
+        click.option("--limit", type=click.IntRange(min=1), default=limit, show_default=True,
+                     help="Records kept after sorting by document length."),
+        click.option("--drop-shortest", type=click.IntRange(min=0), default=drop_shortest,
+                     show_default=True, help="Records with the shortest documents dropped "
+                     "first (the seed dropped 50)."),
+        click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=0.95,
+                     show_default=True, help="Level of the confidence intervals."),
+        click.option("--bootstrap", "n_resamples", type=click.IntRange(min=100), default=2000,
+                     show_default=True, help="Bootstrap resamples per interval."),
+        click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON."),
+        click.option("--plot", type=click.Path(dir_okay=False),
+                     help="Write a chart (PNG/PDF/SVG)."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _prepared(dataset, data_paths, split, groups, axis, limit, drop_shortest):
+    from sumprobe.data import load_items, prepare
+
+    loaded = load_items(dataset, data_paths, split=split, groups=groups, axis=axis)
+    loaded = prepare(loaded, drop_shortest, limit)
+    if not loaded.items:
+        reasons = "; ".join(f"{n} {why}" for why, n in loaded.skipped.items())
+        raise click.ClickException(f"no records left to probe ({reasons}); "
+                                   "lower --drop-shortest or check --groups")
+    return loaded
+
+
+def _config_record(engine, **settings) -> dict:
+    return {**settings, "model_revision": getattr(engine, "revision", None)}
+
+
 @cli.command()
-@click.option("--dataset", type=click.Choice(["comparisons", "axis"]), required=True,
-              help="Schema of the data (alone: load openai/summarize_from_feedback from the Hub).")
-@click.option("--data", "data_paths", multiple=True, type=click.Path(),
-              help="Local JSON Lines file(s) or folder(s) in that schema, instead of the Hub.")
-@click.option("--split", default="validation", show_default=True, help="Hub split to load.")
+@data_options(["comparisons", "axis"], limit=2500, drop_shortest=50)
 @click.option("--groups", help="Axis data: comma-separated scores to compare [default: 7,4].")
 @click.option("--axis", type=click.Choice(["overall", "accuracy", "coverage", "coherence"]),
               default="overall", show_default=True, help="Axis data: which rating --groups reads.")
-@click.option("--limit", type=click.IntRange(min=1), default=2500, show_default=True,
-              help="Records kept after sorting by document length.")
-@click.option("--drop-shortest", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Records with the shortest documents dropped first (the seed's 50).")
-@click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=0.95,
-              show_default=True, help="Level of the confidence intervals.")
-@click.option("--bootstrap", "n_resamples", type=click.IntRange(min=100), default=2000,
-              show_default=True, help="Bootstrap resamples per interval.")
-@click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
-@click.option("--samples", type=click.Path(dir_okay=False), help="Write one JSON line per example.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Write the bar chart (PNG/PDF/SVG).")
+@click.option("--samples", type=click.Path(dir_okay=False),
+              help="Write one JSON line per example (per summary for blanc-help/shannon).")
 @model_options
 @_errors_to_messages
 def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, confidence,
             n_resamples, output, samples, plot, **options):
-    """Per-group fill-in accuracy on a data set, against the document alone."""
+    """Per-group scores on a data set: fill-in accuracy against the document alone, or the
+    mean of another --measure."""
     from sumprobe.compare import StatsConfig, run_compare
-    from sumprobe.data import load_items, prepare
     from sumprobe.report import (
         RichProgress,
         compare_json,
@@ -188,6 +248,7 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
         pairs_table,
         plot_groups,
         run_header,
+        score_table,
         skipped_lines,
         write_json,
         write_jsonl,
@@ -195,40 +256,88 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
 
     group_names = _parse_groups(dataset, groups)
     err = Console(stderr=True)
-    loaded = load_items(dataset, data_paths, split=split, groups=[int(g) for g in group_names]
-                        if dataset == "axis" else (), axis=axis)
-    loaded = prepare(loaded, drop_shortest, limit)
-    if not loaded.items:
-        raise click.ClickException(
-            "no records left to probe (" + "; ".join(f"{n} {why}" for why, n in
-                                                     loaded.skipped.items()) +
-            "); lower --drop-shortest or check --groups")
+    loaded = _prepared(dataset, data_paths, split,
+                       [int(g) for g in group_names] if dataset == "axis" else (), axis, limit,
+                       drop_shortest)
     err.print(f"loading {options['model']} …")
-    engine, probe_config = _load(options)
+    engine, measure_config = _load(options)
     stats_config = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=options["seed"])
     with RichProgress(err, f"probing {len(loaded.items)} records") as progress:
-        result = run_compare(loaded, group_names, engine, probe_config, stats_config, progress)
-    if not result.samples:
+        result = run_compare(loaded, group_names, engine, measure_config, stats_config, progress)
+    if not (result.samples or result.scores):
         raise click.ClickException("no record could be probed: " + "; ".join(skipped_lines(result)))
 
     out = Console()
-    out.print(compare_table(result, probe_config.top_k, confidence))
+    if result.measure == "single":
+        out.print(compare_table(result, measure_config.probe.top_k, confidence))
+    else:
+        out.print(score_table(result, confidence))
     if result.pairs:
         out.print(pairs_table(result, confidence))
     for line in skipped_lines(result):
         err.print(line)
-    config = {"dataset": dataset, "data": list(data_paths), "split": split, "groups": group_names,
-              "axis": axis, "limit": limit, "drop_shortest": drop_shortest, **options,
-              "confidence": confidence, "n_resamples": n_resamples,
-              "model_revision": getattr(engine, "revision", None)}
+    config = _config_record(engine, dataset=dataset, data=list(data_paths), split=split,
+                            groups=group_names, axis=axis, limit=limit,
+                            drop_shortest=drop_shortest, confidence=confidence,
+                            n_resamples=n_resamples, **options)
     if output:
         write_json(output, compare_json(result, run_header(config)))
         err.print(f"results: {output}")
     if samples:
-        write_jsonl(samples, [s.to_json() for s in result.samples])
+        write_jsonl(samples, [s.to_json() for s in result.samples] or result.scores)
         err.print(f"samples: {samples}")
     if plot:
         plot_groups(plot, result, f"{dataset} · {options['model']}")
+        err.print(f"plot: {plot}")
+
+
+@cli.command()
+@data_options(["comparisons", "axis", "summeval"], limit=None, drop_shortest=0)
+@click.option("--scores", type=click.Path(dir_okay=False),
+              help="Write one JSON line per summary: the measure, references, human scores.")
+@model_options
+@_errors_to_messages
+def agreement(dataset, data_paths, split, limit, drop_shortest, confidence, n_resamples,
+              output, plot, scores, **options):
+    """How well a measure agrees with human judgments, beside ROUGE and summary length."""
+    from sumprobe.agreement import run_agreement
+    from sumprobe.compare import StatsConfig
+    from sumprobe.report import (
+        RichProgress,
+        agreement_json,
+        agreement_tables,
+        plot_agreement,
+        run_header,
+        write_json,
+        write_jsonl,
+    )
+
+    err = Console(stderr=True)
+    loaded = _prepared(dataset, data_paths, split, range(1, 8), "overall", limit, drop_shortest)
+    err.print(f"loading {options['model']} …")
+    engine, measure_config = _load(options)
+    stats_config = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=options["seed"])
+    with RichProgress(err, f"scoring {len(loaded.items)} documents") as progress:
+        result = run_agreement(loaded, dataset, engine, measure_config, stats_config, progress)
+    out = Console()
+    for table in agreement_tables(result, confidence):
+        out.print(table)
+    for reason, count in sorted(result.skipped.items()):
+        err.print(f"skipped {count}: {reason}")
+    if result.n_cut:
+        err.print(f"cut to the model's window: {result.n_cut} inputs")
+    config = _config_record(engine, dataset=dataset, data=list(data_paths), split=split,
+                            limit=limit, drop_shortest=drop_shortest, confidence=confidence,
+                            n_resamples=n_resamples, **options)
+    if output:
+        write_json(output, agreement_json(result, run_header(config)))
+        err.print(f"results: {output}")
+    if scores:
+        write_jsonl(scores, [{**s.__dict__, "references": r}
+                             for s, r in zip(result.scores, result.references)])
+        err.print(f"scores: {scores}")
+    if plot:
+        plot_agreement(plot, result)
         err.print(f"plot: {plot}")
 
 

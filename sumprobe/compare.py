@@ -17,7 +17,8 @@ from itertools import combinations
 from sumprobe.core import stats
 from sumprobe.data import BASELINE, Loaded
 from sumprobe.engine import Engine
-from sumprobe.probe import ProbeConfig, Progress, Sample, run_probe
+from sumprobe.measures import MeasureConfig, score_summaries
+from sumprobe.probe import Progress, Sample, run_probe
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,15 @@ class PairResult:
     difference: stats.Difference  # top-1 accuracy (paired) or help (unpaired), a - b
 
 
+@dataclass(frozen=True)
+class ScoreGroup:
+    """A summary group's mean score under a measure other than `single`."""
+
+    group: str
+    n: int
+    score: stats.Estimate
+
+
 @dataclass
 class CompareResult:
     groups: list[GroupResult]
@@ -61,6 +71,9 @@ class CompareResult:
     skipped: Counter = field(default_factory=Counter)
     n_records: int = 0
     n_truncated: int = 0
+    measure: str = "single"
+    score_groups: list[ScoreGroup] = field(default_factory=list)
+    scores: list = field(default_factory=list)  # SummaryScore per summary (other measures)
 
 
 def _key(sample: Sample) -> tuple[int, int]:
@@ -117,23 +130,58 @@ def summarize(
     return rows, pairs
 
 
+def summarize_scores(
+    scores: Sequence, groups: Sequence[str], config: StatsConfig
+) -> tuple[list[ScoreGroup], list[PairResult]]:
+    """Mean score per summary group, and differences between groups (paired where possible)."""
+    options = dict(confidence=config.confidence, n_resamples=config.n_resamples, seed=config.seed)
+    by_group: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for score in scores:
+        if score.score == score.score:  # NaN (undefined score) is left out
+            by_group[score.group][score.item].append(score.score)
+    rows = []
+    for group in groups:
+        values = [v for per_item in by_group[group].values() for v in per_item]
+        rows.append(ScoreGroup(group, len(values), stats.mean_ci(values, **options)))
+    pairs = []
+    for a, b in combinations(groups, 2):
+        in_a, in_b = by_group[a], by_group[b]
+        single = all(len(v) == 1 for v in [*in_a.values(), *in_b.values()])
+        paired = bool(in_a) and single and set(in_a) == set(in_b)
+        if paired:
+            items = sorted(in_a)
+            difference = stats.paired_mean_difference(
+                [in_a[i][0] for i in items], [in_b[i][0] for i in items], **options)
+        else:
+            difference = stats.unpaired_difference(
+                [v for vs in in_a.values() for v in vs], [v for vs in in_b.values() for v in vs],
+                **options)
+        pairs.append(PairResult(a, b, paired, difference))
+    return rows, pairs
+
+
 def run_compare(
     loaded: Loaded,
     groups: Sequence[str],
     engine: Engine,
-    probe_config: ProbeConfig = ProbeConfig(),
+    measure_config: MeasureConfig = MeasureConfig(),
     stats_config: StatsConfig = StatsConfig(),
     progress: Progress | None = None,
 ) -> CompareResult:
-    """Probe every item, then summarize per group."""
-    run = run_probe(loaded.items, engine, probe_config, progress)
+    """Score every item with the measure, then summarize per group."""
+    if measure_config.measure != "single":
+        scored = score_summaries(loaded.items, engine, measure_config, progress)
+        rows, pairs = summarize_scores(scored.scores, groups, stats_config)
+        return CompareResult([], pairs, [], Counter(loaded.skipped) + scored.skipped,
+                             len(loaded.items), scored.n_cut, measure_config.measure, rows,
+                             scored.scores)
+    run = run_probe(loaded.items, engine, measure_config.probe, progress)
     rows, pairs = summarize(run.samples, groups, stats_config)
-    skipped = Counter(loaded.skipped) + run.skipped
     return CompareResult(
         groups=rows,
         pairs=pairs,
         samples=run.samples,
-        skipped=skipped,
+        skipped=Counter(loaded.skipped) + run.skipped,
         n_records=len(loaded.items),
         n_truncated=sum(1 for s in run.samples if s.truncated),
     )

@@ -72,12 +72,25 @@ def write_atomic(path: str | Path, text: str) -> None:
 def compare_json(result: CompareResult, header: dict) -> dict:
     return {
         **header,
+        "measure": result.measure,
         "records": result.n_records,
         "skipped": dict(result.skipped),
         "truncated_inputs": result.n_truncated,
-        "groups": _plain(result.groups),
+        "groups": _plain(result.groups if result.measure == "single" else result.score_groups),
         "pairs": _plain(result.pairs),
     }
+
+
+def score_table(result: CompareResult, confidence: float) -> Table:
+    """Mean score per summary group, for measures other than `single`."""
+    level = f"{100 * confidence:g}%"
+    table = Table(title=f"{result.measure}: mean score per group", title_justify="left")
+    table.add_column("group")
+    table.add_column("n", justify="right")
+    table.add_column(f"mean [{level} CI]", justify="right")
+    for row in result.score_groups:
+        table.add_row(row.group, str(row.n), _plain_interval(row.score))
+    return table
 
 
 def write_json(path: str | Path, payload: dict) -> None:
@@ -97,6 +110,12 @@ def _interval(estimate) -> str:
     if not math.isfinite(estimate.value):
         return "–"
     return f"{_pct(estimate.value)} [{_pct(estimate.low)}, {_pct(estimate.high)}]"
+
+
+def _plain_interval(estimate) -> str:
+    if not math.isfinite(estimate.value):
+        return "–"
+    return f"{estimate.value:+.4f} [{estimate.low:+.4f}, {estimate.high:+.4f}]"
 
 
 def _p(value: float) -> str:
@@ -131,13 +150,17 @@ def compare_table(result: CompareResult, top_k: int, confidence: float) -> Table
 
 def pairs_table(result: CompareResult, confidence: float) -> Table:
     level = f"{100 * confidence:g}%"
-    table = Table(title="Between groups (points of %)", title_justify="left")
+    single = result.measure == "single"
+    unit = "points of %" if single else f"{result.measure} score"
+    table = Table(title=f"Between groups ({unit})", title_justify="left")
     for name, justify in (("a − b", "left"), ("what", "left"), (f"Δ [{level} CI]", "right"),
                           ("p", "right"), ("test", "left")):
         table.add_column(name, justify=justify)
     for pair in result.pairs:
         what = "top-1 accuracy" if pair.paired else "help over document"
-        table.add_row(f"{pair.a} − {pair.b}", what, _interval(pair.difference),
+        what = what if single else "mean score"
+        shown = _interval(pair.difference) if single else _plain_interval(pair.difference)
+        table.add_row(f"{pair.a} − {pair.b}", what, shown,
                       _p(pair.difference.p_value), pair.difference.test)
     return table
 
@@ -145,7 +168,8 @@ def pairs_table(result: CompareResult, confidence: float) -> Table:
 def skipped_lines(result: CompareResult) -> list[str]:
     lines = [f"skipped {count}: {reason}" for reason, count in sorted(result.skipped.items())]
     if result.n_truncated:
-        lines.append(f"cut to the model's window: {result.n_truncated} inputs (mask kept)")
+        kept = " (mask kept)" if result.measure == "single" else ""
+        lines.append(f"cut to the model's window: {result.n_truncated} inputs{kept}")
     return lines
 
 
@@ -210,4 +234,90 @@ def probe_table(word: str, conditions: list[tuple[str, object]]) -> Table:
     for name, sample in conditions:
         table.add_row(name, ", ".join(sample.top_tokens), "hit" if sample.top1_hit else "miss",
                       f"{sample.logprob:.2f}")
+    return table
+
+
+def _correlation(value) -> str:
+    if not math.isfinite(value.value):
+        return "–"
+    return f"{value.value:+.3f} [{value.low:+.2f}, {value.high:+.2f}]"
+
+
+def agreement_tables(result, confidence: float) -> list[Table]:
+    """The pairwise table (comparisons) or the correlation table (rated data)."""
+    level = f"{100 * confidence:g}%"
+    tables = []
+    if result.pairwise:
+        table = Table(title=f"Agreement with labelers' choices ({result.measure} vs references)",
+                      title_justify="left")
+        for name, justify in (("score", "left"), ("pairs", "left"), ("n", "right"),
+                              (f"agree % [{level} CI]", "right"), ("ties %", "right"),
+                              ("disagree %", "right")):
+            table.add_column(name, justify=justify)
+        for row in result.pairwise:
+            r = row.result
+            table.add_row(row.name, row.subset, str(r.n), _interval(r.agree), _pct(r.ties),
+                          _pct(r.disagree))
+        tables.append(table)
+    if result.rated:
+        table = Table(title=f"Correlation with human scores ({result.measure} vs references)",
+                      title_justify="left")
+        for name, justify in (("score", "left"), ("human", "left"), ("level", "left"),
+                              ("n", "right"), (f"Spearman [{level} CI]", "right"),
+                              (f"Kendall [{level} CI]", "right")):
+            table.add_column(name, justify=justify)
+        for row in result.rated:
+            table.add_row(row.name, row.aspect, row.level, str(row.spearman.n),
+                          _correlation(row.spearman), _correlation(row.kendall))
+        tables.append(table)
+    return tables
+
+
+def agreement_json(result, header: dict) -> dict:
+    return {**header, "measure": result.measure, "skipped": dict(result.skipped),
+            "cut_inputs": result.n_cut, "pairwise": _plain(result.pairwise),
+            "rated": _plain(result.rated)}
+
+
+def plot_agreement(path: str | Path, result) -> None:
+    """Agreement bars (comparisons) or measure-vs-human scatter plots (rated data)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if result.pairwise:
+        rows = [row for row in result.pairwise if row.subset == "all"]
+        figure, axes = plt.subplots(figsize=(1.4 * len(rows) + 2, 4))
+        values = [100 * row.result.agree.value for row in rows]
+        errors = [[100 * (r.result.agree.value - r.result.agree.low) for r in rows],
+                  [100 * (r.result.agree.high - r.result.agree.value) for r in rows]]
+        axes.bar([row.name for row in rows], values, yerr=errors, capsize=6, color="#4c72b0")
+        axes.axhline(50, color="grey", linestyle="--", linewidth=1)
+        axes.set_ylabel("prefers the labeler's choice (%)")
+    else:
+        aspects = sorted({a for s in result.scores for a in s.ratings})
+        figure, grid = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects), 3.2),
+                                    squeeze=False)
+        for axes, aspect in zip(grid[0], aspects):
+            pairs = [(s.ratings[aspect], s.score) for s in result.scores if aspect in s.ratings]
+            axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=8, alpha=0.5)
+            axes.set_xlabel(f"human {aspect}")
+            axes.set_ylabel(result.measure)
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def measure_table(scores, measure: str) -> Table:
+    """Each summary's score under a measure, with the numbers behind it."""
+    table = Table(title=f"{measure} per summary", title_justify="left")
+    for name in ("summary", "score", "details"):
+        table.add_column(name)
+    for score in scores:
+        details = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in score.details.items())
+        shown = "–" if not math.isfinite(score.score) else f"{score.score:+.4f}"
+        table.add_row(score.group, shown, details)
     return table

@@ -70,7 +70,7 @@ def test_compare_axis_groups_with_a_causal_model(runner, tiny_gpt2_dir, tmp_path
     groups = {g["group"]: g["n"] for g in payload["groups"]}
     assert groups["7"] == 8 and groups["4"] == 7  # the fixture's counts of overall 7 and 4
     assert payload["pairs"][0]["paired"] is False  # different posts: help compared unpaired
-    assert payload["skipped"]["summary without an 'overall' score"] == 2
+    assert payload["skipped"]["summary without a score on 'overall'"] == 2
 
 
 def test_unmaskable_documents_are_skipped_and_counted(runner, tiny_bert_dir, tmp_path):
@@ -163,3 +163,89 @@ def test_probe_errors(runner, tiny_bert_dir):
     assert result.exit_code == 1 and "no maskable word" in result.output
     result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir)])
     assert result.exit_code == 2 and "give a document" in result.output
+
+
+SUMMEVAL = str(FIXTURES / "summeval_sample.jsonl")
+
+
+def test_agreement_on_comparisons_with_references(runner, tiny_bert_dir, tmp_path):
+    out, scores = tmp_path / "a.json", tmp_path / "scores.jsonl"
+    result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--model", str(tiny_bert_dir), "--measure", "blanc-help",
+                                 "--bootstrap", "200", "--output", str(out),
+                                 "--scores", str(scores), "--plot", str(tmp_path / "a.png")])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    names = {row["name"] for row in payload["pairwise"] if row["subset"] == "all"}
+    assert names == {"blanc-help", "rouge1", "rouge2", "rougeL", "length"}
+    assert {row["subset"] for row in payload["pairwise"]} >= {"all", "confidence 7-9"}
+    for row in payload["pairwise"]:
+        r = row["result"]
+        assert r["agree"]["value"] + r["ties"] + r["disagree"] == pytest.approx(1.0)
+    rows = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert len(rows) == 28 and {"S01", "S10"} <= set(rows[0]["details"])
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_agreement_on_summeval_correlates_each_aspect(runner, tiny_gpt2_dir, tmp_path):
+    out = tmp_path / "a.json"
+    result = runner.invoke(cli, ["agreement", "--dataset", "summeval", "--data", SUMMEVAL,
+                                 "--model", str(tiny_gpt2_dir), "--measure", "shannon",
+                                 "--bootstrap", "200", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rated"]
+    aspects = {row["aspect"] for row in rows}
+    assert aspects == {"coherence", "consistency", "fluency", "relevance"}
+    assert {row["level"] for row in rows} == {"summary", "system"}  # 3 systems in the sample
+    length = [r for r in rows if r["name"] == "length" and r["level"] == "summary"]
+    assert all(r["spearman"]["n"] == 6 for r in length)
+
+
+def test_agreement_counts_comparisons_with_identical_summaries(runner, tiny_bert_dir, tmp_path):
+    row = json.loads((FIXTURES / "comparisons.jsonl").read_text().splitlines()[0])
+    row["summaries"][1]["text"] = row["summaries"][0]["text"]
+    path = tmp_path / "same.jsonl"
+    path.write_text(json.dumps(row) + "\n" + (FIXTURES / "comparisons.jsonl").read_text())
+    out = tmp_path / "a.json"
+    result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", str(path),
+                                 "--model", str(tiny_bert_dir), "--bootstrap", "200",
+                                 "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["skipped"]["comparison with identical summaries"] == 1
+    assert payload["pairwise"][0]["result"]["n"] == 14
+
+
+def test_compare_and_probe_with_other_measures(runner, tiny_bert_dir, tiny_gpt2_dir, tmp_path):
+    out = tmp_path / "c.json"
+    result = compare(runner, tiny_bert_dir, "--dataset", "comparisons", "--data", COMPARISONS,
+                     "--measure", "blanc-help", "--gap", "6", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["measure"] == "blanc-help"
+    assert [g["group"] for g in payload["groups"]] == ["chosen", "rejected"]
+    assert payload["pairs"][0]["paired"] and payload["pairs"][0]["difference"]["test"] == "wilcoxon"
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_gpt2_dir), "--measure", "shannon",
+                                 "The landlord raised the rent.", "Rent went up."])
+    assert result.exit_code == 0, result.output
+    assert "information_difference" in result.output
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_gpt2_dir), "--measure",
+                                 "blanc-help", "The landlord raised the rent.", "Rent up."])
+    assert result.exit_code == 1 and "masked LM" in result.output
+
+
+def test_a_rated_file_without_the_asked_axis_is_a_clear_error(runner, tiny_bert_dir, tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "axis.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["summary"]["axes"]["coverage"] = None
+    path = tmp_path / "no_coverage.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = compare(runner, tiny_bert_dir, "--dataset", "axis", "--data", str(path),
+                     "--axis", "coverage")
+    assert result.exit_code == 1
+    assert "without a score on 'coverage'" in result.output
+
+
+def test_summeval_needs_local_files(runner):
+    result = runner.invoke(cli, ["agreement", "--dataset", "summeval", "--model", "x"])
+    assert result.exit_code == 1 and "--data PATH" in result.output
