@@ -321,3 +321,13 @@ def measure_table(scores, measure: str) -> Table:
         shown = "–" if not math.isfinite(score.score) else f"{score.score:+.4f}"
         table.add_row(score.group, shown, details)
     return table
+
+
+def as_text(*tables) -> str:
+    """Tables rendered to plain text (for failure messages and logs)."""
+    from rich.console import Console
+
+    console = Console(record=True, width=120, file=open(os.devnull, "w"))
+    for table in tables:
+        console.print(table)
+    return console.export_text()

@@ -1,0 +1,64 @@
+"""The seed's hypotheses about summaries, as statistical checks (H1-H4).
+
+Each check passes only when its confidence interval clears the bar, fails when the interval
+lies on the wrong side, and is skipped as INCONCLUSIVE, with the figures, otherwise.
+Run: pytest evals --run-evals [--sumprobe-model …] [--sumprobe-data comparisons=PATH …]
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sumprobe.pytest_plugin import expect_above, expect_greater
+from sumprobe.report import agreement_tables, as_text, compare_table, pairs_table, score_table
+
+pytestmark = pytest.mark.eval
+
+
+def _table(result) -> str:
+    if result.measure == "single":
+        return as_text(compare_table(result, 5, 0.95), pairs_table(result, 0.95))
+    return as_text(score_table(result, 0.95), pairs_table(result, 0.95))
+
+
+def _group(result, name):
+    rows = result.groups if result.measure == "single" else result.score_groups
+    return next(row for row in rows if row.group == name)
+
+
+@pytest.mark.parametrize("group", ["chosen", "rejected"])
+def test_h1_a_summary_prefix_helps_over_the_document_alone(sumprobe_runs, group):
+    result = sumprobe_runs.compare("comparisons")
+    row = _group(result, group)
+    claim = f"H1: {group} summary in front - document alone"
+    if result.measure == "single":
+        expect_greater(row.vs_baseline, claim, detail=_table(result))
+    else:  # blanc-help and shannon already measure help over the document alone
+        expect_above(row.score, claim, 0.0, detail=_table(result))
+
+
+def test_h2_the_chosen_summary_helps_more_than_the_rejected(sumprobe_runs):
+    result = sumprobe_runs.compare("comparisons")
+    [pair] = result.pairs
+    expect_greater(pair.difference, "H2: chosen - rejected", detail=_table(result))
+
+
+def test_h3_overall_7_summaries_help_more_than_overall_4(sumprobe_runs):
+    result = sumprobe_runs.compare("axis", ("7", "4"))
+    [pair] = result.pairs
+    expect_greater(pair.difference, "H3: overall 7 - overall 4", detail=_table(result))
+
+
+def test_h4_the_probe_agrees_with_labelers_above_chance(sumprobe_runs):
+    result = sumprobe_runs.agreement("comparisons")
+    row = next(r for r in result.pairwise if r.name == result.measure and r.subset == "all")
+    expect_above(row.result.agree, f"H4: {result.measure} prefers the labeler's choice",
+                 0.5, detail=as_text(*agreement_tables(result, 0.95)))
+
+
+def test_h4_the_probe_correlates_with_expert_relevance(sumprobe_runs):
+    result = sumprobe_runs.agreement("summeval")
+    row = next(r for r in result.rated
+               if r.name == result.measure and r.aspect == "relevance" and r.level == "summary")
+    expect_above(row.spearman, f"H4: Spearman({result.measure}, SummEval relevance)", 0.0,
+                 detail=as_text(*agreement_tables(result, 0.95)))

@@ -1,0 +1,100 @@
+"""Experiments run once per session and shared by every check that reads them.
+
+The pytest plugin hands an `Experiments` to evaluation tests; it loads each model once and
+caches each result by its settings, so ten assertions on `compare("comparisons")` cost one
+run. `runs` counts the experiments actually run (the plugin's own tests check it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from sumprobe.compare import StatsConfig, run_compare
+from sumprobe.data import load_items, prepare
+from sumprobe.errors import DataError
+from sumprobe.measures import MeasureConfig
+from sumprobe.probe import ProbeConfig
+
+
+class DataUnavailable(DataError):
+    """No local data was given for a data set and the Hub is switched off."""
+
+
+class Experiments:
+    def __init__(self, settings):
+        self.settings = settings
+        self.runs: Counter = Counter()
+        self._engine = None
+        self._cache: dict = {}
+
+    # ------------------------------------------------------------ shared pieces
+
+    def engine(self):
+        if self._engine is None:
+            from sumprobe.engine import load_engine
+
+            s = self.settings
+            self._engine = load_engine(s.model, model_type=s.model_type, device=s.device,
+                                       batch_size=s.batch_size)
+        return self._engine
+
+    def measure_config(self, measure: str | None) -> MeasureConfig:
+        probe = ProbeConfig(seed=self.settings.seed, masks_per_doc=self.settings.masks_per_doc)
+        return MeasureConfig(measure or self.settings.measure or "single", probe)
+
+    def items(self, dataset: str, groups=(7, 4)):
+        path = self.settings.data.get(dataset)
+        if path is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            raise DataUnavailable(f"no local data for {dataset!r} and the Hub is off "
+                                  f"(HF_DATASETS_OFFLINE=1): pass --sumprobe-data {dataset}=PATH")
+        loaded = load_items(dataset, [path] if path else (), groups=groups)
+        return prepare(loaded, self.settings.drop_shortest, self.settings.limit)
+
+    def _cached(self, key, run):
+        if key not in self._cache:
+            self.runs[key[0]] += 1
+            self._cache[key] = run()
+            self._save(key)
+        return self._cache[key]
+
+    def _save(self, key) -> None:
+        if not self.settings.output:
+            return
+        from sumprobe.report import agreement_json, compare_json, run_header, write_json
+
+        result = self._cache[key]
+        header = run_header({"experiment": list(map(str, key)), **vars(self.settings)})
+        payload = (compare_json if key[0] == "compare" else agreement_json)(result, header)
+        name = "-".join(str(part).replace(",", "_") for part in key if part is not None)
+        write_json(Path(self.settings.output) / f"{name}.json", payload)
+
+    # ------------------------------------------------------------ experiments
+
+    def compare(self, dataset: str, groups: tuple[str, ...] | None = None,
+                measure: str | None = None):
+        """`sumprobe compare` on a data set (comparisons: chosen, rejected; axis: groups)."""
+        groups = groups or (("chosen", "rejected") if dataset == "comparisons" else ("7", "4"))
+        config = self.measure_config(measure)
+
+        def run():
+            wanted = tuple(int(g) for g in groups) if dataset == "axis" else (7, 4)
+            loaded = self.items(dataset, wanted)
+            return run_compare(loaded, groups, self.engine(), config,
+                               StatsConfig(seed=self.settings.seed))
+
+        return self._cached(("compare", dataset, ",".join(groups), config.measure), run)
+
+    def agreement(self, dataset: str, measure: str | None = None):
+        """`sumprobe agreement` on a data set."""
+        from sumprobe.agreement import run_agreement
+
+        config = self.measure_config(measure)
+
+        def run():
+            loaded = self.items(dataset, tuple(range(1, 8)))
+            return run_agreement(loaded, dataset, self.engine(), config,
+                                 StatsConfig(seed=self.settings.seed))
+
+        return self._cached(("agreement", dataset, config.measure), run)

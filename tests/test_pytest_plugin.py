@@ -1,0 +1,120 @@
+"""The evaluation harness itself, run inside pytest's own `pytester`."""
+
+from __future__ import annotations
+
+import pytest
+import transformers  # noqa: F401
+
+# Imported here, before pytester snapshots sys.modules: the in-process runs below may import
+# them too, and compiled modules (numpy, torch) cannot be loaded twice in one process.
+import sumprobe.agreement  # noqa: F401
+import sumprobe.engine.masked  # noqa: F401
+import sumprobe.experiments  # noqa: F401
+import sumprobe.report  # noqa: F401
+from sumprobe.checks import FAIL, INCONCLUSIVE, PASS, interval_verdict
+from tests.conftest import FIXTURES
+
+pytest_plugins = ["pytester"]
+
+CHECKS = '''
+import pytest
+from sumprobe.core.stats import Difference
+from sumprobe.pytest_plugin import expect_greater
+
+@pytest.mark.eval
+def test_clear_win():
+    expect_greater(Difference(0.10, 0.04, 0.16, 0.001, "mcnemar-exact", 400), "A - B")
+
+@pytest.mark.eval
+def test_clear_loss():
+    expect_greater(Difference(-0.10, -0.16, -0.04, 0.001, "mcnemar-exact", 400), "A - B",
+                   detail="| group | n |")
+
+@pytest.mark.eval
+def test_noise():
+    expect_greater(Difference(0.01, -0.03, 0.05, 0.6, "mcnemar-exact", 400), "A - B")
+'''
+
+
+def test_verdicts_by_interval():
+    assert interval_verdict("x", 0.1, 0.05, 0.2).outcome == PASS
+    assert interval_verdict("x", -0.1, -0.2, -0.05).outcome == FAIL
+    assert interval_verdict("x", 0.0, -0.1, 0.1).outcome == INCONCLUSIVE
+    assert interval_verdict("x", 0.6, 0.55, 0.7, margin=0.5).outcome == PASS
+    assert interval_verdict("x", float("nan"), 0, 0).outcome == INCONCLUSIVE
+
+
+def test_plugin_registers_its_options(pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--run-evals*", "*--sumprobe-model*", "*--sumprobe-data*"])
+
+
+def test_options_reach_the_settings_fixture(pytester):
+    pytester.makepyfile('''
+        def test_settings(sumprobe_settings):
+            assert sumprobe_settings.model == "my/model"
+            assert sumprobe_settings.data == {"comparisons": "a.jsonl", "axis": "b.jsonl"}
+            assert sumprobe_settings.limit == 7 and sumprobe_settings.device == "cpu"
+    ''')
+    result = pytester.runpytest("--sumprobe-model", "my/model", "--sumprobe-limit", "7",
+                                "--sumprobe-device", "cpu", "--sumprobe-data",
+                                "comparisons=a.jsonl", "--sumprobe-data", "axis=b.jsonl")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("--sumprobe-data", "no-equals-sign")
+    assert result.ret != 0
+
+
+def test_eval_checks_are_skipped_unless_asked(pytester):
+    pytester.makepyfile(CHECKS)
+    pytester.runpytest().assert_outcomes(skipped=3)
+    pytester.runpytest("-m", "eval", "-rs").assert_outcomes(passed=1, failed=1, skipped=1)
+
+
+def test_pass_fail_and_inconclusive_report_their_figures(pytester):
+    pytester.makepyfile(CHECKS)
+    result = pytester.runpytest("--run-evals", "-rs")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    output = result.stdout.str()
+    assert "estimate -0.1000, interval [-0.1600, -0.0400]" in output  # the failure's figures
+    assert "| group | n |" in output  # the table a failing check prints
+    assert "INCONCLUSIVE" in output and "straddles" in output
+
+
+def test_an_experiment_runs_once_for_many_checks(pytester, tiny_bert_dir):
+    pytester.makepyfile('''
+        import pytest
+
+        @pytest.mark.eval
+        @pytest.mark.parametrize("group", ["chosen", "rejected"])
+        def test_reads_compare(sumprobe_runs, group):
+            result = sumprobe_runs.compare("comparisons")
+            assert any(row.group == group for row in result.groups)
+
+        @pytest.mark.eval
+        def test_again(sumprobe_runs):
+            assert sumprobe_runs.compare("comparisons").n_records == 14
+
+        @pytest.mark.eval
+        def test_zz_count(sumprobe_runs):
+            assert sumprobe_runs.runs["compare"] == 1
+
+        @pytest.mark.eval
+        def test_missing_data_skips(sumprobe_runs, monkeypatch):
+            monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+            sumprobe_runs.compare("axis")
+    ''')
+    result = pytester.runpytest(
+        "--run-evals", "-rs", "-p", "no:randomly", "--sumprobe-model", str(tiny_bert_dir),
+        "--sumprobe-device", "cpu",
+        "--sumprobe-data", f"comparisons={FIXTURES / 'comparisons.jsonl'}",
+        "--sumprobe-output", str(pytester.path / "out"))
+    result.assert_outcomes(passed=4, skipped=1)
+    assert "--sumprobe-data axis=PATH" in result.stdout.str()
+    assert (pytester.path / "out" / "compare-comparisons-chosen_rejected-single.json").exists()
+
+
+@pytest.mark.parametrize("name", ["test_summary_probe.py"])
+def test_the_repository_evals_collect(pytester, name):
+    evals = FIXTURES.parent / "evals" / name
+    pytester.makepyfile(**{name[:-3]: evals.read_text()})
+    pytester.runpytest().assert_outcomes(skipped=6)
