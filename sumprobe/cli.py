@@ -246,7 +246,6 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
         compare_json,
         compare_table,
         pairs_table,
-        plot_groups,
         run_header,
         score_table,
         skipped_lines,
@@ -287,6 +286,8 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
         write_jsonl(samples, [s.to_json() for s in result.samples] or result.scores)
         err.print(f"samples: {samples}")
     if plot:
+        from sumprobe.plots import plot_groups
+
         plot_groups(plot, result, f"{dataset} · {options['model']}")
         err.print(f"plot: {plot}")
 
@@ -306,7 +307,6 @@ def agreement(dataset, data_paths, split, limit, drop_shortest, confidence, n_re
         RichProgress,
         agreement_json,
         agreement_tables,
-        plot_agreement,
         run_header,
         write_json,
         write_jsonl,
@@ -337,6 +337,8 @@ def agreement(dataset, data_paths, split, limit, drop_shortest, confidence, n_re
                              for s, r in zip(result.scores, result.references)])
         err.print(f"scores: {scores}")
     if plot:
+        from sumprobe.plots import plot_agreement
+
         plot_agreement(plot, result)
         err.print(f"plot: {plot}")
 

@@ -173,31 +173,6 @@ def skipped_lines(result: CompareResult) -> list[str]:
     return lines
 
 
-def plot_groups(path: str | Path, result: CompareResult, title: str) -> None:
-    """The seed's bar chart: top-1 accuracy per group, with its interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [row for row in result.groups if row.n]
-    values = [100 * row.top1.value for row in rows]
-    errors = [
-        [100 * (row.top1.value - row.top1.low) for row in rows],
-        [100 * (row.top1.high - row.top1.value) for row in rows],
-    ]
-    figure, axes = plt.subplots(figsize=(1.6 * len(rows) + 2, 4))
-    axes.bar([row.group for row in rows], values, yerr=errors, capsize=6, color="#4c72b0")
-    axes.set_ylabel("top-1 fill-in accuracy (%)")
-    axes.set_title(title)
-    for x, row in enumerate(rows):
-        axes.annotate(f"n={row.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
-                      ha="center", color="white")
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
-
 
 class RichProgress:
     """A rich progress bar on stderr that the probe can start and advance."""
@@ -278,36 +253,6 @@ def agreement_json(result, header: dict) -> dict:
             "cut_inputs": result.n_cut, "pairwise": _plain(result.pairwise),
             "rated": _plain(result.rated)}
 
-
-def plot_agreement(path: str | Path, result) -> None:
-    """Agreement bars (comparisons) or measure-vs-human scatter plots (rated data)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if result.pairwise:
-        rows = [row for row in result.pairwise if row.subset == "all"]
-        figure, axes = plt.subplots(figsize=(1.4 * len(rows) + 2, 4))
-        values = [100 * row.result.agree.value for row in rows]
-        errors = [[100 * (r.result.agree.value - r.result.agree.low) for r in rows],
-                  [100 * (r.result.agree.high - r.result.agree.value) for r in rows]]
-        axes.bar([row.name for row in rows], values, yerr=errors, capsize=6, color="#4c72b0")
-        axes.axhline(50, color="grey", linestyle="--", linewidth=1)
-        axes.set_ylabel("prefers the labeler's choice (%)")
-    else:
-        aspects = sorted({a for s in result.scores for a in s.ratings})
-        figure, grid = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects), 3.2),
-                                    squeeze=False)
-        for axes, aspect in zip(grid[0], aspects):
-            pairs = [(s.ratings[aspect], s.score) for s in result.scores if aspect in s.ratings]
-            axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=8, alpha=0.5)
-            axes.set_xlabel(f"human {aspect}")
-            axes.set_ylabel(result.measure)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
 
 
 def measure_table(scores, measure: str) -> Table:

@@ -95,3 +95,19 @@ def tiny_gpt2_dir(tmp_path_factory) -> Path:
     tokenizer.model_max_length = 256
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def bert(tiny_bert_dir):
+    """The tiny BERT behind sumprobe's masked engine (tests that change it restore it)."""
+    from sumprobe.engine import load_engine
+
+    return load_engine(str(tiny_bert_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def gpt2(tiny_gpt2_dir):
+    """The tiny GPT-2 behind sumprobe's causal engine."""
+    from sumprobe.engine import load_engine
+
+    return load_engine(str(tiny_gpt2_dir), device="cpu")

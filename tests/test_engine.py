@@ -18,16 +18,6 @@ DOCUMENT = (
 SUMMARY = "Landlord will not repair the heater before winter."
 
 
-@pytest.fixture(scope="module")
-def bert(tiny_bert_dir):
-    return load_engine(str(tiny_bert_dir), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def gpt2(tiny_gpt2_dir):
-    return load_engine(str(tiny_gpt2_dir), device="cpu")
-
-
 def test_model_type_is_detected(bert, gpt2):
     assert type(bert).__name__ == "MaskedEngine"
     assert type(gpt2).__name__ == "CausalEngine"

@@ -9,23 +9,12 @@ import pytest
 import torch
 
 from sumprobe.data import ProbeItem, Summary
-from sumprobe.engine import load_engine
 from sumprobe.measures import MeasureConfig, score_summaries
 from sumprobe.measures.blanc import BlancConfig, blanc_help
 from sumprobe.measures.shannon import ShannonResult, shannon_many
 from sumprobe.probe import ProbeConfig, run_probe
 
 DOCUMENT = "The landlord would raise their rent. My apartment is cold in winter."
-
-
-@pytest.fixture(scope="module")
-def bert(tiny_bert_dir):
-    return load_engine(str(tiny_bert_dir), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def gpt2(tiny_gpt2_dir):
-    return load_engine(str(tiny_gpt2_dir), device="cpu")
 
 
 class SummaryCopier:

@@ -112,6 +112,35 @@ class TokenizerHelper:
         return self.tokenizer.decode([token_id]).strip()
 
 
+class ClozeEngine:
+    """What both engine families share: piece counts and the batched, length-sorted predict.
+
+    A subclass sets `text`, `batch_size`, and defines `_rows(index, cloze)` (inputs, each with
+    `ids` and `key` = (cloze, prompt)) and `_score(rows, top_k)` (one Prediction per row).
+    """
+
+    text: TokenizerHelper
+    batch_size: int
+
+    def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
+        return self.text.piece_counts(document, words)
+
+    def predict(
+        self,
+        clozes: Sequence[Cloze],
+        top_k: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[list[Prediction]]:
+        from sumprobe.engine.device import run_in_batches
+
+        rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
+        # Longest first: little padding per batch, and an out-of-memory error shows up at once.
+        rows.sort(key=lambda row: len(row.ids), reverse=True)
+        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k),
+                                on_progress)
+        return restore_order(clozes, [row.key for row in rows], scored)
+
+
 def fit_prompt(prompt: tuple[int, ...], budget: int) -> tuple[tuple[int, ...], bool]:
     """Keep the first `budget` tokens of a prompt; say whether it was cut."""
     return (prompt[:budget], True) if len(prompt) > budget else (prompt, False)

@@ -16,16 +16,15 @@ import torch
 
 from sumprobe.engine.base import (
     Cloze,
+    ClozeEngine,
     Prediction,
     TokenizerHelper,
     fit_prompt,
     logits_at,
     max_input_length,
     pad_right,
-    restore_order,
     run_unique,
 )
-from sumprobe.engine.device import run_in_batches
 from sumprobe.errors import ModelError
 
 # Families whose logits are not the output layer applied to the last hidden state.
@@ -40,7 +39,7 @@ class _Row:
     key: tuple[int, int]
 
 
-class CausalEngine:
+class CausalEngine(ClozeEngine):
     """Any `AutoModelForCausalLM` (GGUF files included) with a fast tokenizer."""
 
     def __init__(self, model, tokenizer, name: str, batch_size: int):
@@ -56,9 +55,6 @@ class CausalEngine:
         if any(getattr(model.config, key, None) for key in _SCALED_LOGITS) or self.head is None:
             self.head = None  # fall back to the full forward pass
         self.device = next(model.parameters()).device
-
-    def piece_counts(self, document, words):
-        return self.text.piece_counts(document, words)
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)
@@ -119,17 +115,6 @@ class CausalEngine:
                 )
             )
         return predictions
-
-    def predict(
-        self,
-        clozes: Sequence[Cloze],
-        top_k: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> list[list[Prediction]]:
-        rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
-        rows.sort(key=lambda row: len(row.ids), reverse=True)
-        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
-        return restore_order(clozes, [row.key for row in rows], scored)
 
     @torch.inference_mode()
     def _sums(self, inputs: Sequence[tuple[tuple[int, ...], int]]) -> list[float]:

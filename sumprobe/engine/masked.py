@@ -18,16 +18,15 @@ import torch
 
 from sumprobe.engine.base import (
     Cloze,
+    ClozeEngine,
     Prediction,
     TokenizerHelper,
     fit_prompt,
     logits_at,
     max_input_length,
     pad_right,
-    restore_order,
     run_unique,
 )
-from sumprobe.engine.device import run_in_batches
 from sumprobe.errors import ModelError
 
 
@@ -57,7 +56,7 @@ def require_mask_token(tokenizer, name: str) -> None:
         )
 
 
-class MaskedEngine:
+class MaskedEngine(ClozeEngine):
     """Any `AutoModelForMaskedLM` with a fast tokenizer that has a mask token."""
 
     def __init__(self, model, tokenizer, name: str, batch_size: int):
@@ -74,9 +73,6 @@ class MaskedEngine:
         )
         self.head = _head_at_masks(model)
         self.device = next(model.parameters()).device
-
-    def piece_counts(self, document, words):
-        return self.text.piece_counts(document, words)
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)
@@ -127,18 +123,6 @@ class MaskedEngine:
                 )
             )
         return predictions
-
-    def predict(
-        self,
-        clozes: Sequence[Cloze],
-        top_k: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> list[list[Prediction]]:
-        rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
-        # Longest first: little padding per batch, and an out-of-memory error shows up at once.
-        rows.sort(key=lambda row: len(row.ids), reverse=True)
-        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k), on_progress)
-        return restore_order(clozes, [row.key for row in rows], scored)
 
     @torch.inference_mode()
     def _top1(self, inputs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list:
