@@ -24,7 +24,9 @@ from sumprobe.data import Loaded
 from sumprobe.measures import MeasureConfig, SummaryScore, score_summaries
 
 REFERENCES = ("rouge1", "rouge2", "rougeL", "length")
-CONFIDENCE_BANDS = ((1, 3, "confidence 1-3"), (4, 6, "confidence 4-6"), (7, 9, "confidence 7-9"))
+# The labeler's confidence: distance of `extra.confidence` (1-9) from 5, so 1 slight .. 4 sure.
+CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confidence 3",
+                     4: "confidence 4 (sure)"}
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,8 @@ def _pairwise(result: AgreementResult, options: dict) -> None:
     for name in (result.measure, *REFERENCES):
         result.pairwise.append(
             PairwiseRow(name, "all", pairwise_agreement(*values(name, pairs), **options)))
-    for low, high, band in CONFIDENCE_BANDS:
-        subset = [p for p in pairs if p["chosen"][0].confidence is not None
-                  and low <= p["chosen"][0].confidence <= high]
+    for level, band in CONFIDENCE_LEVELS.items():
+        subset = [p for p in pairs if p["chosen"][0].confidence == level]
         if subset:
             result.pairwise.append(PairwiseRow(
                 result.measure, band, pairwise_agreement(*values(result.measure, subset),

@@ -42,7 +42,7 @@ class ProbeItem:
     document: str
     summaries: tuple[Summary, ...]
     source: str  # where it came from: "file:line" or "hub row"
-    confidence: int | None = None  # the labeler's confidence (comparisons only)
+    confidence: int | None = None  # how strongly the labeler preferred (comparisons): 1-4
 
 
 @dataclass
@@ -151,7 +151,10 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
     choice = _field(row, "choice", where, int)
     if isinstance(choice, bool) or choice not in (0, 1):
         raise DataError(f"{where}: field 'choice' should be 0 or 1, got {choice}")
-    confidence = (row.get("extra") or {}).get("confidence")
+    # `extra.confidence` is a 1-9 preference scale: 1-4 favour summary 0, 6-9 summary 1, the
+    # further from 5 the surer. Its distance from 5 is the labeler's confidence.
+    scale = (row.get("extra") or {}).get("confidence")
+    confidence = abs(scale - 5) if type(scale) is int and 1 <= scale <= 9 else None
     return ProbeItem(
         doc_id=doc_id,
         document=document,
@@ -160,7 +163,7 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
             Summary("rejected", texts[1 - choice], summaries[1 - choice].get("policy")),
         ),
         source=where,
-        confidence=confidence if type(confidence) is int else None,
+        confidence=confidence or None,
     )
 
 

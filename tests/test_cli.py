@@ -178,7 +178,8 @@ def test_agreement_on_comparisons_with_references(runner, tiny_bert_dir, tmp_pat
     payload = json.loads(out.read_text())
     names = {row["name"] for row in payload["pairwise"] if row["subset"] == "all"}
     assert names == {"blanc-help", "rouge1", "rouge2", "rougeL", "length"}
-    assert {row["subset"] for row in payload["pairwise"]} >= {"all", "confidence 7-9"}
+    assert {row["subset"] for row in payload["pairwise"]} == {
+        "all", "confidence 1 (slight)", "confidence 2", "confidence 3", "confidence 4 (sure)"}
     for row in payload["pairwise"]:
         r = row["result"]
         assert r["agree"]["value"] + r["ties"] + r["disagree"] == pytest.approx(1.0)

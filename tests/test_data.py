@@ -58,7 +58,7 @@ def test_comparisons_load_fourteen_items_of_chosen_and_rejected(comparisons):
 
 def test_chosen_is_the_summary_choice_points_at(comparisons):
     # Line 2 (post t3_f1xc0b) has choice 1: chosen is summaries[1] (policy "ref"), rejected is
-    # summaries[0] (policy "sup4_12b_t0.7"); its labeler's confidence is 8.
+    # summaries[0] (policy "sup4_12b_t0.7"); extra.confidence 8 = 3 steps from 5 toward summary 1.
     item = comparisons.items[1]
     row = json.loads(COMPARISONS.read_text(encoding="utf-8").splitlines()[1])
     assert row["choice"] == 1
@@ -68,12 +68,13 @@ def test_chosen_is_the_summary_choice_points_at(comparisons):
     assert item.summaries[0] == Summary("chosen", row["summaries"][1]["text"], "ref")
     assert item.summaries[1] == Summary("rejected", row["summaries"][0]["text"], "sup4_12b_t0.7")
     assert item.summaries[0].text.startswith(" Boyfriend stopped doing chores")
-    assert item.confidence == 8
+    assert item.confidence == 3
 
 
-def test_confidence_is_read(comparisons):
+def test_confidence_is_the_distance_of_the_preference_scale_from_5(comparisons):
+    # extra.confidence per line: 3 8 6 1 8 4 6 3 1 7 4 8 4 6 (1-4 favour summary 0, 6-9 summary 1)
     assert [item.confidence for item in comparisons.items] == [
-        7, 8, 4, 9, 2, 6, 5, 3, 1, 7, 5, 8, 6, 4
+        2, 3, 1, 4, 3, 1, 1, 2, 4, 2, 1, 3, 1, 1
     ]
 
 
