@@ -6,7 +6,6 @@ messages go to stderr. Errors a user can fix print one clear line and exit non-z
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -14,25 +13,9 @@ import click
 from rich.console import Console
 
 from sumprobe import __version__
-from sumprobe.errors import SumprobeError
+from sumprobe.cli_errors import errors_to_messages
 
 DEFAULT_MASKED_MODEL = "bert-base-uncased"
-
-
-def _errors_to_messages(command):
-    """Turn the library's errors into click's one-line errors (exit code 1), Ctrl-C into 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SumprobeError as error:
-            raise click.ClickException(str(error)) from None
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 def model_options(command):
@@ -116,7 +99,7 @@ def _read_text(path: str) -> str:
 @click.option("--word", help="Mask this word (its first occurrence after the first word) "
               "instead of a seeded draw.")
 @model_options
-@_errors_to_messages
+@errors_to_messages
 def probe(texts, document_file, summary_file, word, **options):
     """Mask a word of one document and fill it with and without each summary.
 
@@ -235,7 +218,7 @@ def _config_record(engine, **settings) -> dict:
 @click.option("--samples", type=click.Path(dir_okay=False),
               help="Write one JSON line per example (per summary for blanc-help/shannon).")
 @model_options
-@_errors_to_messages
+@errors_to_messages
 def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, confidence,
             n_resamples, output, samples, plot, **options):
     """Per-group scores on a data set: fill-in accuracy against the document alone, or the
@@ -297,7 +280,7 @@ def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, conf
 @click.option("--scores", type=click.Path(dir_okay=False),
               help="Write one JSON line per summary: the measure, references, human scores.")
 @model_options
-@_errors_to_messages
+@errors_to_messages
 def agreement(dataset, data_paths, split, limit, drop_shortest, confidence, n_resamples,
               output, plot, scores, **options):
     """How well a measure agrees with human judgments, beside ROUGE and summary length."""
