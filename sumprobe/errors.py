@@ -11,3 +11,7 @@ class DataError(SumprobeError):
 
 class ModelError(SumprobeError):
     """A model or tokenizer that cannot be loaded or cannot do what the command needs."""
+
+
+class TrainingError(SumprobeError):
+    """A run that had to stop (e.g. a NaN reward); the message names the last good checkpoint."""

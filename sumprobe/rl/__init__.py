@@ -1,1 +1,7 @@
-"""Reinforcement-learning pieces for sumprobe (PPO math for language-model fine-tuning)."""
+"""Controlled sentiment generation: PPO fine-tuning of a causal LM (Ziegler et al. 2019).
+
+ppo.py (the math, pure tensor functions), config.py (CtrlConfig), prompts.py (IMDB openings and
+control prefixes), rewards.py (classifier / VADER), rollout.py (sampling with a KV cache),
+policy.py (value head, loading), trainer.py (one PPO update), checkpoint.py, run.py (a whole
+run), trl_algos.py (--algo rloo/grpo), evaluate.py (ctrl-sample / ctrl-eval), view.py (rich).
+"""

@@ -1,0 +1,128 @@
+"""Checkpoints of a training run, written whole or not at all, and found again by folder.
+
+A checkpoint folder `checkpoint-NNNNNN` (NNNNNN: PPO updates done) holds the policy (a
+`from_pretrained` folder), its value head, the tokenizer, the run's configuration
+(`ctrl_config.json`) and `trainer_state.pt`: optimizer, KL coefficient, update count and every
+process's random-number state, which is what makes `--resume` continue exactly. The folder is
+built under a hidden temporary name and renamed into place, so a crash never leaves half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from sumprobe.errors import ModelError
+from sumprobe.rl.config import CtrlConfig
+
+PREFIX = "checkpoint-"
+CONFIG_FILE = "ctrl_config.json"
+STATE_FILE = "trainer_state.pt"
+
+
+def checkpoint_number(path: Path) -> int | None:
+    """N for a folder named checkpoint-N, else None."""
+    suffix = path.name[len(PREFIX):]
+    return int(suffix) if path.name.startswith(PREFIX) and suffix.isdigit() else None
+
+
+def list_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders in `output_dir`, oldest first."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and checkpoint_number(p) is not None]
+    return sorted(found, key=checkpoint_number)
+
+
+def find_model_dir(path: str | Path) -> Path:
+    """A model folder itself, a run's `final/` (--algo rloo/grpo), or its newest checkpoint."""
+    path = Path(path)
+    if (path / "config.json").exists():
+        return path
+    if (path / "final" / "config.json").exists():
+        return path / "final"
+    checkpoints = list_checkpoints(path)
+    if checkpoints:
+        return checkpoints[-1]
+    raise ModelError(f"{path}: neither a model folder (config.json) nor a run folder with "
+                     f"{PREFIX}* checkpoints")
+
+
+def find_resumable(path: str | Path) -> Path:
+    """A checkpoint-N folder given as such, or the newest one in a run folder."""
+    path = Path(path)
+    if checkpoint_number(path) is not None and path.is_dir():
+        return path
+    checkpoints = list_checkpoints(path)
+    if not checkpoints:
+        raise ModelError(f"{path}: no {PREFIX}* checkpoint to resume from")
+    return checkpoints[-1]
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The PPO checkpoint to resume from (see find_resumable), with its trainer state."""
+    folder = find_resumable(path)
+    if not (folder / STATE_FILE).exists():
+        raise ModelError(f"{folder}: no {STATE_FILE}; --resume needs a ctrl-train checkpoint "
+                         "(or the run folder holding them)")
+    return folder
+
+
+def write_config(folder: str | Path, config: CtrlConfig) -> None:
+    (Path(folder) / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n",
+                                            encoding="utf-8")
+
+
+def read_config(folder: str | Path) -> CtrlConfig | None:
+    """The run configuration saved in a checkpoint or next to it (its run folder), if any."""
+    for candidate in (Path(folder), Path(folder).parent):
+        path = candidate / CONFIG_FILE
+        if path.exists():
+            return CtrlConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+    return None
+
+
+def _replace_dir(built: Path, target: Path) -> None:
+    """Move `built` to `target`, replacing an existing folder by renames only."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(built, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(trainer, tokenizer, config: CtrlConfig, keep: int) -> Path:
+    """Write the trainer's state as checkpoint-<updates>; drop all but the newest `keep`."""
+    from accelerate.utils import gather_object
+
+    accelerator = trainer.accelerator
+    rng_states = gather_object([trainer.rng_state()])  # one per process, rank order
+    output = Path(config.output_dir)
+    target = output / f"{PREFIX}{trainer.updates:06d}"
+    if accelerator.is_main_process:
+        built = output / f".{target.name}.tmp"
+        if built.exists():
+            shutil.rmtree(built)
+        built.mkdir(parents=True)
+        trainer.unwrapped.save(built)
+        tokenizer.save_pretrained(built)
+        write_config(built, config)
+        torch.save({**trainer.state_dict(), "rng": rng_states}, built / STATE_FILE)
+        _replace_dir(built, target)
+        ours = [p for p in list_checkpoints(output) if (p / STATE_FILE).exists()]
+        for stale in ours[:-keep]:
+            shutil.rmtree(stale, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return target
+
+
+def load_trainer_state(folder: str | Path) -> dict:
+    """The saved trainer state; `rng` holds one entry per process of the saving run."""
+    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)

@@ -1,0 +1,150 @@
+"""The policy (a causal LM with a value head), the frozen reference, and their tokenizer.
+
+The value head is a linear layer on the policy's last hidden state, as in Ziegler et al. 2019 and
+trl 0.x: it shares the body, so the value loss also shapes the body (weighted by vf_coef). Only the
+positions that predict response tokens go through the output layer and the value head.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sumprobe.core.reward import TASKS, control_prefix
+from sumprobe.errors import ModelError
+
+VALUE_HEAD_FILE = "value_head.safetensors"
+PAD_TOKEN = "<|pad|>"
+
+
+@functools.cache
+def _keeps_logits(model_class: type) -> bool:
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+def response_logits(lm, input_ids: torch.Tensor, attention_mask: torch.Tensor, n_response: int,
+                    with_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (and last hidden states) at the positions that predict the last `n_response` tokens.
+
+    Rows are left-padded, so every response occupies the last `n_response` positions; position
+    ids count real tokens only, as `generate` does, so the logits match the sampling ones.
+    """
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, L]
+    extra = {"logits_to_keep": n_response + 1} if _keeps_logits(type(lm)) else {}
+    out = lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+             output_hidden_states=with_hidden, use_cache=False, **extra)
+    logits = out.logits[:, -n_response - 1:-1]  # [B, T, V]
+    hidden = out.hidden_states[-1][:, -n_response - 1:-1] if with_hidden else None  # [B, T, H]
+    return logits, hidden
+
+
+def _hidden_size(lm) -> int:
+    head = lm.get_output_embeddings()
+    if isinstance(head, nn.Linear):
+        return head.in_features
+    return lm.config.get_text_config().hidden_size
+
+
+class PolicyWithValueHead(nn.Module):
+    """A causal LM plus a scalar value per position; forward returns both for the response."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+        self.v_head = nn.Linear(_hidden_size(lm), 1)
+        # Values start at 0: the first advantages are then the whitened rewards, not the noise
+        # of a random head.
+        nn.init.zeros_(self.v_head.weight)
+        nn.init.zeros_(self.v_head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                n_response: int) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, hidden = response_logits(self.lm, input_ids, attention_mask, n_response, True)
+        values = self.v_head(hidden.to(self.v_head.weight.dtype)).squeeze(-1)  # [B, T]
+        return logits, values
+
+    def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        self.lm.save_pretrained(folder)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.v_head.state_dict().items()}
+        save_file(state, str(Path(folder) / VALUE_HEAD_FILE))
+
+    def load_value_head(self, folder: str | Path) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(folder) / VALUE_HEAD_FILE
+        if not path.exists():
+            raise ModelError(f"{folder}: no {VALUE_HEAD_FILE}; is this a ctrl-train checkpoint?")
+        self.v_head.load_state_dict(load_file(str(path)))
+
+
+def quiet_transformers() -> None:
+    """Our own progress and messages replace transformers' bars and warnings (as the engines do):
+    its "sequence longer than the maximum" warning, for one, does not apply to cut queries."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def load_causal_lm(name: str, dtype: torch.dtype = torch.float32):
+    """A causal LM by Hub id, folder, .gguf file or pypi:PACKAGE, in eval mode (no dropout)."""
+    from transformers import AutoModelForCausalLM
+
+    from sumprobe.engine import resolve_model
+
+    quiet_transformers()
+    source = resolve_model(name)
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype, **source.kwargs())
+    except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, ...
+        raise ModelError(f"cannot load causal LM {name!r}: {error}\nWithout Hub access pass a "
+                         "local folder (or .gguf file) instead") from None
+    # PPO compares the policy with itself and with the reference: dropout would add noise to
+    # every ratio and KL estimate, so the models stay in eval mode (as trl's disable_dropout).
+    return lm.eval()
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of a model, with a pad token (the end-of-text token when it has none)."""
+    from transformers import AutoTokenizer
+
+    from sumprobe.engine import resolve_model
+
+    quiet_transformers()
+    source = resolve_model(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())
+    except Exception as error:
+        raise ModelError(f"cannot load tokenizer {name!r}: {error}\nWithout Hub access pass a "
+                         "local folder (--lm-name, --tk-name)") from None
+    ensure_pad_token(tokenizer)
+    # Not saved with the tokenizer: set it each time (queries are padded on the left).
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """GPT-2-style tokenizers have no pad token: use end-of-text, else add one."""
+    if tokenizer.pad_token_id is not None:
+        return
+    if tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    else:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+
+
+def add_prefix_tokens(tokenizer) -> None:
+    """Make each control prefix one added token (`--prefix-tokens special`)."""
+    tokenizer.add_tokens([control_prefix(task) for task in TASKS], special_tokens=True)
+
+
+def fit_embeddings(lm, tokenizer) -> None:
+    """Grow the embeddings when the tokenizer gained tokens (pad, control prefixes)."""
+    if len(tokenizer) > lm.get_input_embeddings().num_embeddings:
+        lm.resize_token_embeddings(len(tokenizer))

@@ -1,0 +1,223 @@
+"""A whole controlled-generation training run: load, train, log, checkpoint, stop cleanly.
+
+`train_ctrl(config)` is what `sumprobe ctrl-train` calls. It loads the tokenizer, prompts and
+reward first (the quick checks of the user's input), then the models; it runs PPO updates until
+`config.updates`, appending one JSON line of statistics per update to `log.jsonl` and one per
+sample to `samples.jsonl`, and writes a checkpoint every `save_every` updates and at the end.
+
+Stopping: the first Ctrl-C lets the current update finish, saves a checkpoint and returns with
+`interrupted=True` (a second Ctrl-C stops at once). A NaN/inf reward, log-prob, KL or loss
+raises TrainingError before anything is saved, so the last checkpoint is the last good one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sumprobe.errors import SumprobeError, TrainingError
+from sumprobe.rl import checkpoint as ckpt
+from sumprobe.rl.config import CtrlConfig
+from sumprobe.rl.ppo import NonFiniteError
+from sumprobe.rl.rewards import RewardFn
+from sumprobe.rl.trainer import StepResult
+
+LOG_FILE = "log.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+RUN_FILE = "run.json"
+_TRACKER_PACKAGES = {"wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended, and the rewards and tasks of its last update (all processes)."""
+
+    output_dir: Path
+    checkpoint: Path | None
+    updates: int
+    samples: int
+    interrupted: bool
+    rewards: list[float] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+
+
+class DeferredInterrupt:
+    """While active, a first Ctrl-C only sets `requested`; a second raises KeyboardInterrupt."""
+
+    def __init__(self, on_first: Callable[[], None] = lambda: None):
+        self.requested = False
+        self.on_first = on_first
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.on_first()
+
+    def __enter__(self):
+        # Signal handlers can only be installed from the main thread.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def check_report_to(report_to: str) -> list[str]:
+    """accelerate's `log_with` for --report-to; a clear error when the package is missing."""
+    if report_to == "none":
+        return []
+    packages = _TRACKER_PACKAGES[report_to]
+    if not any(importlib.util.find_spec(p) for p in packages):
+        raise SumprobeError(f"--report-to {report_to} needs the {packages[0]} package "
+                            f"(pip install {packages[0]}); it is not installed")
+    return [report_to]
+
+
+def _json_safe(stats: dict) -> dict:
+    return {k: (v if v == v and abs(v) != float("inf") else None) if isinstance(v, float) else v
+            for k, v in stats.items()}
+
+
+class RunLog:
+    """log.jsonl and samples.jsonl; on resume, lines past the checkpoint are dropped first."""
+
+    def __init__(self, output_dir: Path, keep_through: int):
+        self.paths = [output_dir / LOG_FILE, output_dir / SAMPLES_FILE]
+        for path in self.paths:
+            kept = []
+            if keep_through and path.exists():
+                kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                        if line and json.loads(line)["step"] <= keep_through]
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, result: StepResult) -> None:
+        step = result.stats["step"]
+        with self.paths[0].open("a", encoding="utf-8") as out:
+            out.write(json.dumps(_json_safe(result.stats)) + "\n")
+        with self.paths[1].open("a", encoding="utf-8") as out:
+            for p, response, reward in zip(result.prompts, result.responses, result.rewards):
+                row = {"step": step, "task": p.task, "query": p.query, "response": response,
+                       "reward": reward}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator, say):
+    """Tokenizer, prompts and reward (quick input checks first), then the models and trainer."""
+    from sumprobe.rl.policy import (
+        PolicyWithValueHead,
+        add_prefix_tokens,
+        fit_embeddings,
+        load_causal_lm,
+        load_tokenizer,
+    )
+    from sumprobe.rl.prompts import PromptSampler, load_queries, prefix_ids
+    from sumprobe.rl.rewards import build_reward
+    from sumprobe.rl.trainer import PPOTrainer
+
+    tokenizer = load_tokenizer(str(resume_from) if resume_from else config.tk_name or
+                               config.lm_name)
+    if config.prefix_tokens == "special":
+        add_prefix_tokens(tokenizer)  # no-op for a checkpoint's tokenizer, which has them
+    queries = load_queries(config.data, config.split, tokenizer, config.txt_in_len)
+    say(f"{len(queries)} prompts from {config.data or 'imdb'}")
+    if reward_fn is None:
+        reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
+                                 accelerator.device, config.forward_batch_size)
+    say(f"loading {resume_from or config.lm_name} and {config.ref_lm_name}")
+    lm = load_causal_lm(str(resume_from) if resume_from else config.lm_name)
+    ref = load_causal_lm(config.ref_lm_name)
+    for model in (lm, ref):
+        fit_embeddings(model, tokenizer)
+    policy = PolicyWithValueHead(lm)
+    if resume_from:
+        policy.load_value_head(resume_from)
+    sampler = PromptSampler(queries, prefix_ids(tokenizer),
+                            config.seed + accelerator.process_index)
+    return PPOTrainer(config, policy, ref, tokenizer, reward_fn, sampler, accelerator), tokenizer
+
+
+def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
+               reward_fn: RewardFn | None = None,
+               on_step: Callable[[StepResult], None] | None = None,
+               say: Callable[[str], None] = lambda message: None,
+               accelerator=None) -> TrainResult:
+    """Train (or resume) a controlled-sentiment policy with PPO; see the module docstring."""
+    if config.algo != "ppo":
+        from sumprobe.rl.trl_algos import train_trl
+
+        return train_trl(config, resume=resume, reward_fn=reward_fn, on_step=on_step, say=say)
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from sumprobe.report import run_header, write_json
+
+    log_with = check_report_to(config.report_to)
+    output = Path(config.output_dir)
+    resume_from = ckpt.find_checkpoint(resume) if resume else None
+    if resume_from is None and any((p / ckpt.STATE_FILE).exists()
+                                   for p in ckpt.list_checkpoints(output)):
+        raise SumprobeError(f"{output} already holds checkpoints: continue with --resume "
+                            f"{output}, or choose another --output-dir")
+    accelerator = accelerator or Accelerator(log_with=log_with or None, project_dir=str(output))
+    set_seed(config.seed)
+    trainer, tokenizer = _setup(config, resume_from, reward_fn, accelerator, say)
+    if resume_from:
+        state = ckpt.load_trainer_state(resume_from)
+        if len(state["rng"]) != accelerator.num_processes:
+            raise SumprobeError(f"{resume_from} was written by {len(state['rng'])} processes; "
+                                "resume it with as many")
+        trainer.load_state_dict(state, state["rng"][accelerator.process_index])
+        say(f"resuming after update {trainer.updates} of {config.updates}")
+    main = accelerator.is_main_process
+    if main:
+        output.mkdir(parents=True, exist_ok=True)
+        write_json(output / RUN_FILE, {**run_header(config.to_dict()),
+                                       "resumed_from": str(resume_from) if resume_from else None})
+    log = RunLog(output, trainer.updates) if main else None
+    if log_with:
+        accelerator.init_trackers("sumprobe-ctrl", config=config.to_dict())
+
+    saved, last = resume_from, None
+    stopping = lambda: say("stopping after this update (Ctrl-C again: at once)")  # noqa: E731
+    with DeferredInterrupt(stopping) as stop:
+        while trainer.updates < config.updates:
+            try:
+                last = trainer.step()
+            except NonFiniteError as error:
+                where = (f"the last good checkpoint is {saved} (resume with --resume {saved})"
+                         if saved else "no checkpoint had been written yet")
+                raise TrainingError(f"stopped at update {trainer.updates + 1}: {error}; "
+                                    f"{where}") from None
+            if log:
+                log.write(last)
+            if log_with:
+                finite = {k: v for k, v in last.stats.items() if math.isfinite(v)}
+                accelerator.log(finite, step=trainer.updates)
+            if on_step:
+                on_step(last)
+            due = config.save_every and trainer.updates % config.save_every == 0
+            if due or trainer.updates == config.updates or stop.requested:
+                saved = ckpt.save_checkpoint(trainer, tokenizer, config, config.keep_checkpoints)
+                say(f"checkpoint: {saved}")
+            if stop.requested:
+                break
+    if log_with:
+        accelerator.end_training()
+    result = TrainResult(output, saved, trainer.updates, trainer.samples, stop.requested)
+    if last is not None:
+        from accelerate.utils import gather_object
+
+        for rewards, prompts in gather_object([(last.rewards, last.prompts)]):
+            result.rewards += rewards
+            result.tasks += [p.task for p in prompts]
+    return result

@@ -1,0 +1,151 @@
+"""ctrl-train, ctrl-sample and ctrl-eval through click, end to end on tiny models."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sumprobe.cli import cli
+
+
+@pytest.fixture()
+def train_args(tmp_path, tiny_policy_dir, tiny_classifier_dir, imdb_sample):
+    return ["ctrl-train", "--lm-name", str(tiny_policy_dir), "--ref-lm-name", str(tiny_policy_dir),
+            "--cls-model-name", str(tiny_classifier_dir), "--data", str(imdb_sample),
+            "--batch-size", "4", "--forward-batch-size", "2", "--mini-batch-size", "2",
+            "--ppo-epochs", "1", "--txt-out-len", "4", "--save-every", "1",
+            "--output-dir", str(tmp_path / "run")]
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result
+
+
+def test_train_resume_sample_eval(train_args, tmp_path):
+    first = run(*train_args, "--steps", 8)
+    assert first.exit_code == 0, first.output
+    run_dir = tmp_path / "run"
+    assert (run_dir / "checkpoint-000002" / "trainer_state.pt").exists()
+    assert "reward per task" in first.stdout
+
+    resumed = run("ctrl-train", "--resume", run_dir, "--steps", 16)
+    assert resumed.exit_code == 0, resumed.output
+    assert (run_dir / "checkpoint-000004").exists()
+    assert "resuming after update 2 of 4" in resumed.stderr
+    assert [json.loads(x)["step"] for x in (run_dir / "log.jsonl").read_text().splitlines()] == [
+        1, 2, 3, 4]
+    assert list(run_dir.glob("reward_hist_*.png"))
+
+    sampled = run("ctrl-sample", "--model", run_dir, "--task", "negative", "-n", 2, "The movie")
+    assert sampled.exit_code == 0, sampled.output
+    lines = sampled.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("The movie") for line in lines)
+
+    out = tmp_path / "eval.json"
+    evaluated = run("ctrl-eval", "--model", run_dir / "checkpoint-000004", "--queries", 3,
+                    "--show", 2, "--output", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "mean reward per task" in evaluated.stdout
+    results = json.loads(out.read_text())
+    assert set(results["means"]) == {"negative", "neutral", "positive"}
+    assert len(results["rows"]) == 9 and "versions" in results
+
+
+def test_config_file_and_overrides(train_args, tmp_path):
+    config = tmp_path / "ctrl.yaml"
+    config.write_text("steps: 4\ntxt_out_len: 3\nreward: vader\n")
+    result = run(*train_args, "--config", config, "--txt-out-len", 2)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "run" / "checkpoint-000001" / "ctrl_config.json").read_text())
+    assert (saved["steps"], saved["txt_out_len"], saved["reward"]) == (4, 2, "vader")
+
+
+def test_unknown_task_is_a_usage_error(tiny_policy_dir):
+    result = run("ctrl-sample", "--model", tiny_policy_dir, "--task", "happy", "The movie")
+    assert result.exit_code == 2 and "'happy' is not one of" in result.output
+
+
+def test_data_empty_after_filtering(train_args, tmp_path):
+    short = tmp_path / "short.jsonl"
+    short.write_text("".join(json.dumps({"text": f"Short review {i}."}) + "\n" for i in range(4)))
+    result = run(*train_args, "--data", short)
+    assert result.exit_code == 1
+    assert "none of its 4 reviews is longer than 500 characters" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_classifier_without_positive_label(train_args, unlabeled_classifier_dir):
+    result = run(*train_args, "--cls-model-name", unlabeled_classifier_dir, "--steps", 4)
+    assert result.exit_code == 1
+    assert "no label named positive or pos" in result.output
+    assert "--cls-positive-label" in result.output
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", 1), ("--gamma", 2),
+                                           ("--lr", 0), ("--reward", "stars")])
+def test_out_of_range_options_are_usage_errors(train_args, option, value):
+    result = run(*train_args, option, value)
+    assert result.exit_code == 2, result.output
+
+
+def test_inconsistent_options_are_usage_errors(train_args):
+    result = run(*train_args, "--batch-size", 6, "--mini-batch-size", 4)
+    assert result.exit_code == 2 and "multiple of mini_batch_size" in result.output
+
+
+def test_nan_reward_message_names_the_checkpoint(train_args, monkeypatch, tmp_path):
+    from sumprobe.rl import rewards
+
+    calls = []
+
+    def build(*args, **kwargs):
+        def reward(queries, responses, tasks):
+            calls.append(1)
+            return [float("nan") if len(calls) == 2 else 1.0] * len(queries)
+        return reward
+
+    monkeypatch.setattr(rewards, "build_reward", build)
+    result = run(*train_args, "--steps", 12)
+    assert result.exit_code == 1
+    assert "stopped at update 2: non-finite reward" in result.output
+    assert "checkpoint-000001" in result.output
+    assert not (tmp_path / "run" / "checkpoint-000002").exists()
+
+
+def test_report_to_without_the_package(train_args, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    result = run(*train_args, "--report-to", "tensorboard")
+    assert result.exit_code == 1 and "pip install tensorboard" in result.output
+
+
+def test_help_lists_the_seeds_options():
+    result = run("ctrl-train", "--help")
+    assert result.exit_code == 0
+    for option in ("--lm-name", "--ref-lm-name", "--cls-model-name", "--steps", "--batch-size",
+                   "--forward-batch-size", "--ppo-epochs", "--init-kl-coef", "--target",
+                   "--horizon", "--cliprange", "--vf-coef", "--data", "--reward",
+                   "--output-dir", "--algo", "--config", "--resume", "--no-adap-kl-ctrl"):
+        assert option in result.output, option
+
+
+def test_ctrl_c_saves_and_exits_cleanly(train_args, monkeypatch, tmp_path):
+    import os
+    import signal
+
+    from sumprobe.rl import view
+
+    shown = view.LiveView.update
+
+    def update_then_interrupt(self, result):
+        shown(self, result)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(view.LiveView, "update", update_then_interrupt)
+    result = run(*train_args, "--steps", 40)
+    assert result.exit_code == 130, result.output
+    assert "interrupted after update 1; continue with --resume" in result.stderr
+    assert (tmp_path / "run" / "checkpoint-000001" / "trainer_state.pt").exists()
+    assert "Traceback" not in result.output

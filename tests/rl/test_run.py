@@ -1,0 +1,121 @@
+"""Whole runs: checkpoints, exact resume, logs, NaN stops, Ctrl-C."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sumprobe.errors import SumprobeError, TrainingError
+from sumprobe.rl.checkpoint import find_checkpoint, list_checkpoints, read_config
+from sumprobe.rl.run import check_report_to, train_ctrl
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors")), load_file(
+        str(folder / "value_head.safetensors"))
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_resume_continues_exactly(tiny_config, tmp_path):
+    straight = train_ctrl(tiny_config(steps=16, save_every=2, output_dir=str(tmp_path / "a")))
+    assert straight.updates == 4 and straight.checkpoint.name == "checkpoint-000004"
+
+    first = train_ctrl(tiny_config(steps=8, save_every=2, output_dir=str(tmp_path / "b")))
+    assert first.updates == 2
+    resumed = train_ctrl(tiny_config(steps=16, save_every=2, output_dir=str(tmp_path / "b")),
+                         resume=tmp_path / "b")
+    assert resumed.updates == 4
+
+    (lm_a, head_a), (lm_b, head_b) = _weights(straight.checkpoint), _weights(resumed.checkpoint)
+    assert all(torch.equal(lm_a[k], lm_b[k]) for k in lm_a)
+    assert all(torch.equal(head_a[k], head_b[k]) for k in head_a)
+    log_a, log_b = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [row["step"] for row in log_b] == [1, 2, 3, 4]
+    assert [r["env/reward_mean"] for r in log_a] == [r["env/reward_mean"] for r in log_b]
+    samples = (tmp_path / "b" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 16 and json.loads(samples[-1])["step"] == 4
+
+
+def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
+    result = train_ctrl(tiny_config(steps=12, save_every=1, keep_checkpoints=2))
+    names = [p.name for p in list_checkpoints(result.output_dir)]
+    assert names == ["checkpoint-000002", "checkpoint-000003"]
+    folder = find_checkpoint(result.output_dir)
+    assert folder.name == "checkpoint-000003"
+    for name in ("model.safetensors", "value_head.safetensors", "tokenizer.json",
+                 "ctrl_config.json", "trainer_state.pt"):
+        assert (folder / name).exists(), name
+    assert read_config(folder).steps == 12
+    assert not [p for p in result.output_dir.iterdir() if p.name.startswith(".")]  # no leftovers
+    header = json.loads((result.output_dir / "run.json").read_text())
+    assert header["config"]["steps"] == 12 and "torch" in header["versions"]
+
+
+def test_nan_reward_stops_and_keeps_the_last_good_checkpoint(tiny_config):
+    calls = []
+
+    def flaky(queries, responses, tasks):
+        calls.append(1)
+        return [float("nan") if len(calls) == 3 else 0.5] * len(queries)
+
+    with pytest.raises(TrainingError) as info:
+        train_ctrl(tiny_config(steps=20), reward_fn=flaky)
+    message = str(info.value)
+    assert "stopped at update 3" in message and "non-finite reward" in message
+    assert "checkpoint-000002" in message and "--resume" in message
+    config = tiny_config()
+    assert [p.name for p in list_checkpoints(config.output_dir)] == [
+        "checkpoint-000001", "checkpoint-000002"]
+
+
+def test_nan_before_any_checkpoint_says_so(tiny_config):
+    with pytest.raises(TrainingError, match="no checkpoint had been written yet"):
+        train_ctrl(tiny_config(), reward_fn=lambda q, r, t: [float("inf")] * len(q))
+
+
+def test_first_ctrl_c_saves_after_the_update_and_stops(tiny_config):
+    def interrupt(result):
+        if result.stats["step"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = train_ctrl(tiny_config(steps=40, save_every=0), on_step=interrupt)
+    assert result.interrupted and result.updates == 1
+    assert result.checkpoint.name == "checkpoint-000001"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_existing_run_needs_resume(tiny_config):
+    train_ctrl(tiny_config(steps=4))
+    with pytest.raises(SumprobeError, match="already holds checkpoints.*--resume"):
+        train_ctrl(tiny_config(steps=4))
+
+
+def test_report_to_needs_the_package(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SumprobeError, match="pip install wandb"):
+        check_report_to("wandb")
+    assert check_report_to("none") == []
+
+
+def test_finding_checkpoints(tmp_path):
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.checkpoint import find_model_dir, find_resumable
+
+    with pytest.raises(ModelError, match="no checkpoint-\\* checkpoint to resume from"):
+        find_resumable(tmp_path)
+    for name in ("checkpoint-9", "checkpoint-10", "final"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    assert find_resumable(tmp_path).name == "checkpoint-10"  # by number, not by name
+    assert find_resumable(tmp_path / "checkpoint-9").name == "checkpoint-9"
+    assert find_model_dir(tmp_path).name == "final"
+    with pytest.raises(ModelError, match="trainer_state.pt"):
+        find_checkpoint(tmp_path)
