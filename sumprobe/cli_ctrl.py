@@ -1,6 +1,184 @@
 """The controlled-generation commands (`ctrl-train`, `ctrl-sample`, `ctrl-eval`).
 
-`sumprobe.cli` adds every command listed in COMMANDS to the `sumprobe` group.
+`sumprobe.cli` adds every command listed in COMMANDS to the `sumprobe` group. The options of
+`ctrl-train` are built from `CtrlConfig`'s fields (names, help, ranges), so the defaults live in
+one place; an option left out keeps the value from `--config FILE`, the resumed checkpoint, or
+the default, in that order of precedence.
 """
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+
+import click
+from rich.console import Console
+
+from sumprobe.cli_errors import errors_to_messages
+from sumprobe.core.reward import TASKS
+from sumprobe.engine.device import DEVICES
+from sumprobe.errors import DataError
+
+
+def _option_for(f: dataclasses.Field, hint):
+    from sumprobe.rl.config import base_type
+
+    kind, meta = base_type(hint), f.metadata
+    flag = "--" + f.name.replace("_", "-")
+    shown = "none" if f.default is None else str(f.default).lower() if kind is bool else f.default
+    help_text = f"{meta['help']}  [default: {shown}]" if "[default" not in meta["help"] else \
+        meta["help"]
+    if kind is bool:
+        return click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
+    if meta.get("choices"):
+        kind = click.Choice(meta["choices"])
+    elif kind is int:
+        kind = click.IntRange(min=meta.get("low"), max=meta.get("high"))
+    elif kind is float:
+        kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
+                                min_open=meta.get("low_open", False))
+    return click.option(flag, f.name, type=kind, default=None, help=help_text)
+
+
+def config_options(command):
+    """One option per CtrlConfig field, named after the seed's key (`--lm-name`, ...)."""
+    from sumprobe.rl.config import CtrlConfig
+
+    hints = typing.get_type_hints(CtrlConfig)
+    for f in reversed(dataclasses.fields(CtrlConfig)):
+        command = _option_for(f, hints[f.name])(command)
+    return command
+
+
+def _device_option(command):
+    return click.option("--device", type=click.Choice(DEVICES), default="auto",
+                        show_default=True, help="auto: CUDA, then MPS, then CPU.")(command)
+
+
+@click.command("ctrl-train")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML or JSON file of fields; options given here override it.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False),
+              help="Continue from this checkpoint (or the newest in this run folder).")
+@config_options
+@errors_to_messages
+def ctrl_train(config_file, resume, **options):
+    """Tune a causal LM with PPO so that [negative]/[neutral]/[positive] steers its sentiment."""
+    from sumprobe.core.distribution import by_group
+    from sumprobe.rl import checkpoint as ckpt
+    from sumprobe.rl.config import load_config
+    from sumprobe.rl.run import train_ctrl
+    from sumprobe.rl.view import LiveView, reward_table, write_histograms
+
+    base = None
+    if resume:
+        folder = ckpt.find_resumable(resume)
+        saved = ckpt.read_config(folder)
+        base = saved.to_dict() if saved else None
+        # The run folder is where the checkpoint is, wherever the run was started from.
+        options["output_dir"] = options["output_dir"] or str(folder.parent)
+    try:
+        config = load_config(config_file, base=base, **options)
+    except DataError as error:
+        raise click.UsageError(str(error)) from None
+    # Under `accelerate launch` (or torchrun) every process runs this command; rank 0 talks.
+    if os.environ.get("RANK", "0") != "0":
+        train_ctrl(config, resume=resume)
+        return
+    err, out = Console(stderr=True), Console()
+    with LiveView(err, config.updates) as view:
+        result = train_ctrl(config, resume=resume, on_step=view.update, say=err.print)
+    if result.rewards:
+        distributions = by_group(result.rewards, result.tasks, TASKS)
+        out.print(reward_table(distributions, f"reward per task, update {result.updates}"))
+        for path in write_histograms(result.output_dir, result.rewards, result.tasks,
+                                     f"update {result.updates}"):
+            err.print(f"histogram: {path}")
+    if result.checkpoint:
+        err.print(f"checkpoint: {result.checkpoint}")
+    if result.interrupted:
+        err.print(f"interrupted after update {result.updates}; continue with "
+                  f"--resume {result.checkpoint}")
+        sys.exit(130)
+
+
+@click.command("ctrl-sample")
+@click.argument("text")
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True),
+              help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
+@click.option("--task", type=click.Choice(TASKS), default="positive", show_default=True,
+              help="The control prefix to put before TEXT.")
+@click.option("-n", "--num", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Continuations to sample.")
+@click.option("--txt-out-len", type=click.IntRange(min=1), default=None,
+              help="Tokens per continuation [default: the run's].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@_device_option
+@errors_to_messages
+def ctrl_sample(text, model_dir, task, num, txt_out_len, seed, device):
+    """Continue TEXT under a control prefix, e.g. --task positive "The movie"."""
+    from sumprobe.engine.device import pick_device
+    from sumprobe.rl.evaluate import load_trained, sample_continuations
+
+    model = load_trained(model_dir, pick_device(device))
+    n_new = txt_out_len or model.config.txt_out_len
+    for continuation in sample_continuations(model.lm, model.tokenizer, task, text, num, n_new,
+                                             seed):
+        click.echo(text + continuation)
+
+
+@click.command("ctrl-eval")
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True),
+              help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
+@click.option("--ref-model", help="Reference model [default: the run's --ref-lm-name].")
+@click.option("--data", type=click.Path(exists=True), help="Reviews [default: the run's].")
+@click.option("--reward", type=click.Choice(["classifier", "vader"]),
+              help="Reward backend [default: the run's].")
+@click.option("--cls-model-name", help="Classifier [default: the run's].")
+@click.option("--queries", "n_queries", type=click.IntRange(1), default=16, show_default=True,
+              help="Review openings asked under every task.")
+@click.option("--show", type=click.IntRange(0), default=6, show_default=True,
+              help="Responses shown (all go to --output).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
+@_device_option
+@errors_to_messages
+def ctrl_eval(model_dir, ref_model, data, reward, cls_model_name, n_queries, show, seed, output,
+              device):
+    """The tuned model beside its reference: per task, mean reward of their responses."""
+    from sumprobe.engine.device import pick_device
+    from sumprobe.report import run_header, write_json
+    from sumprobe.rl.evaluate import evaluate_ctrl, load_trained
+    from sumprobe.rl.policy import fit_embeddings, load_causal_lm
+    from sumprobe.rl.prompts import load_queries, pick_queries
+    from sumprobe.rl.rewards import build_reward
+    from sumprobe.rl.view import eval_means_table, eval_rows_table
+
+    torch_device = pick_device(device)
+    model = load_trained(model_dir, torch_device)
+    config = dataclasses.replace(model.config, **{k: v for k, v in (
+        ("ref_lm_name", ref_model), ("data", data), ("reward", reward),
+        ("cls_model_name", cls_model_name)) if v is not None})
+    queries = pick_queries(load_queries(config.data, config.split, model.tokenizer,
+                                        config.txt_in_len), n_queries, seed)
+    reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
+                             torch_device, config.forward_batch_size)
+    ref = load_causal_lm(config.ref_lm_name).to(torch_device)
+    fit_embeddings(ref, model.tokenizer)
+    result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
+                           seed, config.gen_batch_size)
+    out = Console()
+    if show:
+        out.print(eval_rows_table(result, show))
+    out.print(eval_means_table(result, f"mean reward per task · {model.path}"))
+    if output:
+        header = run_header({"model": str(model.path), "queries": n_queries, "seed": seed,
+                             "run_config": config.to_dict()})
+        write_json(output, {**header, "means": result.means,
+                            "rows": [dataclasses.asdict(row) for row in result.rows]})
+        Console(stderr=True).print(f"results: {output}")
+
+
+COMMANDS: list = [ctrl_train, ctrl_sample, ctrl_eval]
