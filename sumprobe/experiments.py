@@ -8,6 +8,8 @@ run. `runs` counts the experiments actually run (the plugin's own tests check it
 from __future__ import annotations
 
 import os
+import shlex
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -64,6 +66,8 @@ class Experiments:
             return
         from sumprobe.report import agreement_json, compare_json, run_header, write_json
 
+        if key[0] == "ctrl_eval":
+            return  # ctrl-eval writes its own results JSON
         result = self._cache[key]
         header = run_header({"experiment": list(map(str, key)), **vars(self.settings)})
         payload = (compare_json if key[0] == "compare" else agreement_json)(result, header)
@@ -98,3 +102,39 @@ class Experiments:
                                  StatsConfig(seed=self.settings.seed))
 
         return self._cached(("agreement", dataset, config.measure), run)
+
+    def ctrl_eval(self):
+        """`ctrl-eval` of a tuned model against its reference, per task and query.
+
+        The model is `--sumprobe-ctrl-model` when given; otherwise `ctrl-train` runs first,
+        with `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options`, on `imdb` data when given.
+        Both go through the real commands, as a user would run them.
+        """
+        import json
+
+        from sumprobe.cli import cli
+        from sumprobe.rl.evaluate import EvalResult, EvalRow
+
+        s = self.settings
+
+        def run():
+            imdb = s.data.get("imdb")
+            if imdb is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
+                raise DataUnavailable("no local IMDB data and the Hub is off: pass "
+                                      "--sumprobe-data imdb=PATH")
+            data = ["--data", imdb] if imdb else []
+            folder = Path(s.output) if s.output else Path(tempfile.mkdtemp(prefix="sumprobe-"))
+            model = s.ctrl_model
+            if model is None:
+                model = str(folder / "ctrl-run")
+                steps = ["--steps", str(s.ctrl_steps)] if s.ctrl_steps else []
+                cli.main(["ctrl-train", "--output-dir", model, "--seed", str(s.seed), *steps,
+                          *data, *shlex.split(s.ctrl_options)], standalone_mode=False)
+            results = folder / "ctrl-eval.json"
+            cli.main(["ctrl-eval", "--model", model, "--seed", str(s.seed), "--output",
+                      str(results), "--queries", str(s.limit or 16), *data],
+                     standalone_mode=False)
+            payload = json.loads(results.read_text())
+            return EvalResult([EvalRow(**row) for row in payload["rows"]], payload["means"])
+
+        return self._cached(("ctrl_eval", s.ctrl_model, s.ctrl_steps, s.ctrl_options), run)

@@ -42,6 +42,9 @@ def pytest_addoption(parser):
     group.addoption("--sumprobe-device", default="auto")
     group.addoption("--sumprobe-batch-size", type=int, default=None)
     group.addoption("--sumprobe-seed", type=int, default=0)
+    group.addoption("--sumprobe-ctrl-model", default=None,
+                    help="ctrl checks: a ctrl-train run folder or checkpoint to evaluate "
+                    "(else ctrl-train runs first)")
     group.addoption("--sumprobe-ctrl-steps", type=int, default=None,
                     help="ctrl checks: PPO steps to train (samples) [the seed's 25600]")
     group.addoption("--sumprobe-ctrl-options", default="",
@@ -77,6 +80,7 @@ class EvalSettings:
     device: str = "auto"
     batch_size: int | None = None
     seed: int = 0
+    ctrl_model: str | None = None
     ctrl_steps: int | None = None
     ctrl_options: str = ""
     output: str | None = None
@@ -100,6 +104,7 @@ def settings_from(config) -> EvalSettings:
         device=config.getoption("--sumprobe-device"),
         batch_size=config.getoption("--sumprobe-batch-size"),
         seed=config.getoption("--sumprobe-seed"),
+        ctrl_model=config.getoption("--sumprobe-ctrl-model"),
         ctrl_steps=config.getoption("--sumprobe-ctrl-steps"),
         ctrl_options=config.getoption("--sumprobe-ctrl-options"),
         output=config.getoption("--sumprobe-output"),

@@ -1,0 +1,39 @@
+"""H5 through the evaluation harness: ctrl-train then ctrl-eval, once, on a tiny policy."""
+
+from __future__ import annotations
+
+import json
+
+import transformers  # noqa: F401
+
+# Before pytester snapshots sys.modules (compiled modules cannot load twice in one process).
+import sumprobe.cli  # noqa: F401
+import sumprobe.experiments  # noqa: F401
+import sumprobe.rl.evaluate  # noqa: F401
+import sumprobe.rl.run  # noqa: F401
+from tests.conftest import FIXTURES
+
+pytest_plugins = ["pytester"]
+
+
+def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
+    evals = FIXTURES.parent / "evals" / "test_ctrl.py"
+    pytester.makepyfile(test_ctrl=evals.read_text())
+    options = (f"--lm-name {tiny_policy_dir} --ref-lm-name {tiny_policy_dir} --reward vader "
+               "--batch-size 4 --forward-batch-size 2 --mini-batch-size 2 --ppo-epochs 1 "
+               "--txt-out-len 4")
+    out = pytester.path / "out"
+    result = pytester.runpytest(
+        "--run-evals", "-rs", "--sumprobe-ctrl-steps", "8", "--sumprobe-ctrl-options", options,
+        "--sumprobe-data", f"imdb={FIXTURES / 'imdb_sample.jsonl'}", "--sumprobe-limit", "4",
+        "--sumprobe-output", str(out), "--sumprobe-device", "cpu")
+    outcomes = result.parseoutcomes()
+    assert sum(outcomes.get(k, 0) for k in ("passed", "failed", "skipped")) == 3, outcomes
+    assert "errors" not in outcomes
+    text = result.stdout.str()
+    if outcomes.get("failed") or outcomes.get("skipped"):
+        assert "tuned - reference reward" in text  # the verdict names its claim and figures
+    payload = json.loads((out / "ctrl-eval.json").read_text())
+    assert {row["task"] for row in payload["rows"]} == {"negative", "neutral", "positive"}
+    assert len(payload["rows"]) == 3 * 4  # 4 queries under each task, one training run
+    assert len(list((out / "ctrl-run").glob("checkpoint-*"))) >= 1
