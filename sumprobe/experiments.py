@@ -132,7 +132,7 @@ class Experiments:
                           *data, *shlex.split(s.ctrl_options)], standalone_mode=False)
             results = folder / "ctrl-eval.json"
             cli.main(["ctrl-eval", "--model", model, "--seed", str(s.seed), "--output",
-                      str(results), "--queries", str(s.limit or 16), *data],
+                      str(results), "--queries", str(s.ctrl_queries), *data],
                      standalone_mode=False)
             payload = json.loads(results.read_text())
             return EvalResult([EvalRow(**row) for row in payload["rows"]], payload["means"])

@@ -47,6 +47,8 @@ def pytest_addoption(parser):
                     "(else ctrl-train runs first)")
     group.addoption("--sumprobe-ctrl-steps", type=int, default=None,
                     help="ctrl checks: PPO steps to train (samples) [the seed's 25600]")
+    group.addoption("--sumprobe-ctrl-queries", type=int, default=32,
+                    help="ctrl checks: review openings evaluated under every task")
     group.addoption("--sumprobe-ctrl-options", default="",
                     help="ctrl checks: extra ctrl-train options, e.g. '--reward vader'")
     group.addoption("--sumprobe-output", default=None, help="folder for results JSON")
@@ -83,6 +85,7 @@ class EvalSettings:
     ctrl_model: str | None = None
     ctrl_steps: int | None = None
     ctrl_options: str = ""
+    ctrl_queries: int = 32
     output: str | None = None
 
 
@@ -107,6 +110,7 @@ def settings_from(config) -> EvalSettings:
         ctrl_model=config.getoption("--sumprobe-ctrl-model"),
         ctrl_steps=config.getoption("--sumprobe-ctrl-steps"),
         ctrl_options=config.getoption("--sumprobe-ctrl-options"),
+        ctrl_queries=config.getoption("--sumprobe-ctrl-queries"),
         output=config.getoption("--sumprobe-output"),
     )
 

@@ -25,7 +25,8 @@ def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
     out = pytester.path / "out"
     result = pytester.runpytest(
         "--run-evals", "-rs", "--sumprobe-ctrl-steps", "8", "--sumprobe-ctrl-options", options,
-        "--sumprobe-data", f"imdb={FIXTURES / 'imdb_sample.jsonl'}", "--sumprobe-limit", "4",
+        "--sumprobe-data", f"imdb={FIXTURES / 'imdb_sample.jsonl'}",
+        "--sumprobe-ctrl-queries", "4",
         "--sumprobe-output", str(out), "--sumprobe-device", "cpu")
     outcomes = result.parseoutcomes()
     assert sum(outcomes.get(k, 0) for k in ("passed", "failed", "skipped")) == 3, outcomes
