@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--masks-per-doc", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", default="validation-results")
+    parser.add_argument("--skip", default="", help="runs to leave out: tldr:shannon,…")
     args = parser.parse_args()
     if not DATA.exists():
         raise SystemExit(f"no real data at {DATA}")
@@ -73,6 +74,8 @@ def main() -> None:
         drop = 50 if dataset == "comparisons" else 0
         loaded = prepare(load_items(dataset, [path]), drop, limit)
         for measure in args.measures.split(","):
+            if f"{name}:{measure}" in args.skip.split(","):
+                continue
             config = MeasureConfig(measure, ProbeConfig(masks_per_doc=args.masks_per_doc))
             began = time.time()
             result = run_agreement(loaded, dataset, engine, config, StatsConfig(n_resamples=1000))
