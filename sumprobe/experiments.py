@@ -52,13 +52,21 @@ class Experiments:
             raise DataUnavailable(f"no local data for {dataset!r} and the Hub is off "
                                   f"(HF_DATASETS_OFFLINE=1): pass --sumprobe-data {dataset}=PATH")
         loaded = load_items(dataset, [path] if path else (), groups=groups)
-        return prepare(loaded, self.settings.drop_shortest, self.settings.limit)
+        limit = self.settings.limits.get(dataset, self.settings.limit)
+        return prepare(loaded, self.settings.drop_shortest, limit)
 
     def _cached(self, key, run):
         if key not in self._cache:
             self.runs[key[0]] += 1
-            self._cache[key] = run()
+            try:
+                self._cache[key] = run()
+            except Exception as error:
+                # A failed experiment fails every check that reads it, without running again.
+                self._cache[key] = error
+                raise
             self._save(key)
+        if isinstance(self._cache[key], Exception):
+            raise self._cache[key]
         return self._cache[key]
 
     def _save(self, key) -> None:

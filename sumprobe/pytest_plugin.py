@@ -34,7 +34,8 @@ def pytest_addoption(parser):
     group.addoption("--sumprobe-data", action="append", default=[], metavar="DATASET=PATH",
                     help="local data for a data set (comparisons, axis, summeval, imdb); "
                     "repeatable; without it the Hub is used")
-    group.addoption("--sumprobe-limit", type=int, default=None, help="records per data set")
+    group.addoption("--sumprobe-limit", action="append", default=[], metavar="[DATASET=]N",
+                    help="records per data set (N for all, DATASET=N for one); repeatable")
     group.addoption("--sumprobe-drop-shortest", type=int, default=0)
     group.addoption("--sumprobe-measure", default=None,
                     help="measure for probe checks [single; shannon for causal models in H4]")
@@ -75,7 +76,8 @@ class EvalSettings:
     model: str = DEFAULT_MODEL
     model_type: str = "auto"
     data: dict = field(default_factory=dict)  # data set name -> local path
-    limit: int | None = None
+    limit: int | None = None  # records per data set unless `limits` names it
+    limits: dict = field(default_factory=dict)  # data set name -> records
     drop_shortest: int = 0
     measure: str | None = None
     masks_per_doc: int = 1
@@ -96,11 +98,21 @@ def settings_from(config) -> EvalSettings:
         if not sep or not path:
             raise pytest.UsageError(f"--sumprobe-data takes DATASET=PATH, got {entry!r}")
         data[name.strip()] = path
+    limit, limits = None, {}
+    for entry in config.getoption("--sumprobe-limit"):
+        name, sep, number = entry.rpartition("=")
+        if not number.isdigit():
+            raise pytest.UsageError(f"--sumprobe-limit takes N or DATASET=N, got {entry!r}")
+        if sep:
+            limits[name.strip()] = int(number)
+        else:
+            limit = int(number)
     return EvalSettings(
         model=config.getoption("--sumprobe-model"),
         model_type=config.getoption("--sumprobe-model-type"),
         data=data,
-        limit=config.getoption("--sumprobe-limit"),
+        limit=limit,
+        limits=limits,
         drop_shortest=config.getoption("--sumprobe-drop-shortest"),
         measure=config.getoption("--sumprobe-measure"),
         masks_per_doc=config.getoption("--sumprobe-masks-per-doc"),

@@ -55,8 +55,10 @@ def test_options_reach_the_settings_fixture(pytester):
             assert sumprobe_settings.model == "my/model"
             assert sumprobe_settings.data == {"comparisons": "a.jsonl", "axis": "b.jsonl"}
             assert sumprobe_settings.limit == 7 and sumprobe_settings.device == "cpu"
+            assert sumprobe_settings.limits == {"summeval": 3}
     ''')
     result = pytester.runpytest("--sumprobe-model", "my/model", "--sumprobe-limit", "7",
+                                "--sumprobe-limit", "summeval=3",
                                 "--sumprobe-device", "cpu", "--sumprobe-data",
                                 "comparisons=a.jsonl", "--sumprobe-data", "axis=b.jsonl")
     result.assert_outcomes(passed=1)

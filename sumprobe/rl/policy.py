@@ -105,6 +105,12 @@ def load_causal_lm(name: str, dtype: torch.dtype = torch.float32):
     except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, ...
         raise ModelError(f"cannot load causal LM {name!r}: {error}\nWithout Hub access pass a "
                          "local folder (or .gguf file) instead") from None
+    if source.gguf_file:
+        # transformers dequantizes GGUF weights to `dtype` on load but still marks the model
+        # as quantized, which forbids save_pretrained: the tuned policy must be saveable.
+        lm.hf_quantizer = None
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
     # PPO compares the policy with itself and with the reference: dropout would add noise to
     # every ratio and KL estimate, so the models stay in eval mode (as trl's disable_dropout).
     return lm.eval()
