@@ -227,12 +227,12 @@ def agreement_tables(result, confidence: float) -> list[Table]:
                       title_justify="left")
         for name, justify in (("score", "left"), ("pairs", "left"), ("n", "right"),
                               (f"agree % [{level} CI]", "right"), ("ties %", "right"),
-                              ("disagree %", "right")):
+                              ("disagree %", "right"), (f"agree − disagree [{level} CI]", "right")):
             table.add_column(name, justify=justify)
         for row in result.pairwise:
             r = row.result
             table.add_row(row.name, row.subset, str(r.n), _interval(r.agree), _pct(r.ties),
-                          _pct(r.disagree))
+                          _pct(r.disagree), _interval(r.net))
         tables.append(table)
     if result.rated:
         table = Table(title=f"Correlation with human scores ({result.measure} vs references)",

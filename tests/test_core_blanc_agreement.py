@@ -76,6 +76,7 @@ def test_pairwise_agreement_with_ties_by_hand():
     assert result.n == 3  # the NaN pair is left out
     assert result.agree.value == pytest.approx(1 / 3)
     assert result.ties == pytest.approx(1 / 3) and result.disagree == pytest.approx(1 / 3)
+    assert result.net.value == pytest.approx(0.0)  # one win, one tie, one loss
 
 
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=30))

@@ -24,6 +24,8 @@ class PairwiseAgreement:
     ties: float  # share of pairs scored equal
     disagree: float  # share where the rejected summary scores higher
     n: int
+    net: Estimate  # agree - disagree (each pair +1, 0 or -1): above 0 means above chance
+
 
 
 def pairwise_agreement(
@@ -40,11 +42,15 @@ def pairwise_agreement(
     pairs = [(a, b) for a, b in zip(preferred, rejected) if not (math.isnan(a) or math.isnan(b))]
     if not pairs:
         nan = float("nan")
-        return PairwiseAgreement(Estimate(nan, nan, nan, 0), nan, nan, 0)
+        return PairwiseAgreement(Estimate(nan, nan, nan, 0), nan, nan, 0,
+                                 Estimate(nan, nan, nan, 0))
+    options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     wins = [float(a > b) for a, b in pairs]
     ties = sum(a == b for a, b in pairs) / len(pairs)
-    agree = mean_ci(wins, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    return PairwiseAgreement(agree, ties, 1.0 - agree.value - ties, len(pairs))
+    agree = mean_ci(wins, **options)
+    # Ties say nothing either way, so chance is "as many agreements as disagreements".
+    net = mean_ci([float(a > b) - float(a < b) for a, b in pairs], **options)
+    return PairwiseAgreement(agree, ties, 1.0 - agree.value - ties, len(pairs), net)
 
 
 @dataclass(frozen=True)
