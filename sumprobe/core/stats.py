@@ -92,6 +92,17 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     return float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
+def _paired(a, b, test: str, minimum: int, p_value, confidence, n_resamples, seed):
+    """The shared body of the paired comparisons: checks, bootstrap interval, the test's p."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
+    if len(a) < minimum:
+        nan = float("nan")
+        return Difference(nan, nan, nan, nan, test, len(a))
+    value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
+    return Difference(value, low, high, p_value(a, b), test, len(a))
+
+
 def paired_difference(
     a: Sequence[bool],
     b: Sequence[bool],
@@ -101,13 +112,7 @@ def paired_difference(
     seed: int = 0,
 ) -> Difference:
     """Accuracy of `a` minus accuracy of `b` on the same examples: paired bootstrap + McNemar."""
-    if len(a) != len(b):
-        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
-    if len(a) == 0:
-        nan = float("nan")
-        return Difference(nan, nan, nan, nan, "mcnemar-exact", 0)
-    value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
-    return Difference(value, low, high, mcnemar_exact(a, b), "mcnemar-exact", len(a))
+    return _paired(a, b, "mcnemar-exact", 1, mcnemar_exact, confidence, n_resamples, seed)
 
 
 def unpaired_difference(
@@ -130,6 +135,13 @@ def unpaired_difference(
     return Difference(value, low, high, p_value, "welch-t", min(len(a), len(b)))
 
 
+def _wilcoxon(a: Sequence[float], b: Sequence[float]) -> float:
+    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not differences.any():
+        return 1.0
+    return float(stats.wilcoxon(differences, zero_method="zsplit").pvalue)
+
+
 def paired_mean_difference(
     a: Sequence[float],
     b: Sequence[float],
@@ -139,15 +151,4 @@ def paired_mean_difference(
     seed: int = 0,
 ) -> Difference:
     """Mean of a - b over pairs of scores: paired bootstrap + Wilcoxon signed-rank test."""
-    if len(a) != len(b):
-        raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
-    if len(a) < 2:
-        nan = float("nan")
-        return Difference(nan, nan, nan, nan, "wilcoxon", len(a))
-    value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
-    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if not differences.any():
-        p_value = 1.0
-    else:
-        p_value = float(stats.wilcoxon(differences, zero_method="zsplit").pvalue)
-    return Difference(value, low, high, p_value, "wilcoxon", len(a))
+    return _paired(a, b, "wilcoxon", 2, _wilcoxon, confidence, n_resamples, seed)
