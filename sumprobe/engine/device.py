@@ -7,13 +7,12 @@ from typing import TypeVar
 
 import torch
 
+from sumprobe.engine.config import DEVICES, DTYPES
 from sumprobe.errors import ModelError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 CPU_BATCH = 16
 CUDA_START_BATCH = 128
 

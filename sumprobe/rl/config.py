@@ -8,14 +8,14 @@ defaults. A YAML or JSON file can set any field; options given on the command li
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sumprobe.errors import DataError
+from sumprobe.fields import base_type, check_fields, from_mapping, read_config_file, setting
+
+__all__ = ["CtrlConfig", "base_type", "load_config", "read_config_file"]
 
 ALGOS = ("ppo", "rloo", "grpo")
 REWARDS = ("classifier", "vader")
@@ -23,11 +23,8 @@ PREFIX_TOKENS = ("text", "special")
 REPORT_TO = ("none", "wandb", "tensorboard")
 
 
-def _opt(default: Any, help: str, *, low: float | None = None, high: float | None = None,
-         low_open: bool = False, choices: tuple[str, ...] | None = None) -> Any:
-    """A field with its CLI help and bounds (`low_open`: the lower bound itself is not allowed)."""
-    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices}
-    return field(default=default, metadata=meta)
+def _opt(default: Any, help: str, **bounds) -> Any:
+    return setting(default, help, **bounds)
 
 
 @dataclass(frozen=True)
@@ -85,9 +82,7 @@ class CtrlConfig:
                           choices=REPORT_TO)
 
     def __post_init__(self):
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            _check_field(f, hints[f.name], getattr(self, f.name))
+        check_fields(self)
         if self.batch_size % self.mini_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of "
                              f"mini_batch_size ({self.mini_batch_size})")
@@ -106,92 +101,7 @@ class CtrlConfig:
     @classmethod
     def from_dict(cls, values: dict, where: str = "config") -> CtrlConfig:
         """Build from a plain mapping (a parsed file); unknown keys and bad types are errors."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(known))}")
-        hints = typing.get_type_hints(cls)
-        converted = {k: _convert(v, hints[k], f"{where}: field '{k}'") for k, v in values.items()}
-        try:
-            return cls(**converted)
-        except ValueError as error:
-            raise DataError(f"{where}: {error}") from None
-
-
-def base_type(hint) -> type:
-    """str for `str | None`, else the annotation itself."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
-def _check_field(f: dataclasses.Field, hint, value) -> None:
-    kind = base_type(hint)
-    if value is None:
-        if kind is hint:
-            raise ValueError(f"{f.name} must be set")
-        return
-    if kind is bool and not isinstance(value, bool):
-        raise ValueError(f"{f.name} must be true or false, got {value!r}")
-    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ValueError(f"{f.name} must be a number, got {value!r}")
-    if kind is int and not isinstance(value, int):
-        raise ValueError(f"{f.name} must be an integer, got {value!r}")
-    if kind is str and not isinstance(value, str):
-        raise ValueError(f"{f.name} must be text, got {value!r}")
-    meta = f.metadata
-    if meta.get("choices") and value not in meta["choices"]:
-        raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
-    if kind in (int, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{f.name} must be finite, got {value}")
-        low, high = meta.get("low"), meta.get("high")
-        if low is not None and (value < low or (meta.get("low_open") and value == low)):
-            relation = ">" if meta.get("low_open") else ">="
-            raise ValueError(f"{f.name} must be {relation} {low}, got {value}")
-        if high is not None and value > high:
-            raise ValueError(f"{f.name} must be <= {high}, got {value}")
-
-
-def _convert(value, hint, where: str):
-    """Accept what YAML/JSON produce: ints for floats, numeric strings such as '1e-5'."""
-    kind = base_type(hint)
-    if value is None or isinstance(value, bool):
-        return value
-    if kind is float and isinstance(value, (int, str)):
-        try:
-            return float(value)
-        except ValueError:
-            raise DataError(f"{where} should be a number, got {value!r}") from None
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if kind is str and isinstance(value, (int, float)):
-        raise DataError(f"{where} should be text, got {value!r}")
-    return value
-
-
-def read_config_file(path: str | Path) -> dict:
-    """The mapping in a YAML (.yaml/.yml) or JSON file; a file error names the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    kind = "JSON" if path.suffix == ".json" else "YAML"
-    try:
-        if kind == "JSON":
-            values = json.loads(text)
-        else:
-            import yaml
-
-            values = yaml.safe_load(text)
-    except Exception as error:  # json.JSONDecodeError or any yaml.YAMLError
-        raise DataError(f"{path}: invalid {kind} ({error})") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise DataError(f"{path}: expected a mapping of field names to values")
-    return values
+        return from_mapping(cls, values, where)
 
 
 def load_config(path: str | Path | None = None, base: dict | None = None,

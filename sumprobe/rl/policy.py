@@ -18,7 +18,6 @@ from sumprobe.core.reward import TASKS, control_prefix
 from sumprobe.errors import ModelError
 
 VALUE_HEAD_FILE = "value_head.safetensors"
-PAD_TOKEN = "<|pad|>"
 
 
 @functools.cache
@@ -83,66 +82,26 @@ class PolicyWithValueHead(nn.Module):
         self.v_head.load_state_dict(load_file(str(path)))
 
 
-def quiet_transformers() -> None:
-    """Our own progress and messages replace transformers' bars and warnings (as the engines do):
-    its "sequence longer than the maximum" warning, for one, does not apply to cut queries."""
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 def load_causal_lm(name: str, dtype: torch.dtype = torch.float32):
-    """A causal LM by Hub id, folder, .gguf file or pypi:PACKAGE, in eval mode (no dropout)."""
+    """A causal LM by Hub id, folder, .gguf file or pypi:PACKAGE, in eval mode (no dropout:
+    PPO compares the policy with itself and with the reference, and dropout would add noise to
+    every ratio and KL estimate, as trl's disable_dropout says)."""
     from transformers import AutoModelForCausalLM
 
-    from sumprobe.engine import resolve_model
+    from sumprobe.engine.loading import load_weights, resolve_model
 
-    quiet_transformers()
-    source = resolve_model(name)
-    try:
-        lm = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype, **source.kwargs())
-    except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, ...
-        raise ModelError(f"cannot load causal LM {name!r}: {error}\nWithout Hub access pass a "
-                         "local folder (or .gguf file) instead") from None
-    if source.gguf_file:
-        # transformers dequantizes GGUF weights to `dtype` on load but still marks the model
-        # as quantized, which forbids save_pretrained: the tuned policy must be saveable.
-        lm.hf_quantizer = None
-        if hasattr(lm.config, "quantization_config"):
-            del lm.config.quantization_config
-    # PPO compares the policy with itself and with the reference: dropout would add noise to
-    # every ratio and KL estimate, so the models stay in eval mode (as trl's disable_dropout).
-    return lm.eval()
+    return load_weights(resolve_model(name), AutoModelForCausalLM, dtype, what="causal LM")
 
 
 def load_tokenizer(name: str):
-    """The tokenizer of a model, with a pad token (the end-of-text token when it has none)."""
-    from transformers import AutoTokenizer
+    """The tokenizer of a model, with a pad token, padding on the left (queries are)."""
+    from sumprobe.engine.loading import load_tokenizer as load
+    from sumprobe.engine.loading import resolve_model
 
-    from sumprobe.engine import resolve_model
-
-    quiet_transformers()
-    source = resolve_model(name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())
-    except Exception as error:
-        raise ModelError(f"cannot load tokenizer {name!r}: {error}\nWithout Hub access pass a "
-                         "local folder (--lm-name, --tk-name)") from None
-    ensure_pad_token(tokenizer)
-    # Not saved with the tokenizer: set it each time (queries are padded on the left).
+    tokenizer = load(resolve_model(name), pad=True)
+    # Not saved with the tokenizer: set it each time.
     tokenizer.padding_side = "left"
     return tokenizer
-
-
-def ensure_pad_token(tokenizer) -> None:
-    """GPT-2-style tokenizers have no pad token: use end-of-text, else add one."""
-    if tokenizer.pad_token_id is not None:
-        return
-    if tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token
-    else:
-        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
 
 
 def add_prefix_tokens(tokenizer) -> None:

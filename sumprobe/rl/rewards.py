@@ -75,7 +75,7 @@ class ClassifierScorer:
         """Load a classifier by Hub id or folder; fail early if it has no positive label."""
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-        from sumprobe.rl.policy import quiet_transformers
+        from sumprobe.engine.loading import quiet_transformers
 
         quiet_transformers()
         try:

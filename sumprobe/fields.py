@@ -1,0 +1,149 @@
+"""Configuration dataclasses whose fields carry their own help, bounds and choices.
+
+Every command's settings are frozen dataclasses (`ModelConfig`, `DataConfig`, `StatsConfig`,
+each measure's options, `CtrlConfig`). A field made with `setting(...)` knows its help text and
+allowed values, so the CLI builds its options from the class (`sumprobe.cli_options`), a file
+(`--config`) is checked against it, and no default is ever written twice. Pure: no click, no
+torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from sumprobe.errors import DataError
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False, choices: tuple[str, ...] | None = None,
+            flag: str | None = None, negative: str | None = None, cli: bool = True,
+            default_factory: Any = None) -> Any:
+    """A field with its CLI help and bounds.
+
+    low_open: the lower bound itself is not allowed; flag: the option's name when it is not
+    `--field-name`; negative: the `--no-…` half of a boolean pair; cli: False keeps the field off
+    the command line (set by the program, e.g. from another option).
+    """
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices,
+            "flag": flag, "negative": negative, "cli": cli}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def base_type(hint) -> type:
+    """str for `str | None`, int for `tuple[int, ...]`, else the annotation itself."""
+    args = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+    if typing.get_origin(hint) in (tuple, list):
+        return args[0] if args else str
+    return args[0] if args else hint
+
+
+def is_sequence(hint) -> bool:
+    return typing.get_origin(hint) in (tuple, list)
+
+
+def check_fields(instance) -> None:
+    """Raise ValueError naming the field when a value breaks its type, choices or bounds."""
+    hints = typing.get_type_hints(type(instance))
+    for f in dataclasses.fields(instance):
+        value = getattr(instance, f.name)
+        hint = hints[f.name]
+        if is_sequence(hint) and isinstance(value, (tuple, list)):
+            for item in value:
+                _check_value(f, base_type(hint), hint, item)
+        else:
+            _check_value(f, base_type(hint), hint, value)
+
+
+def _check_value(f: dataclasses.Field, kind, hint, value) -> None:
+    if value is None:
+        if kind is hint:
+            raise ValueError(f"{f.name} must be set")
+        return
+    if kind is bool and not isinstance(value, bool):
+        raise ValueError(f"{f.name} must be true or false, got {value!r}")
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{f.name} must be a number, got {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise ValueError(f"{f.name} must be an integer, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise ValueError(f"{f.name} must be text, got {value!r}")
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if kind in (int, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{f.name} must be finite, got {value}")
+        low, high = meta.get("low"), meta.get("high")
+        if low is not None and (value < low or (meta.get("low_open") and value == low)):
+            relation = ">" if meta.get("low_open") else ">="
+            raise ValueError(f"{f.name} must be {relation} {low}, got {value}")
+        if high is not None and value > high:
+            raise ValueError(f"{f.name} must be <= {high}, got {value}")
+
+
+def convert(value, hint, where: str):
+    """Accept what YAML/JSON produce: ints for floats, numeric strings such as '1e-5', lists."""
+    if is_sequence(hint) and isinstance(value, (list, tuple)):
+        return tuple(convert(item, base_type(hint), where) for item in value)
+    kind = base_type(hint)
+    if value is None or isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, str)):
+        try:
+            return float(value)
+        except ValueError:
+            raise DataError(f"{where} should be a number, got {value!r}") from None
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is str and isinstance(value, (int, float)):
+        raise DataError(f"{where} should be text, got {value!r}")
+    return value
+
+
+def from_mapping(cls, values: dict, where: str = "config"):
+    """Build `cls` from a plain mapping (a parsed file); unknown keys and bad values are errors."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(known))}")
+    hints = typing.get_type_hints(cls)
+    converted = {k: convert(v, hints[k], f"{where}: field '{k}'") for k, v in values.items()}
+    try:
+        return cls(**converted)
+    except ValueError as error:
+        raise DataError(f"{where}: {error}") from None
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The mapping in a YAML (.yaml/.yml) or JSON file; a file error names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (expected YAML or JSON)") from None
+    kind = "JSON" if path.suffix == ".json" else "YAML"
+    try:
+        if kind == "JSON":
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except Exception as error:  # json.JSONDecodeError or any yaml.YAMLError
+        raise DataError(f"{path}: invalid {kind} ({error})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise DataError(f"{path}: expected a mapping of field names to values")
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
