@@ -19,18 +19,18 @@ import argparse
 import json
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from sumprobe.agreement import run_agreement  # noqa: E402
-from sumprobe.compare import StatsConfig  # noqa: E402
+from sumprobe.core.stats import StatsConfig  # noqa: E402
 from sumprobe.data import load_items, prepare  # noqa: E402
 from sumprobe.engine import load_engine  # noqa: E402
-from sumprobe.measures import MeasureConfig  # noqa: E402
-from sumprobe.probe import ProbeConfig  # noqa: E402
-from sumprobe.report import agreement_json, run_header, write_json  # noqa: E402
+from sumprobe.measures import MeasureConfig, get  # noqa: E402
+from sumprobe.results import agreement_json, run_header, write_json  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLISHED = {  # Spearman with SummEval's expert scores, summary level
@@ -76,7 +76,11 @@ def main() -> None:
         for measure in args.measures.split(","):
             if f"{name}:{measure}" in args.skip.split(","):
                 continue
-            config = MeasureConfig(measure, ProbeConfig(masks_per_doc=args.masks_per_doc))
+            # The mask count is the one setting this script varies, for measures that have it.
+            kind = get(measure).options
+            has_masks = kind and "masks_per_doc" in {f.name for f in fields(kind)}
+            config = MeasureConfig(measure, kind(masks_per_doc=args.masks_per_doc)
+                                   if has_masks else None)
             began = time.time()
             result = run_agreement(loaded, dataset, engine, config, StatsConfig(n_resamples=1000))
             seconds = time.time() - began

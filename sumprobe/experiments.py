@@ -7,17 +7,19 @@ run. `runs` counts the experiments actually run (the plugin's own tests check it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from sumprobe.compare import StatsConfig, run_compare
+from sumprobe.compare import run_compare
+from sumprobe.core.stats import StatsConfig
 from sumprobe.data import load_items, prepare
+from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
 from sumprobe.errors import DataError
-from sumprobe.measures import MeasureConfig
-from sumprobe.probe import ProbeConfig
+from sumprobe.measures import MeasureConfig, get
 
 
 class DataUnavailable(DataError):
@@ -33,7 +35,10 @@ class Experiments:
 
     # ------------------------------------------------------------ shared pieces
 
-    def engine(self):
+    def engine(self, config: MeasureConfig | None = None):
+        """The session's model, loaded on first use; None for a measure that needs no model."""
+        if config is not None and config.spec.needs in (NEEDS_NOTHING, NEEDS_OWN):
+            return None
         if self._engine is None:
             from sumprobe.engine import load_engine
 
@@ -43,8 +48,14 @@ class Experiments:
         return self._engine
 
     def measure_config(self, measure: str | None) -> MeasureConfig:
-        probe = ProbeConfig(seed=self.settings.seed, masks_per_doc=self.settings.masks_per_doc)
-        return MeasureConfig(measure or self.settings.measure or "single", probe)
+        """The measure with the session's seed and mask count, where its options have them."""
+        name = measure or self.settings.measure or "single"
+        kind = get(name).options
+        if kind is None:
+            return MeasureConfig(name)
+        wanted = {"seed": self.settings.seed, "masks_per_doc": self.settings.masks_per_doc}
+        present = {f.name for f in dataclasses.fields(kind)}
+        return MeasureConfig(name, kind(**{k: v for k, v in wanted.items() if k in present}))
 
     def items(self, dataset: str, groups=(7, 4)):
         path = self.settings.data.get(dataset)
@@ -72,7 +83,7 @@ class Experiments:
     def _save(self, key) -> None:
         if not self.settings.output:
             return
-        from sumprobe.report import agreement_json, compare_json, run_header, write_json
+        from sumprobe.results import agreement_json, compare_json, run_header, write_json
 
         if key[0] == "ctrl_eval":
             return  # ctrl-eval writes its own results JSON
@@ -93,7 +104,7 @@ class Experiments:
         def run():
             wanted = tuple(int(g) for g in groups) if dataset == "axis" else (7, 4)
             loaded = self.items(dataset, wanted)
-            return run_compare(loaded, groups, self.engine(), config,
+            return run_compare(loaded, groups, self.engine(config), config,
                                StatsConfig(seed=self.settings.seed))
 
         return self._cached(("compare", dataset, ",".join(groups), config.measure), run)
@@ -106,7 +117,7 @@ class Experiments:
 
         def run():
             loaded = self.items(dataset, tuple(range(1, 8)))
-            return run_agreement(loaded, dataset, self.engine(), config,
+            return run_agreement(loaded, dataset, self.engine(config), config,
                                  StatsConfig(seed=self.settings.seed))
 
         return self._cached(("agreement", dataset, config.measure), run)
@@ -114,14 +125,15 @@ class Experiments:
     def ctrl_eval(self):
         """`ctrl-eval` of a tuned model against its reference, per task and query.
 
-        The model is `--sumprobe-ctrl-model` when given; otherwise `ctrl-train` runs first,
-        with `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options`, on `imdb` data when given.
-        Both go through the real commands, as a user would run them.
+        The model is `--sumprobe-ctrl-model` when given; otherwise a run is trained first, with
+        `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options` (ctrl-train's options, which win
+        over the session's seed and data), on `imdb` data when given. Both steps call the
+        library the commands call (`train_ctrl`, `run_ctrl_eval`); with `--sumprobe-output` the
+        run and `ctrl-eval.json` are kept there.
         """
-        import json
-
-        from sumprobe.cli import cli
-        from sumprobe.rl.evaluate import EvalResult, EvalRow
+        from sumprobe.rl.config import load_config, parse_ctrl_options
+        from sumprobe.rl.evaluate import run_ctrl_eval
+        from sumprobe.rl.run import train_ctrl
 
         s = self.settings
 
@@ -130,19 +142,24 @@ class Experiments:
             if imdb is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
                 raise DataUnavailable("no local IMDB data and the Hub is off: pass "
                                       "--sumprobe-data imdb=PATH")
-            data = ["--data", imdb] if imdb else []
             folder = Path(s.output) if s.output else Path(tempfile.mkdtemp(prefix="sumprobe-"))
             model = s.ctrl_model
             if model is None:
-                model = str(folder / "ctrl-run")
-                steps = ["--steps", str(s.ctrl_steps)] if s.ctrl_steps else []
-                cli.main(["ctrl-train", "--output-dir", model, "--seed", str(s.seed), *steps,
-                          *data, *shlex.split(s.ctrl_options)], standalone_mode=False)
-            results = folder / "ctrl-eval.json"
-            cli.main(["ctrl-eval", "--model", model, "--seed", str(s.seed), "--output",
-                      str(results), "--queries", str(s.ctrl_queries), *data],
-                     standalone_mode=False)
-            payload = json.loads(results.read_text())
-            return EvalResult([EvalRow(**row) for row in payload["rows"]], payload["means"])
+                # Read the options before anything is trained: a typo fails at once.
+                try:
+                    args = shlex.split(s.ctrl_options)
+                except ValueError as error:  # an unclosed quote
+                    raise DataError(f"--sumprobe-ctrl-options: {error}") from None
+                config_file, options = parse_ctrl_options(args, "--sumprobe-ctrl-options")
+                session = {"output_dir": str(folder / "ctrl-run"), "seed": s.seed,
+                           "steps": s.ctrl_steps, "data": imdb}
+                config = load_config(config_file, **{**session, **options})
+                trained = train_ctrl(config)
+                model = str(trained.checkpoint or trained.output_dir)
+            evaluated = run_ctrl_eval(model, data=imdb, n_queries=s.ctrl_queries, seed=s.seed,
+                                      device=s.device)
+            if s.output:
+                evaluated.write(folder / "ctrl-eval.json")
+            return evaluated.result
 
         return self._cached(("ctrl_eval", s.ctrl_model, s.ctrl_steps, s.ctrl_options), run)

@@ -14,25 +14,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words
+from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words, find_word
 from sumprobe.data import BASELINE, ProbeItem
 from sumprobe.engine import Cloze, Engine, Prediction
+from sumprobe.errors import DataError
+from sumprobe.fields import check_fields, setting
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """How words are masked and predictions scored."""
+    """How words are masked and predictions scored (the `single` measure's options)."""
 
-    seed: int = 0  # drives the mask draw (per document text, independent of data order)
-    masks_per_doc: int = 1  # words masked per document, each a separate question
-    top_k: int = 5  # predictions kept per example; top-k accuracy counts a hit among them
-    single_piece: bool = True  # mask only words that are one token of the model's vocabulary
+    seed: int = setting(0, "Drives the mask draw (per document text, independent of data "
+                        "order).", cli=False)  # the command's --seed
+    masks_per_doc: int = setting(1, "Words masked per document (each a separate question).",
+                                 low=1)
+    top_k: int = setting(5, "Predictions kept per example (top-k accuracy).", low=1, high=100)
+    single_piece: bool = setting(True, "Mask only words that are one token of the model's "
+                                 "vocabulary (--any-word: the seed's rule; multi-piece words "
+                                 "then never count as hits).", negative="--any-word")
+    word: str | None = setting(None, "Mask this word instead of a seeded draw.",
+                               cli=False)  # probe's --word: one document, the user's question
 
     def __post_init__(self):
-        if self.masks_per_doc < 1:
-            raise ValueError(f"masks_per_doc must be at least 1, got {self.masks_per_doc}")
-        if self.top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,14 @@ def choose_words(document: str, engine: Engine, config: ProbeConfig) -> list[Wor
     return choose_masks(candidates, config.masks_per_doc, document_rng(config.seed, document))
 
 
+def named_word(document: str, word: str) -> Word:
+    """The first occurrence of `word` in the document; a DataError when it has none."""
+    try:
+        return find_word(document, word)
+    except ValueError as error:
+        raise DataError(f"--word: {error}") from None
+
+
 def run_probe(
     items: Sequence[ProbeItem],
     engine: Engine,
@@ -99,6 +112,8 @@ def run_probe(
 
     `words_for(document)` replaces the seeded draw (e.g. a word the user names).
     """
+    if words_for is None and config.word:
+        words_for = lambda document: [named_word(document, config.word)]  # noqa: E731
     if words_for is None:
         words_for = lambda document: choose_words(document, engine, config)  # noqa: E731
     skipped: Counter = Counter()

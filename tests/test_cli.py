@@ -36,17 +36,30 @@ def test_compare_comparisons_writes_results_samples_and_plot(runner, tiny_bert_d
     assert payload["config"]["dataset"] == "comparisons"
     assert payload["config"]["seed"] == 0
     assert payload["versions"]["transformers"]
+    # The measure's score per group: a summary's help over the document alone, per mask.
     groups = {g["group"]: g for g in payload["groups"]}
-    assert set(groups) == {"document", "chosen", "rejected"}
+    assert set(groups) == {"chosen", "rejected"}
+    # single's own table: top-1 accuracy per condition, the document alone included.
+    accuracy = {g["group"]: g for g in payload["detail"]["accuracy"]}
+    assert set(accuracy) == {"document", "chosen", "rejected"}
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     # 14 records x 2 masks x 3 conditions
     assert len(rows) == 14 * 2 * 3
-    for name, group in groups.items():
+    for name, group in accuracy.items():
         members = [r for r in rows if r["group"] == name]
         assert group["n"] == len(members)
         assert group["top1"]["value"] == pytest.approx(sum(r["top1_hit"] for r in members) /
                                                        len(members))
+    alone = {(r["item"], r["mask"]): r["top1_hit"] for r in rows if r["group"] == "document"}
+    for name in ("chosen", "rejected"):
+        members = [r for r in rows if r["group"] == name]
+        helps = [int(r["top1_hit"]) - int(alone[(r["item"], r["mask"])]) for r in members]
+        assert groups[name]["n"] == 14
+        assert groups[name]["n_documents"] == len({r["doc_id"] for r in members}) == 13
+        # with as many masks per summary, the mean of per-summary means is the plain mean
+        assert groups[name]["score"]["value"] == pytest.approx(sum(helps) / len(helps))
     assert payload["pairs"][0]["paired"] is True
+    assert payload["detail"]["accuracy_pairs"][0]["paired"] is True
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -80,7 +93,7 @@ def test_unmaskable_documents_are_skipped_and_counted(runner, tiny_bert_dir, tmp
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
     assert payload["skipped"] == {"document with no maskable word": 2}
-    assert {g["group"]: g["n"] for g in payload["groups"]}["document"] == 1
+    assert {g["group"]: g["n"] for g in payload["detail"]["accuracy"]}["document"] == 1
 
 
 @pytest.mark.parametrize(
@@ -184,7 +197,8 @@ def test_agreement_on_comparisons_with_references(runner, tiny_bert_dir, tmp_pat
         r = row["result"]
         assert r["agree"]["value"] + r["ties"] + r["disagree"] == pytest.approx(1.0)
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
-    assert len(rows) == 28 and {"S01", "S10"} <= set(rows[0]["details"])
+    assert len(rows) == 28 and {"S01", "S10"} <= set(rows[0]["details"]["blanc-help"])
+    assert set(rows[0]["scores"]) == {"blanc-help", "rouge1", "rouge2", "rougeL", "length"}
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 

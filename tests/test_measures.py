@@ -126,7 +126,7 @@ def test_single_measure_is_the_mean_help_over_masks(bert):
     config = MeasureConfig("single", ProbeConfig(masks_per_doc=3, seed=1))
     run = score_summaries([item], bert, config)
     assert [s.group for s in run.scores] == ["a", "b"]
-    samples = run_probe([item], bert, config.probe).samples
+    samples = run_probe([item], bert, config.options).samples
     alone = [x.top1_hit for x in samples if x.group == "document"]
     for score in run.scores:
         assert score.details["masks"] == 3

@@ -11,7 +11,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from sumprobe.fields import check_fields, setting
+
+
+def _scipy_stats():
+    # Imported when first needed: scipy.stats takes half a second, and the CLI imports this
+    # module for StatsConfig before it knows whether any statistics will be computed.
+    from scipy import stats
+
+    return stats
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """How uncertainty is reported."""
+
+    confidence: float = setting(0.95, "Level of the confidence intervals.", low=0.5, high=0.999)
+    n_resamples: int = setting(2000, "Bootstrap resamples per interval.", low=100,
+                               flag="--bootstrap")
+    seed: int = setting(0, "Seed of the mask draw and the bootstrap.")
+
+    def __post_init__(self):
+        check_fields(self)
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+
+    def options(self) -> dict:
+        """The keyword arguments of the interval functions below."""
+        return dict(confidence=self.confidence, n_resamples=self.n_resamples, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -48,7 +76,7 @@ def _bootstrap(samples, statistic, paired, confidence, n_resamples, seed):
     # distribution: its interval is the point itself.
     if all(np.ptp(array) == 0 for array in arrays):
         return point, point, point
-    result = stats.bootstrap(
+    result = _scipy_stats().bootstrap(
         arrays,
         statistic,
         paired=paired,
@@ -89,7 +117,7 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     b_only = sum(1 for x, y in zip(a, b) if y and not x)
     if a_only + b_only == 0:
         return 1.0
-    return float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return float(_scipy_stats().binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
 def _paired(a, b, test: str, minimum: int, p_value, confidence, n_resamples, seed):
@@ -131,7 +159,7 @@ def unpaired_difference(
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         p_value = 1.0 if a[0] == b[0] else 0.0
     else:
-        p_value = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        p_value = float(_scipy_stats().ttest_ind(a, b, equal_var=False).pvalue)
     return Difference(value, low, high, p_value, "welch-t", min(len(a), len(b)))
 
 
@@ -139,7 +167,7 @@ def _wilcoxon(a: Sequence[float], b: Sequence[float]) -> float:
     differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if not differences.any():
         return 1.0
-    return float(stats.wilcoxon(differences, zero_method="zsplit").pvalue)
+    return float(_scipy_stats().wilcoxon(differences, zero_method="zsplit").pvalue)
 
 
 def paired_mean_difference(

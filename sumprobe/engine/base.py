@@ -100,6 +100,15 @@ class TokenizerHelper:
             tuple(encoding["input_ids"]), tuple(tuple(span) for span in encoding["offset_mapping"])
         )
 
+    def ids(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def pieces(self, text: str) -> tuple[tuple[int, ...], tuple, tuple]:
+        """Ids, character spans and the word index of each token (None for specials)."""
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return (tuple(encoding["input_ids"]), tuple(map(tuple, encoding["offset_mapping"])),
+                tuple(encoding.word_ids()))
+
     def _encode_prompt(self, prompt: str) -> tuple[int, ...]:
         # The prompt and its separator, as the seed joins them: summary + "\n" + document.
         return tuple(self.tokenizer(prompt + "\n", add_special_tokens=False)["input_ids"])

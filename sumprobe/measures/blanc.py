@@ -27,26 +27,31 @@ from sumprobe.core.blanc import (
     eligible_by_stopword,
     even_maskings,
 )
+from sumprobe.engine.capabilities import NEEDS_FILL, require
 from sumprobe.errors import ModelError
+from sumprobe.fields import check_fields, setting
+from sumprobe.measures.base import Measure, ScoredRun, summary_score
 
 
 @dataclass(frozen=True)
 class BlancConfig:
     """BLANC-help's settings (the package's defaults; gap 6 reproduces the paper)."""
 
-    gap: int = 2  # maskings per sentence; each masks every gap-th eligible token
-    rule: str = "length"  # token eligibility: BLANC's "length" rule or our "stopword" rule
-    unit: str = "sentence"  # what the summary helps fill: each "sentence" or the "document"
-    filler: str = "."  # the token repeated in place of the summary
-    keep_sentence: int = 100  # a sentence is cut no shorter than this before the summary is
+    gap: int = setting(2, "blanc-help: maskings per sentence; each masks every gap-th eligible "
+                       "token (6 reproduces the paper).", low=1)
+    rule: str = setting("length", "blanc-help: which tokens may be masked (BLANC's length rule "
+                        "or the probe's stop-word rule).", choices=("length", "stopword"),
+                        flag="--blanc-rule")
+    unit: str = setting("sentence", "blanc-help: the summary helps fill each sentence, or the "
+                        "whole document.", choices=("sentence", "document"), flag="--blanc-unit")
+    filler: str = setting(".", "blanc-help: the token repeated in place of the summary.",
+                          flag="--blanc-filler")
+    keep_sentence: int = setting(100, "blanc-help: a sentence is cut no shorter than this "
+                                 "(tokens) before the summary is.", low=1,
+                                 flag="--blanc-keep-sentence")
 
     def __post_init__(self):
-        if self.gap < 1:
-            raise ValueError(f"gap must be at least 1, got {self.gap}")
-        if self.rule not in ("length", "stopword"):
-            raise ValueError(f"rule must be 'length' or 'stopword', got {self.rule!r}")
-        if self.unit not in ("sentence", "document"):
-            raise ValueError(f"unit must be 'sentence' or 'document', got {self.unit!r}")
+        check_fields(self)
 
 
 @lru_cache(maxsize=1)
@@ -62,9 +67,8 @@ def split_sentences(text: str) -> list[str]:
     return [s.text.strip() for s in _sentencizer()(text).sents if s.text.strip()]
 
 
-def _tokens(tokenizer, text: str) -> tuple[tuple[int, ...], tuple[Token, ...]]:
-    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, spans, words = encoding["input_ids"], encoding["offset_mapping"], encoding.word_ids()
+def _tokens(text_codec, text: str) -> tuple[tuple[int, ...], tuple[Token, ...]]:
+    ids, spans, words = text_codec.pieces(text)
     tokens = []
     for i, (start, end) in enumerate(spans):
         continues = i > 0 and words[i] is not None and words[i] == words[i - 1]
@@ -109,26 +113,25 @@ def blanc_help_many(
     engine, documents: Sequence[tuple[str, Sequence[str]]], config: BlancConfig, progress=None
 ) -> list[list[BlancResult]]:
     """BLANC-help for many (document, summaries) at once: one batched pass over all inputs."""
-    if not hasattr(engine, "fill"):
-        raise ModelError("blanc-help needs a masked LM (--model-type masked)")
-    tokenizer = engine.text.tokenizer
+    require(engine, NEEDS_FILL, "blanc-help")
+    codec = engine.text
     prefix, suffix = tuple(engine.text.prefix), tuple(engine.text.suffix)
     room = engine.window  # the model's limit less its special tokens
-    filler_ids = tokenizer(config.filler, add_special_tokens=False)["input_ids"]
+    filler_ids = codec.ids(config.filler)
     if len(filler_ids) != 1:
         raise ModelError(f"the filler {config.filler!r} is not one token of this vocabulary")
     eligible = eligible_by_length if config.rule == "length" else eligible_by_stopword
-    mask_id = tokenizer.mask_token_id
+    mask_id = engine.mask_id
 
     jobs = []  # (doc index, summary index, help input, filler input, answers)
     cut = [[0] * len(summaries) for _, summaries in documents]
     for d, (document, summaries) in enumerate(documents):
         document = unicodedata.normalize("NFKD", document)
         units = split_sentences(document) if config.unit == "sentence" else [document]
-        encoded_units = [_tokens(tokenizer, unit) for unit in units]
+        encoded_units = [_tokens(codec, unit) for unit in units]
         for s, summary in enumerate(summaries):
             summary = unicodedata.normalize("NFKD", summary)
-            parts = [list(_tokens(tokenizer, part)[0]) for part in split_sentences(summary)]
+            parts = [list(_tokens(codec, part)[0]) for part in split_sentences(summary)]
             for ids, tokens in encoded_units:
                 sentence, help_ids, was_cut = _fit(list(ids), parts or [[]], room,
                                                    config.keep_sentence)
@@ -159,3 +162,30 @@ def blanc_help_many(
         [BlancResult(totals[d][s], cut[d][s]) for s in range(len(summaries))]
         for d, (_, summaries) in enumerate(documents)
     ]
+
+
+class BlancHelp(Measure):
+    name = "blanc-help"
+    needs = NEEDS_FILL
+    unit = "BLANC-help relative: (S01 - S10) / all masked tokens"
+    description = "BLANC-help (Vasilyev et al. 2020; masked LMs)"
+    options = BlancConfig
+
+    def score(self, items, engine, options: BlancConfig, progress=None) -> ScoredRun:
+        run = ScoredRun([])
+        usable = [(i, item) for i, item in enumerate(items) if item.document.strip()]
+        if len(usable) < len(items):
+            run.skipped["empty document"] += len(items) - len(usable)
+        documents = [(item.document, [s.text for s in item.summaries]) for _, item in usable]
+        results = blanc_help_many(engine, documents, options, progress)
+        for (index, item), per_summary in zip(usable, results):
+            for s, result in enumerate(per_summary):
+                c = result.counts
+                details = {"S00": c.s00, "S01": c.s01, "S10": c.s10, "S11": c.s11,
+                           "improve": c.improve, "cut_inputs": result.cut}
+                run.n_cut += result.cut
+                run.scores.append(summary_score(index, item, s, c.relative, details))
+        return run
+
+
+MEASURE = BlancHelp()

@@ -18,7 +18,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sumprobe.engine.capabilities import NEEDS_LOGPROBS, require
 from sumprobe.errors import ModelError
+from sumprobe.measures.base import Measure, ScoredRun, summary_score
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,7 @@ def shannon_many(
     engine, documents: Sequence[tuple[str, Sequence[str]]], progress=None
 ) -> list[list[ShannonResult]]:
     """Shannon scores of each summary of each document, in one batched pass."""
-    if not hasattr(engine, "logprob_sums"):
-        raise ModelError("shannon needs a causal LM (--model-type causal)")
+    require(engine, NEEDS_LOGPROBS, "shannon")
     start = engine.start_ids()
     if not start:
         raise ModelError(f"{engine.name}: the tokenizer has no start or end-of-text token")
@@ -78,3 +79,32 @@ def shannon_many(
          for row, summary_cut in rows]
         for base, full, document_cut, rows in plans
     ]
+
+
+class Shannon(Measure):
+    name = "shannon"
+    needs = NEEDS_LOGPROBS
+    unit = "Shannon score: (help - base) / (full - base)"
+    description = "the Shannon score (Egan et al. 2022; causal LMs)"
+
+    def score(self, items, engine, options=None, progress=None) -> ScoredRun:
+        run = ScoredRun([])
+        usable = [(i, item) for i, item in enumerate(items) if item.document.strip()]
+        if len(usable) < len(items):
+            run.skipped["empty document"] += len(items) - len(usable)
+        documents = [(item.document, [s.text for s in item.summaries]) for _, item in usable]
+        for (index, item), per_summary in zip(usable, shannon_many(engine, documents, progress)):
+            for s, result in enumerate(per_summary):
+                # log-likelihoods in nats; the score is their ratio
+                details = {"help": result.help, "base": result.base, "full": result.full,
+                           "information_difference": result.information_difference,
+                           "document_cut": result.document_cut,
+                           "summary_cut": result.summary_cut}
+                run.n_cut += result.document_cut + result.summary_cut
+                if result.score != result.score:
+                    run.skipped["shannon score undefined (the document did not help itself)"] += 1
+                run.scores.append(summary_score(index, item, s, result.score, details))
+        return run
+
+
+MEASURE = Shannon()

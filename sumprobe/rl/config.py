@@ -3,19 +3,25 @@
 Every field carries its help text and its allowed range in `metadata`, so the CLI builds its
 options (`--lm-name`, `--batch-size`, ...) from this class and never keeps a second copy of the
 defaults. A YAML or JSON file can set any field; options given on the command line override it.
+`parse_ctrl_options` reads ctrl-train's options from a list of words, for callers other than the
+CLI (the evaluation harness).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sumprobe.errors import DataError
 from sumprobe.fields import base_type, check_fields, from_mapping, read_config_file, setting
 
-__all__ = ["CtrlConfig", "base_type", "load_config", "read_config_file"]
+__all__ = ["CtrlConfig", "base_type", "load_config", "parse_ctrl_options", "read_config_file"]
 
 ALGOS = ("ppo", "rloo", "grpo")
 REWARDS = ("classifier", "vader")
@@ -33,7 +39,8 @@ class CtrlConfig:
 
     lm_name: str = _opt("lvwerra/gpt2-imdb", "Policy to tune: Hub id, folder, .gguf or "
                         "pypi:PACKAGE.")
-    ref_lm_name: str = _opt("lvwerra/gpt2-imdb", "Frozen reference model of the KL penalty.")
+    ref_lm_name: str | None = _opt(None, "Frozen reference model of the KL penalty [default: "
+                                   "--lm-name, the policy as it starts].")
     cls_model_name: str = _opt("lvwerra/distilbert-imdb", "Sentiment classifier (--reward "
                                "classifier).")
     cls_positive_label: str | None = _opt(None, "The classifier's positive label [default: the "
@@ -91,6 +98,14 @@ class CtrlConfig:
                              f"num_generations ({self.num_generations}) for --algo {self.algo}")
 
     @property
+    def reference(self) -> str:
+        """The reference model: `ref_lm_name` when set, else the policy as it starts (`lm_name`).
+
+        Older runs saved `ref_lm_name` explicitly; it is honoured as written.
+        """
+        return self.ref_lm_name or self.lm_name
+
+    @property
     def updates(self) -> int:
         """PPO updates in the run: the seed's ceil(steps / batch_size)."""
         return math.ceil(self.steps / self.batch_size)
@@ -111,3 +126,64 @@ def load_config(path: str | Path | None = None, base: dict | None = None,
     values.update(read_config_file(path) if path else {})
     values.update({k: v for k, v in overrides.items() if v is not None})
     return CtrlConfig.from_dict(values, where=str(path) if path else "options")
+
+
+def _typed(value: str, kind: type, flag: str, where: str):
+    """An option's text as its field's type; bounds and choices are checked by CtrlConfig."""
+    if kind not in (int, float):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        expected = "an integer" if kind is int else "a number"
+        raise DataError(f"{where}: {flag} expects {expected}, got {value!r}") from None
+
+
+def _field_of(flag: str, hints: dict) -> tuple[str | None, bool]:
+    """The field an option sets and whether it is a `--no-` flag; (None, False) if none."""
+    if not flag.startswith("--"):
+        return None, False
+    name = flag[2:].replace("-", "_")
+    if name in hints:
+        return name, False
+    if name.startswith("no_") and name[3:] in hints and base_type(hints[name[3:]]) is bool:
+        return name[3:], True
+    return None, False
+
+
+def parse_ctrl_options(args: Sequence[str],
+                       where: str = "options") -> tuple[str | None, dict]:
+    """ctrl-train's options as CtrlConfig fields: `(config_file, {field: value})`.
+
+    `args` is what a user would type after `ctrl-train`, already split (`shlex.split`):
+    `--name value`, `--name=value`, `--flag` / `--no-flag` for booleans, and `--config FILE`,
+    returned apart so that the caller can put the file's fields under the options, as the
+    command line does. An unknown option is a DataError that names it; `where` says whose
+    options they are.
+    """
+    hints = typing.get_type_hints(CtrlConfig)
+    known = ["--config", *("--" + name.replace("_", "-") for name in hints)]
+    tokens = iter(args)
+    config_file, values = None, {}
+    for token in tokens:
+        flag, has_value, value = token.partition("=")
+        name, negated = _field_of(flag, hints)
+        if flag != "--config" and name is None:
+            close = difflib.get_close_matches(flag, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(known)}"
+            what = f"unknown option {flag}" if flag.startswith("--") else f"unexpected {token!r}"
+            raise DataError(f"{where}: {what}{hint}")
+        if name is not None and base_type(hints[name]) is bool:
+            if has_value:
+                raise DataError(f"{where}: {flag} is a flag and takes no value")
+            values[name] = not negated
+            continue
+        if not has_value:
+            value = next(tokens, None)
+            if value is None:
+                raise DataError(f"{where}: {flag} needs a value")
+        if name is None:  # --config
+            config_file = value
+        else:
+            values[name] = _typed(value, base_type(hints[name]), flag, where)
+    return config_file, values

@@ -2,11 +2,13 @@
 
 `evaluate_ctrl` asks the tuned model and the reference the same queries under every task, with
 the same seed for both, and scores every response with the run's reward: per task, the mean
-reward before and after tuning.
+reward before and after tuning. `run_ctrl_eval` is the whole of `sumprobe ctrl-eval` as a
+function (load, evaluate, results JSON), for the command and for the evaluation harness.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import torch
 
 from sumprobe.core.reward import TASKS
+from sumprobe.errors import DataError, ModelError
 from sumprobe.rl import checkpoint as ckpt
 from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.prompts import Query, make_prompt, prefix_ids
@@ -107,3 +110,78 @@ def evaluate_ctrl(lm, ref_lm, tokenizer, reward_fn: RewardFn, queries: Sequence[
         mean = sum(r.reward for r in mine) / len(mine)
         result.means[task] = {"reference": ref_mean, "tuned": mean, "gain": mean - ref_mean}
     return result
+
+
+@dataclass
+class CtrlEvalRun:
+    """One ctrl-eval: its result, the checkpoint judged, and the configuration it ran with.
+
+    `config` is the run's own with this evaluation's choices applied; its `ref_lm_name` is the
+    reference actually used, so the results file names it even when the run left it unset.
+    """
+
+    result: EvalResult
+    model_path: Path
+    config: CtrlConfig
+    n_queries: int
+    seed: int
+
+    def to_json(self) -> dict:
+        """The results file: a run header (model, queries, seed, run config), means, every row."""
+        from sumprobe.results import run_header
+
+        header = run_header({"model": str(self.model_path), "queries": self.n_queries,
+                             "seed": self.seed, "run_config": self.config.to_dict()})
+        return {**header, "means": self.result.means,
+                "rows": [dataclasses.asdict(row) for row in self.result.rows]}
+
+    def write(self, path: str | Path) -> None:
+        from sumprobe.results import write_json
+
+        write_json(path, self.to_json())
+
+
+def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
+                  data: str | None = None, reward: str | None = None,
+                  cls_model_name: str | None = None, n_queries: int = 16, seed: int = 0,
+                  device: str | torch.device = "auto") -> CtrlEvalRun:
+    """Evaluate a ctrl-train checkpoint (or a run folder's newest) against its reference.
+
+    `n_queries` review openings, drawn with `seed`, are asked under every task. ref_model, data,
+    reward and cls_model_name replace the run's own when given. The reference defaults to the
+    run's (`CtrlConfig.reference`: its ref_lm_name, else the lm_name the run started from), so
+    the tuned checkpoint is never compared with itself; a model folder without the run's
+    configuration needs `ref_model`.
+    """
+    from sumprobe.engine.device import pick_device
+    from sumprobe.rl.policy import fit_embeddings, load_causal_lm
+    from sumprobe.rl.prompts import load_queries, pick_queries
+    from sumprobe.rl.rewards import build_reward
+
+    torch_device = pick_device(device) if isinstance(device, str) else device
+    # The run's configuration with these choices, checked before any model is loaded.
+    path = ckpt.find_model_dir(model_dir)
+    chosen = {"ref_lm_name": ref_model, "data": data, "reward": reward,
+              "cls_model_name": cls_model_name}
+    saved = ckpt.read_config(path)
+    if saved is None and ref_model is None:
+        # Without the run's configuration its starting model is unknown; the seed's default
+        # would be a guess (and a download), so ask instead.
+        raise ModelError(f"{path}: no {ckpt.CONFIG_FILE}, so the model it was tuned from is "
+                         "unknown; name the reference with --ref-model")
+    try:
+        config = dataclasses.replace(saved or CtrlConfig(),
+                                     **{k: v for k, v in chosen.items() if v is not None})
+    except ValueError as error:  # e.g. an unknown reward backend
+        raise DataError(f"ctrl-eval: {error}") from None
+    config = dataclasses.replace(config, ref_lm_name=config.reference)
+    model = load_trained(path, torch_device)
+    queries = pick_queries(load_queries(config.data, config.split, model.tokenizer,
+                                        config.txt_in_len), n_queries, seed)
+    reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
+                             torch_device, config.forward_batch_size)
+    ref = load_causal_lm(config.ref_lm_name).to(torch_device)
+    fit_embeddings(ref, model.tokenizer)  # the tuned model's tokenizer may have added prefixes
+    result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
+                           seed, config.gen_batch_size)
+    return CtrlEvalRun(result, model.path, config, n_queries, seed)

@@ -3,7 +3,8 @@
 `train_ctrl(config)` is what `sumprobe ctrl-train` calls. It loads the tokenizer, prompts and
 reward first (the quick checks of the user's input), then the models; it runs PPO updates until
 `config.updates`, appending one JSON line of statistics per update to `log.jsonl` and one per
-sample to `samples.jsonl`, and writes a checkpoint every `save_every` updates and at the end.
+sample to `samples.jsonl` (see `sumprobe.rl.runlog`, shared with `--algo rloo/grpo`), and writes
+a checkpoint every `save_every` updates and at the end.
 
 Stopping: the first Ctrl-C lets the current update finish, saves a checkpoint and returns with
 `interrupted=True` (a second Ctrl-C stops at once). A NaN/inf reward, log-prob, KL or loss
@@ -12,13 +13,8 @@ raises TrainingError before anything is saved, so the last checkpoint is the las
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import math
-import signal
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from sumprobe.errors import SumprobeError, TrainingError
@@ -26,89 +22,10 @@ from sumprobe.rl import checkpoint as ckpt
 from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.ppo import NonFiniteError
 from sumprobe.rl.rewards import RewardFn
+from sumprobe.rl.runlog import DeferredInterrupt, RunLog, TrainResult, check_report_to
 from sumprobe.rl.trainer import StepResult
 
-LOG_FILE = "log.jsonl"
-SAMPLES_FILE = "samples.jsonl"
 RUN_FILE = "run.json"
-_TRACKER_PACKAGES = {"wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
-
-
-@dataclass
-class TrainResult:
-    """Where a run ended, and the rewards and tasks of its last update (all processes)."""
-
-    output_dir: Path
-    checkpoint: Path | None
-    updates: int
-    samples: int
-    interrupted: bool
-    rewards: list[float] = field(default_factory=list)
-    tasks: list[str] = field(default_factory=list)
-
-
-class DeferredInterrupt:
-    """While active, a first Ctrl-C only sets `requested`; a second raises KeyboardInterrupt."""
-
-    def __init__(self, on_first: Callable[[], None] = lambda: None):
-        self.requested = False
-        self.on_first = on_first
-        self._previous = None
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.on_first()
-
-    def __enter__(self):
-        # Signal handlers can only be installed from the main thread.
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def check_report_to(report_to: str) -> list[str]:
-    """accelerate's `log_with` for --report-to; a clear error when the package is missing."""
-    if report_to == "none":
-        return []
-    packages = _TRACKER_PACKAGES[report_to]
-    if not any(importlib.util.find_spec(p) for p in packages):
-        raise SumprobeError(f"--report-to {report_to} needs the {packages[0]} package "
-                            f"(pip install {packages[0]}); it is not installed")
-    return [report_to]
-
-
-def _json_safe(stats: dict) -> dict:
-    return {k: (v if v == v and abs(v) != float("inf") else None) if isinstance(v, float) else v
-            for k, v in stats.items()}
-
-
-class RunLog:
-    """log.jsonl and samples.jsonl; on resume, lines past the checkpoint are dropped first."""
-
-    def __init__(self, output_dir: Path, keep_through: int):
-        self.paths = [output_dir / LOG_FILE, output_dir / SAMPLES_FILE]
-        for path in self.paths:
-            kept = []
-            if keep_through and path.exists():
-                kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                        if line and json.loads(line)["step"] <= keep_through]
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-    def write(self, result: StepResult) -> None:
-        step = result.stats["step"]
-        with self.paths[0].open("a", encoding="utf-8") as out:
-            out.write(json.dumps(_json_safe(result.stats)) + "\n")
-        with self.paths[1].open("a", encoding="utf-8") as out:
-            for p, response, reward in zip(result.prompts, result.responses, result.rewards):
-                row = {"step": step, "task": p.task, "query": p.query, "response": response,
-                       "reward": reward}
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator, say):
@@ -133,9 +50,11 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
     if reward_fn is None:
         reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
                                  accelerator.device, config.forward_batch_size)
-    say(f"loading {resume_from or config.lm_name} and {config.ref_lm_name}")
+    # On resume the policy comes from the checkpoint, but the reference stays the run's own
+    # (its ref_lm_name, else its original lm_name): the KL penalty keeps one anchor.
+    say(f"loading {resume_from or config.lm_name} and {config.reference}")
     lm = load_causal_lm(str(resume_from) if resume_from else config.lm_name)
-    ref = load_causal_lm(config.ref_lm_name)
+    ref = load_causal_lm(config.reference)
     for model in (lm, ref):
         fit_embeddings(model, tokenizer)
     policy = PolicyWithValueHead(lm)
@@ -159,7 +78,7 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from sumprobe.report import run_header, write_json
+    from sumprobe.results import run_header, write_json
 
     log_with = check_report_to(config.report_to)
     output = Path(config.output_dir)

@@ -8,7 +8,8 @@ reward (a Python function calling `SentimentReward`), same sampling (full distri
   optimiser step; `max_steps` = the run's updates; `lr`, `seed`, `save_every`,
   `keep_checkpoints`, `report_to` as named;
 - the KL coefficient `beta` is `init_kl_coef`, fixed (trl has no adaptive controller), and the
-  reference is the initial policy (trl builds it from the policy; `ref_lm_name` is not used);
+  reference is the initial policy (trl builds it from the policy: `ref_lm_name`, when it names
+  another model, is not used);
 - `ppo_epochs`, `mini_batch_size`, the clip ranges, `vf_coef`, `gamma` and `lam` are PPO's.
 
 trl writes its own checkpoints (`checkpoint-N`, resumable with `--resume`); the final policy is
@@ -29,6 +30,7 @@ from sumprobe.errors import SumprobeError
 from sumprobe.rl import checkpoint as ckpt
 from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.prompts import Prompt
+from sumprobe.rl.runlog import DeferredInterrupt, RunLog, TrainResult, check_report_to
 from sumprobe.rl.trainer import StepResult
 
 
@@ -61,8 +63,6 @@ class _RecordingReward:
 
 def _callback(reward: _RecordingReward, config: CtrlConfig, on_step, log):
     from transformers import TrainerCallback
-
-    from sumprobe.rl.run import DeferredInterrupt
 
     class Callback(TrainerCallback):
         """Our per-step log line and live view; Ctrl-C saves at the end of the step and stops."""
@@ -116,7 +116,7 @@ def _global_step(checkpoint: Path) -> int:
 
 
 def train_trl(config: CtrlConfig, *, resume=None, reward_fn=None, on_step=None,
-              say=lambda message: None):
+              say=lambda message: None) -> TrainResult:
     """Run trl's RLOO or GRPO trainer; returns sumprobe's TrainResult."""
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -126,7 +126,6 @@ def train_trl(config: CtrlConfig, *, resume=None, reward_fn=None, on_step=None,
     from sumprobe.rl.policy import fit_embeddings, load_causal_lm, load_tokenizer
     from sumprobe.rl.prompts import load_queries
     from sumprobe.rl.rewards import build_reward
-    from sumprobe.rl.run import RunLog, TrainResult, check_report_to
 
     report_to = check_report_to(config.report_to)
     output = Path(config.output_dir)
@@ -141,9 +140,9 @@ def train_trl(config: CtrlConfig, *, resume=None, reward_fn=None, on_step=None,
     if reward_fn is None:
         reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
                                  pick_device("auto"), config.forward_batch_size)
-    if config.ref_lm_name != config.lm_name:
+    if config.reference != config.lm_name:
         say(f"--algo {config.algo}: trl's reference is the initial policy, not "
-            f"{config.ref_lm_name}")
+            f"{config.reference}")
     # trl rebuilds the reference from the policy's folder: hand it a plain folder, with the
     # embeddings already grown for any added tokens.
     output.mkdir(parents=True, exist_ok=True)

@@ -149,3 +149,82 @@ def test_ctrl_c_saves_and_exits_cleanly(train_args, monkeypatch, tmp_path):
     assert "interrupted after update 1; continue with --resume" in result.stderr
     assert (tmp_path / "run" / "checkpoint-000001" / "trainer_state.pt").exists()
     assert "Traceback" not in result.output
+
+
+@pytest.fixture()
+def loaded_models(monkeypatch):
+    """The names every causal LM is loaded by, in order (the loading itself is unchanged)."""
+    from sumprobe.rl import policy
+
+    names, load = [], policy.load_causal_lm
+    monkeypatch.setattr(policy, "load_causal_lm", lambda name: names.append(name) or load(name))
+    return names
+
+
+def test_reference_defaults_to_the_policy_end_to_end(tmp_path, tiny_policy_dir, imdb_sample,
+                                                     loaded_models):
+    # Only --lm-name: the reference must be that model, loaded offline (the Hub is off here).
+    policy = str(tiny_policy_dir)
+    trained = run("ctrl-train", "--lm-name", policy, "--reward", "vader", "--data", imdb_sample,
+                  "--steps", 4, "--batch-size", 4, "--mini-batch-size", 2, "--ppo-epochs", 1,
+                  "--txt-out-len", 4, "--output-dir", tmp_path / "run")
+    assert trained.exit_code == 0, trained.output
+    assert loaded_models == [policy, policy]
+    saved = json.loads((tmp_path / "run" / "checkpoint-000001" / "ctrl_config.json").read_text())
+    assert saved["ref_lm_name"] is None
+
+    # ctrl-eval's reference: the model the run started from, never the tuned checkpoint.
+    loaded_models.clear()
+    out = tmp_path / "eval.json"
+    evaluated = run("ctrl-eval", "--model", tmp_path / "run", "--queries", 2, "--show", 0,
+                    "--output", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    checkpoint = str(tmp_path / "run" / "checkpoint-000001")
+    assert loaded_models == [checkpoint, policy]
+    assert json.loads(out.read_text())["config"]["run_config"]["ref_lm_name"] == policy
+
+
+@pytest.fixture()
+def trained_run(train_args, tmp_path):
+    result = run(*train_args, "--steps", 4, "--reward", "vader")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_ctrl_sample_config_file(trained_run, tmp_path, suffix):
+    config = tmp_path / f"sample{suffix}"
+    config.write_text(json.dumps({"model": str(trained_run), "num": 2, "seed": 3,
+                                  "txt-out-len": 2}))  # JSON is YAML too
+    from_file = run("ctrl-sample", "--config", config, "The movie")
+    assert from_file.exit_code == 0, from_file.output
+    lines = from_file.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("The movie") for line in lines)
+    given = run("ctrl-sample", "--model", trained_run, "-n", 2, "--seed", 3, "--txt-out-len", 2,
+                "The movie")
+    assert given.stdout == from_file.stdout  # the file's seed and lengths were used
+    # Options on the command line win over the file.
+    fewer = run("ctrl-sample", "--config", config, "-n", 1, "The movie")
+    assert fewer.exit_code == 0, fewer.output
+    assert len(fewer.stdout.splitlines()) == 1
+
+
+def test_ctrl_eval_config_file(trained_run, tmp_path):
+    out = tmp_path / "eval.json"
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"model: {trained_run}\nqueries: 2\nshow: 0\nseed: 5\noutput: {out}\n")
+    result = run("ctrl-eval", "--config", config, "--queries", 1)
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())
+    assert (results["config"]["queries"], results["config"]["seed"]) == (1, 5)
+    assert len(results["rows"]) == 3
+
+
+@pytest.mark.parametrize("command", [["ctrl-sample", "The movie"], ["ctrl-eval"]])
+def test_unknown_key_in_config_file_is_named(command, tiny_policy_dir, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"model: {tiny_policy_dir}\nnum_samples: 4\n")
+    result = run(command[0], "--config", config, *command[1:])
+    assert result.exit_code == 2, result.output
+    assert "unknown setting(s) num_samples" in result.output
+    assert "Traceback" not in result.output

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from sumprobe.errors import DataError
-from sumprobe.rl.config import CtrlConfig, load_config, read_config_file
+from sumprobe.rl.config import CtrlConfig, load_config, parse_ctrl_options, read_config_file
 
-# The seed's configuration as the issue lists it.
+# The seed's configuration as the issue lists it (its reference: `reference`, the policy).
 SEED = {
-    "lm_name": "lvwerra/gpt2-imdb", "ref_lm_name": "lvwerra/gpt2-imdb",
+    "lm_name": "lvwerra/gpt2-imdb", "reference": "lvwerra/gpt2-imdb",
     "cls_model_name": "lvwerra/distilbert-imdb", "steps": 25600, "batch_size": 128,
     "forward_batch_size": 8, "ppo_epochs": 4, "txt_in_len": 5, "txt_out_len": 20, "lr": 1.41e-5,
     "init_kl_coef": 0.2, "target": 6, "horizon": 10000, "gamma": 1, "lam": 0.95,
@@ -23,6 +23,7 @@ def test_defaults_are_the_seeds():
     for key, value in SEED.items():
         assert getattr(config, key) == value, key
     assert config.tk_name is None  # the policy's tokenizer
+    assert config.ref_lm_name is None  # the policy as it starts
     assert config.updates == 200  # 25600 samples at 128 per update
 
 
@@ -90,3 +91,46 @@ def test_empty_yaml_is_defaults(tmp_path):
     path = tmp_path / "empty.yml"
     path.write_text("", encoding="utf-8")
     assert load_config(path) == CtrlConfig()
+
+
+def test_reference_defaults_to_the_policy():
+    assert CtrlConfig(lm_name="my/policy").reference == "my/policy"
+    assert CtrlConfig(lm_name="my/policy", ref_lm_name="my/ref").reference == "my/ref"
+    assert load_config(lm_name="my/policy").reference == "my/policy"
+    help_text = CtrlConfig.__dataclass_fields__["ref_lm_name"].metadata["help"]
+    assert "[default: --lm-name" in help_text  # what ctrl-train --help says
+
+
+def test_an_older_runs_saved_reference_is_kept(tmp_path):
+    from sumprobe.rl.checkpoint import CONFIG_FILE, read_config
+
+    # Runs saved before the reference defaulted to the policy wrote ref_lm_name out.
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"lm_name": "mine", "ref_lm_name":
+                                                    "lvwerra/gpt2-imdb"}), encoding="utf-8")
+    saved = read_config(tmp_path)
+    assert (saved.lm_name, saved.reference) == ("mine", "lvwerra/gpt2-imdb")
+
+
+def test_parse_ctrl_options():
+    args = ["--reward", "vader", "--batch-size=8", "--lr", "1e-4", "--no-adap-kl-ctrl",
+            "--tk-name", "tok", "--config", "run.yaml"]
+    config_file, values = parse_ctrl_options(args)
+    assert config_file == "run.yaml"
+    assert values == {"reward": "vader", "batch_size": 8, "lr": 1e-4, "adap_kl_ctrl": False,
+                      "tk_name": "tok"}
+    assert parse_ctrl_options(["--adap-kl-ctrl"]) == (None, {"adap_kl_ctrl": True})
+    assert parse_ctrl_options([]) == (None, {})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-sise", "8"], "unknown option --batch-sise \\(did you mean --batch-size\\?\\)"),
+    (["--resume", "run"], "unknown option --resume"),
+    (["vader"], "unexpected 'vader'"),
+    (["--batch-size", "eight"], "--batch-size expects an integer, got 'eight'"),
+    (["--lr", "fast"], "--lr expects a number"),
+    (["--steps"], "--steps needs a value"),
+    (["--adap-kl-ctrl=no"], "--adap-kl-ctrl is a flag"),
+])
+def test_parse_ctrl_options_errors_name_the_option(args, message):
+    with pytest.raises(DataError, match="^harness: " + message):
+        parse_ctrl_options(args, "harness")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import transformers  # noqa: F401
 
 # Before pytester snapshots sys.modules (compiled modules cannot load twice in one process).
-import sumprobe.cli  # noqa: F401
 import sumprobe.experiments  # noqa: F401
+import sumprobe.report  # noqa: F401
 import sumprobe.rl.evaluate  # noqa: F401
 import sumprobe.rl.run  # noqa: F401
 from tests.conftest import FIXTURES
@@ -38,3 +39,16 @@ def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
     assert {row["task"] for row in payload["rows"]} == {"negative", "neutral", "positive"}
     assert len(payload["rows"]) == 3 * 4  # 4 queries under each task, one training run
     assert len(list((out / "ctrl-run").glob("checkpoint-*"))) >= 1
+
+
+def test_unknown_ctrl_option_fails_before_training(tmp_path):
+    from sumprobe.errors import DataError
+    from sumprobe.experiments import Experiments
+    from sumprobe.pytest_plugin import EvalSettings
+
+    settings = EvalSettings(ctrl_options="--reward vader --batch-sise 8", output=str(tmp_path),
+                            data={"imdb": str(FIXTURES / "imdb_sample.jsonl")})
+    with pytest.raises(DataError, match="--sumprobe-ctrl-options: unknown option --batch-sise "
+                                        "\\(did you mean --batch-size\\?\\)"):
+        Experiments(settings).ctrl_eval()
+    assert not (tmp_path / "ctrl-run").exists()

@@ -1,0 +1,149 @@
+"""Click options built from configuration dataclasses, and `--config FILE` for every command.
+
+A field made with `sumprobe.fields.setting` becomes one option: its name (`--batch-size`, or the
+field's `flag`), its help, its type with bounds (`IntRange`, `FloatRange`, `Choice`), a
+`--x/--no-x` pair for booleans, a repeatable option for tuples. The defaults come from the class,
+so they are written once. `config_file_option` reads a YAML or JSON mapping of option names to
+values into click's default map: options given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import click
+
+from sumprobe.errors import DataError
+from sumprobe.fields import base_type, is_sequence, read_config_file
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def param_name(f: dataclasses.Field) -> str:
+    """The option's Python name: its flag's (`--blanc-rule` -> blanc_rule), so that the fields
+    of different classes (two measures' `rule`) never collide on one command."""
+    return _flag(f)[2:].replace("-", "_")
+
+
+def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
+               choices: tuple[str, ...] | None = None, show_default: bool = True):
+    """The click option of one field; `default` replaces the field's own (None: unset)."""
+    meta, kind = f.metadata, base_type(hint)
+    flag = _flag(f)
+    if default is dataclasses.MISSING:
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    shown = "none" if default is None else str(default).lower() if kind is bool else default
+    help_text = meta.get("help", "")
+    if show_default and "[default" not in help_text and default not in ((), None):
+        help_text = f"{help_text}  [default: {shown}]"
+    if kind is bool:
+        negative = meta.get("negative") or f"--no-{flag[2:]}"
+        return click.option(f"{flag}/{negative}", param_name(f), default=default,
+                            help=help_text)
+    choices = choices or meta.get("choices")
+    if choices:
+        kind = click.Choice(choices)
+    elif kind is int and (meta.get("low") is not None or meta.get("high") is not None):
+        kind = click.IntRange(min=meta.get("low"), max=meta.get("high"))
+    elif kind is float and (meta.get("low") is not None or meta.get("high") is not None):
+        kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
+                                min_open=meta.get("low_open", False))
+    if is_sequence(hint):
+        return click.option(flag, param_name(f), type=kind, multiple=True,
+                            default=default or (), help=help_text)
+    return click.option(flag, param_name(f), type=kind, default=default, help=help_text)
+
+
+def options_from(cls, *, defaults: dict | None = None, choices: dict | None = None,
+                 unset: bool = False, exclude: tuple[str, ...] = ()):
+    """A decorator adding one option per CLI field of `cls`.
+
+    defaults / choices: per-command replacements (a command whose data differ); unset: every
+    option defaults to None, so the caller can layer file, checkpoint and defaults itself.
+    """
+    defaults, choices = defaults or {}, choices or {}
+    hints = typing.get_type_hints(cls)
+
+    def decorate(command):
+        for f in reversed(dataclasses.fields(cls)):
+            if not f.metadata.get("cli", True) or f.name in exclude:
+                continue
+            default = None if unset else defaults.get(f.name, dataclasses.MISSING)
+            option = option_for(f, hints[f.name], default, choices.get(f.name),
+                                show_default=not unset)
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def build(cls, options: dict, **fixed):
+    """An instance of `cls` from the command's options (fields it has) and `fixed` values.
+
+    A value a check refuses becomes a usage error that names the option.
+    """
+    values = {f.name: options[param_name(f)] for f in dataclasses.fields(cls)
+              if f.metadata.get("cli", True) and options.get(param_name(f)) is not None}
+    values.update({k: v for k, v in fixed.items()
+                   if k in {f.name for f in dataclasses.fields(cls)}})
+    try:
+        return cls(**values)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+class LiveChoice(click.Choice):
+    """A choice whose values are read when used, so that it sees what a registry gained after
+    the CLI was built (a measure registered by a test or a late plugin)."""
+
+    def __init__(self, values):
+        self._values = values
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(self._values())
+
+    @choices.setter
+    def choices(self, _ignored):
+        pass  # click.Choice assigns its snapshot here; the values stay live
+
+
+def _read_into_default_map(ctx: click.Context, param, path):
+    if not path:
+        return path
+    try:
+        values = read_config_file(path)
+    except DataError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
+    # A key is an option's name as --help shows it (`measure`, `blanc-rule`) or its Python name;
+    # the `--no-x` half of a flag pair is not a key (`any-word: true` would read backwards).
+    known: dict[str, str] = {}
+    for p in ctx.command.params:
+        if isinstance(p, click.Option) and p.name != "config_file":
+            known[p.name] = p.name
+            for opt in p.opts:
+                known[opt.lstrip("-").replace("-", "_")] = p.name
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        shown = sorted({k.replace("_", "-") for k in known if k != "help"})
+        raise click.BadParameter(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(shown)}", ctx=ctx, param=param)
+    multiple = {p.name for p in ctx.command.params if getattr(p, "multiple", False)}
+    mapped = {known[k]: [v] if known[k] in multiple and isinstance(v, str) else v
+              for k, v in values.items()}
+    ctx.default_map = {**(ctx.default_map or {}), **mapped}
+    return path
+
+
+def config_file_option(command):
+    """`--config FILE`: a YAML or JSON mapping of option names (as in --help, `-` or `_`) to
+    values; options given on the command line override it."""
+    return click.option(
+        "--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+        is_eager=True, expose_value=False, callback=_read_into_default_map,
+        help="YAML or JSON file of option values (names as below, - or _); options given "
+        "here override it.")(command)

@@ -1,0 +1,103 @@
+"""Saving results: results JSON, per-sample JSON Lines, written whole or not at all.
+
+Every saved file carries what is needed to reproduce and cite it: the command line, the
+configuration, the model, the seed and the package versions. No rendering here (see report).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from sumprobe import __version__
+
+_PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scipy", "spacy")
+
+
+def environment() -> dict:
+    """Versions of Python and the packages that can change a result."""
+    versions = {"sumprobe": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def run_header(config: dict) -> dict:
+    """The reproducibility block at the top of every results file."""
+    return {
+        "command": " ".join(sys.argv),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        "versions": environment(),
+    }
+
+
+def plain(value):
+    """Dataclasses, tuples and NaN as JSON has them (NaN: null, read as "undefined")."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write a file whole or not at all (a crash never leaves half a results file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    write_atomic(path, json.dumps(plain(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable) -> None:
+    lines = (json.dumps(plain(row), ensure_ascii=False) for row in rows)
+    write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def compare_json(result, header: dict) -> dict:
+    """A `CompareResult` as results JSON: the measure's groups and pairs, and its own tables."""
+    return {
+        **header,
+        "measure": result.measure,
+        "unit": result.unit,
+        "records": result.n_records,
+        "skipped": dict(result.skipped),
+        "truncated_inputs": result.n_truncated,
+        "groups": plain(result.groups),
+        "pairs": plain(result.pairs),
+        "detail": {table.key: plain(list(table.data)) for table in result.detail},
+    }
+
+
+def compare_rows(result) -> list:
+    """One JSON line per scored example: the measure's samples, else one per summary."""
+    return list(result.samples) or list(result.scores)
+
+
+def agreement_json(result, header: dict) -> dict:
+    return {**header, "measure": result.measure, "measures": result.measures,
+            "references": result.references, "skipped": dict(result.skipped),
+            "cut_inputs": result.n_cut, "pairwise": plain(result.pairwise),
+            "rated": plain(result.rated)}

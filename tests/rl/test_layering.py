@@ -1,0 +1,34 @@
+"""Import layering of the controlled-generation code: no circles, no heavy imports in the CLI."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+RL = Path(__file__).resolve().parents[2] / "sumprobe" / "rl"
+
+
+def _imported(path: Path) -> set[str]:
+    """Every sumprobe module a file imports, at its top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("sumprobe")}
+
+
+def test_run_and_trl_algos_share_runlog_without_a_circle():
+    assert "sumprobe.rl.run" not in _imported(RL / "trl_algos.py")
+    assert "sumprobe.rl.runlog" in _imported(RL / "trl_algos.py")
+    assert "sumprobe.rl.runlog" in _imported(RL / "run.py")
+    assert not _imported(RL / "runlog.py") & {"sumprobe.rl.run", "sumprobe.rl.trl_algos"}
+
+
+def test_importing_the_ctrl_commands_imports_no_heavy_package():
+    code = ("import sys, sumprobe.cli_ctrl; "
+            "print([m for m in ('torch', 'transformers', 'datasets') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
