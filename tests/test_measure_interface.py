@@ -261,3 +261,19 @@ def test_config_file_sets_options_and_the_command_line_overrides_it(toy, tmp_pat
     config.write_bytes(b"\xff\xfe\x00binary")
     result = CliRunner().invoke(cli, ["agreement", "--config", str(config)])
     assert result.exit_code == 2 and "not a text file" in result.output
+
+
+def test_a_new_module_in_the_measures_package_is_a_new_measure(tmp_path, monkeypatch):
+    import sumprobe.measures as package
+    from sumprobe.measures import registry
+
+    (tmp_path / "toy_letters.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    monkeypatch.setattr(registry, "_registry", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setitem(sys.modules, "sumprobe.measures.toy_letters", None)
+    del sys.modules["sumprobe.measures.toy_letters"]  # import it afresh from tmp_path
+    found = registry.names()
+    assert "toy-letters" in found and {"single", "shannon", "blanc-help"} <= set(found)
+    assert found[-4:] == ["length", "rouge1", "rouge2", "rougeL"]  # references last
+    sys.modules.pop("sumprobe.measures.toy_letters", None)

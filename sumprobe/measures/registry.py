@@ -1,27 +1,24 @@
 """Measures by name: the built-in ones, then any that installed packages register.
 
-A package adds a measure through the `sumprobe.measures` entry point group, the way pytest
-finds plugins (`setup.cfg`: `[options.entry_points] sumprobe.measures = mine = pkg.mod:MEASURE`,
-the object being a `Measure` instance). Code can also call `register(measure)` directly.
+Built-in measures are the modules of this package that define `MEASURE` (or `MEASURES`): a new
+one is a new module and nothing else. A package adds a measure through the `sumprobe.measures`
+entry point group, the way pytest finds plugins (in `setup.cfg`, `[options.entry_points]`
+`sumprobe.measures = mine = pkg.mod:MEASURE`, the object being a `Measure` instance). Code can
+also call `register(measure)` directly.
 Everything that lists measures (the CLI's choices and options, the harness) asks this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pkgutil
 import warnings
 from importlib import import_module, metadata
 
 from sumprobe.measures.base import NEEDS, Measure
 
 ENTRY_POINT_GROUP = "sumprobe.measures"
-# Built-in measures: module and attribute, imported on first use (none imports torch).
-_BUILT_IN = (
-    ("sumprobe.measures.single", "MEASURE"),
-    ("sumprobe.measures.blanc", "MEASURE"),
-    ("sumprobe.measures.shannon", "MEASURE"),
-    ("sumprobe.measures.references", "MEASURES"),
-)
+_NOT_MEASURES = {"base", "registry"}  # this package's modules that define no measure
 _registry: dict[str, Measure] = {}
 _loaded = False
 
@@ -55,10 +52,17 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for module, attribute in _BUILT_IN:
-        found = getattr(import_module(module), attribute)
-        for measure in found if isinstance(found, (list, tuple)) else [found]:
-            register(measure)
+    import sumprobe.measures as package
+
+    built_in: list[Measure] = []
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name in _NOT_MEASURES:
+            continue
+        found = import_module(f"{package.__name__}.{module.name}")  # none imports torch
+        built_in += [found.MEASURE] if hasattr(found, "MEASURE") else []
+        built_in += list(getattr(found, "MEASURES", ()))
+    for measure in sorted(built_in, key=lambda m: (m.reference, m.name)):  # references last
+        register(measure)
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         # A broken plugin must not take the whole tool down: say so and go on without it.
         try:
