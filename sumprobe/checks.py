@@ -1,8 +1,8 @@
 """Statistical verdicts for evaluation checks: pass, fail, or inconclusive — never a pass on noise.
 
 A hypothesis "A beats B" passes when the whole confidence interval of A - B lies above the
-margin, fails when it lies wholly below, and is inconclusive when it straddles it. Each
-verdict carries a message with the figures a researcher needs to judge it.
+margin, fails when it lies wholly below, and is inconclusive when it straddles it or cannot
+be had at all. Each verdict carries a message with the figures a researcher needs to judge it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from dataclasses import dataclass
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 
+class Inconclusive(Exception):
+    """A check the data cannot decide either way; its message holds the figures.
+
+    Neither a failure (nothing contradicts the hypothesis) nor a skip (the check did run):
+    sumprobe's pytest plugin reports it as its own outcome.
+    """
+
+
 @dataclass(frozen=True)
 class Verdict:
     outcome: str  # PASS, FAIL or INCONCLUSIVE
@@ -20,14 +28,18 @@ class Verdict:
 
 
 def interval_verdict(claim: str, value: float, low: float, high: float, margin: float = 0.0,
-                     detail: str = "") -> Verdict:
-    """Judge "value > margin" from its interval [low, high]."""
+                     detail: str = "", note: str = "") -> Verdict:
+    """Judge "value > margin" from its interval [low, high].
+
+    `note` says why an estimate has no usable interval (e.g. "only 2 documents"); any note
+    makes the verdict inconclusive, since the figures beside it cannot be trusted to decide.
+    """
     figures = f"{claim}: estimate {value:+.4f}, interval [{low:+.4f}, {high:+.4f}], " \
               f"needs > {margin:+.4f}"
     if detail:
         figures += "\n" + detail
-    if not all(math.isfinite(x) for x in (value, low, high)):
-        return Verdict(INCONCLUSIVE, f"{figures}\n(undefined: too few examples)")
+    if note or not all(math.isfinite(x) for x in (value, low, high)):
+        return Verdict(INCONCLUSIVE, f"{figures}\n(undefined: {note or 'too few examples'})")
     if low > margin:
         return Verdict(PASS, figures)
     if high < margin:
@@ -36,8 +48,14 @@ def interval_verdict(claim: str, value: float, low: float, high: float, margin: 
                                  "more data or a stronger model is needed to decide)")
 
 
+def estimate_verdict(claim: str, estimate, margin: float = 0.0, detail: str = "") -> Verdict:
+    """Judge anything with value, low and high (a `sumprobe.core.stats.Estimate`, say)."""
+    # getattr: a `note` is optional, so estimates without one are judged by their interval.
+    return interval_verdict(claim, estimate.value, estimate.low, estimate.high, margin, detail,
+                            note=getattr(estimate, "note", "") or "")
+
+
 def difference_verdict(claim: str, difference, margin: float = 0.0, detail: str = "") -> Verdict:
     """Judge a `sumprobe.core.stats.Difference` (a - b) against a margin, with its p-value."""
     extra = f"{difference.test} p = {difference.p_value:.4g}, n = {difference.n}"
-    return interval_verdict(claim, difference.value, difference.low, difference.high, margin,
-                            extra + ("\n" + detail if detail else ""))
+    return estimate_verdict(claim, difference, margin, extra + ("\n" + detail if detail else ""))

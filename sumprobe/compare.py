@@ -1,10 +1,11 @@
 """`compare`: a measure's mean score per summary group, with intervals and tests between groups.
 
 Any measure: every summary gets a score (`sumprobe.measures`), each group's mean gets a bootstrap
-interval, and two groups are compared paired when every record has exactly one summary in each
-(comparisons: chosen vs rejected), otherwise as independent samples (axis: different posts fall
-in different groups). A measure may add tables of its own (`single`: accuracy against the
-document alone, on the same masks), carried in `detail`.
+interval that resamples documents (records that share a post share its uncertainty), and two
+groups are compared paired when every record has exactly one summary in each (comparisons:
+chosen vs rejected; a cluster sign-flip test), otherwise through the documents they share
+(axis: a post may have summaries in both groups). A measure may add tables of its own
+(`single`: accuracy against the document alone, on the same masks), carried in `detail`.
 """
 
 from __future__ import annotations
@@ -61,19 +62,20 @@ class CompareResult:
 def summarize_scores(
     scores: Sequence[SummaryScore], groups: Sequence[str], config: StatsConfig
 ) -> tuple[list[ScoreGroup], list[PairResult]]:
-    """Mean score per summary group, and differences between groups (paired where possible)."""
+    """Mean score per summary group, and differences between groups (paired where possible),
+    every interval resampled by document."""
     options = config.options()
-    by_group: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    documents: dict[str, set[str]] = defaultdict(set)
+    by_group: dict[str, dict[int, list[SummaryScore]]] = defaultdict(lambda: defaultdict(list))
     for score in scores:
         if score.score == score.score:  # NaN (undefined score) is left out
-            by_group[score.group][score.item].append(score.score)
-            documents[score.group].add(score.doc_id)
+            by_group[score.group][score.item].append(score)
     rows = []
     for group in groups:
-        values = [v for per_item in by_group[group].values() for v in per_item]
-        rows.append(ScoreGroup(group, len(values), stats.mean_ci(values, **options),
-                               len(documents[group])))
+        members = [s for per_item in by_group[group].values() for s in per_item]
+        documents = [s.doc_id for s in members]
+        rows.append(ScoreGroup(group, len(members),
+                               stats.mean_ci([s.score for s in members], documents, **options),
+                               len(set(documents))))
     pairs = []
     for a, b in combinations(groups, 2):
         in_a, in_b = by_group[a], by_group[b]
@@ -82,11 +84,14 @@ def summarize_scores(
         if paired:
             items = sorted(in_a)
             difference = stats.paired_mean_difference(
-                [in_a[i][0] for i in items], [in_b[i][0] for i in items], **options)
+                [in_a[i][0].score for i in items], [in_b[i][0].score for i in items],
+                [in_a[i][0].doc_id for i in items], **options)
         else:
+            flat_a = [s for vs in in_a.values() for s in vs]
+            flat_b = [s for vs in in_b.values() for s in vs]
             difference = stats.unpaired_difference(
-                [v for vs in in_a.values() for v in vs], [v for vs in in_b.values() for v in vs],
-                **options)
+                [s.score for s in flat_a], [s.score for s in flat_b],
+                [s.doc_id for s in flat_a], [s.doc_id for s in flat_b], **options)
         pairs.append(PairResult(a, b, paired, difference))
     return rows, pairs
 

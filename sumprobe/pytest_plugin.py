@@ -12,15 +12,22 @@ and run it with `pytest --run-evals --sumprobe-model … --sumprobe-data compari
 Tests marked `eval` are skipped unless `--run-evals` is given or `-m` names `eval`. Each
 experiment runs once per session, however many checks read it; results JSON go to
 `--sumprobe-output` when given.
+
+A check the data cannot decide is INCONCLUSIVE: neither passed, failed nor skipped but its
+own outcome, with letter "I", its count in the summary line ("3 passed, 2 inconclusive"), its
+figures in a closing "sumprobe: inconclusive checks" section, and a JUnit XML `<skipped>`
+element that says INCONCLUSIVE beside a `sumprobe_outcome` property. It leaves the exit code
+alone unless `--sumprobe-strict` is given, which makes it a failure, for CI that must decide.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pytest
 
-from sumprobe.checks import FAIL, INCONCLUSIVE, difference_verdict, interval_verdict
+from sumprobe.checks import FAIL, INCONCLUSIVE, Inconclusive, difference_verdict, estimate_verdict
 
 DEFAULT_MODEL = "bert-base-uncased"
 
@@ -53,6 +60,9 @@ def pytest_addoption(parser):
     group.addoption("--sumprobe-ctrl-options", default="",
                     help="ctrl checks: extra ctrl-train options, e.g. '--reward vader'")
     group.addoption("--sumprobe-output", default=None, help="folder for results JSON")
+    group.addoption("--sumprobe-strict", action="store_true",
+                    help="an inconclusive check fails (for CI that must decide); "
+                    "otherwise it is reported as inconclusive and the run can still pass")
 
 
 def pytest_configure(config):
@@ -67,6 +77,50 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "eval" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    # An xfail mark already decided what this outcome means; leave it to pytest.
+    if call.excinfo is None or not call.excinfo.errisinstance(Inconclusive) \
+            or hasattr(report, "wasxfail"):
+        return report
+    message = str(call.excinfo.value)
+    # A plain attribute and a user property, not the exception: both survive the trip from an
+    # xdist worker, and the property lands in JUnit XML for tools that read no message.
+    report.sumprobe_outcome = INCONCLUSIVE
+    item.user_properties.append(("sumprobe_outcome", INCONCLUSIVE))
+    if item.config.getoption("--sumprobe-strict"):
+        report.outcome = "failed"
+        report.longrepr = f"INCONCLUSIVE (a failure under --sumprobe-strict) — {message}"
+    else:
+        # Underneath, a skip: it must not fail the run, nor read as a pass to anything that
+        # sees only the outcome. Located at the test, as pytest's own skips, for JUnit XML.
+        path, line = item.reportinfo()[:2]
+        report.outcome = "skipped"
+        report.longrepr = (os.fspath(path), (line or 0) + 1, f"INCONCLUSIVE — {message}")
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report, config):
+    # tryfirst: before pytest's own hook would call this a plain skip. Strict failures keep
+    # pytest's "failed": under --sumprobe-strict that is what they are.
+    if report.skipped and getattr(report, "sumprobe_outcome", None) == INCONCLUSIVE:
+        return INCONCLUSIVE, "I", ("INCONCLUSIVE", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    # pytest's short summary (-r) knows only its own outcomes, so the figures that make an
+    # inconclusive check worth reading are printed here, whatever -r asks for.
+    reports = terminalreporter.stats.get(INCONCLUSIVE, [])
+    if not reports:
+        return
+    terminalreporter.section("sumprobe: inconclusive checks", yellow=True)
+    for report in reports:
+        terminalreporter.write_line(f"{report.nodeid}: {report.longrepr[2]}")
 
 
 @dataclass(frozen=True)
@@ -166,15 +220,15 @@ def _report(verdict) -> None:
     if verdict.outcome == FAIL:
         pytest.fail(verdict.message, pytrace=False)
     if verdict.outcome == INCONCLUSIVE:
-        pytest.skip(f"INCONCLUSIVE — {verdict.message}")
+        raise Inconclusive(verdict.message)
 
 
 def expect_greater(difference, claim: str, margin: float = 0.0, detail: str = "") -> None:
     """Pass when the interval of `difference` (a - b) lies above `margin`; fail when below;
-    skip as inconclusive, with the figures, when it straddles."""
+    report INCONCLUSIVE, with the figures, when it straddles or is undefined."""
     _report(difference_verdict(claim, difference, margin, detail))
 
 
 def expect_above(estimate, claim: str, margin: float, detail: str = "") -> None:
     """The same for an estimate with an interval (an agreement rate, a correlation)."""
-    _report(interval_verdict(claim, estimate.value, estimate.low, estimate.high, margin, detail))
+    _report(estimate_verdict(claim, estimate, margin, detail))

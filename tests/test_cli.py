@@ -239,7 +239,8 @@ def test_compare_and_probe_with_other_measures(runner, tiny_bert_dir, tiny_gpt2_
     payload = json.loads(out.read_text())
     assert payload["measure"] == "blanc-help"
     assert [g["group"] for g in payload["groups"]] == ["chosen", "rejected"]
-    assert payload["pairs"][0]["paired"] and payload["pairs"][0]["difference"]["test"] == "wilcoxon"
+    assert payload["pairs"][0]["paired"]
+    assert payload["pairs"][0]["difference"]["test"] == "sign-flip"
     result = runner.invoke(cli, ["probe", "--model", str(tiny_gpt2_dir), "--measure", "shannon",
                                  "The landlord raised the rent.", "Rent went up."])
     assert result.exit_code == 0, result.output

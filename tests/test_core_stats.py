@@ -1,4 +1,5 @@
-"""Accuracy, bootstrap intervals and group differences against hand counts and scipy."""
+"""Means and differences with intervals resampled by cluster: hand values, properties, and the
+rule that a degenerate case gives no interval and says why (never a zero-width one)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
+from sumprobe.core.resampling import MIN_CLUSTERS
 from sumprobe.core.stats import (
-    Estimate,
     mcnemar_exact,
     mean,
     mean_ci,
     paired_difference,
+    paired_mean_difference,
     unpaired_difference,
 )
 
@@ -29,6 +31,10 @@ def paired_hits(draw, min_size: int = 1) -> tuple[list[bool], list[bool]]:
     """Two lists of hits of the same length."""
     pairs = draw(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=min_size, max_size=60))
     return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _no_interval(estimate) -> bool:
+    return math.isnan(estimate.low) and math.isnan(estimate.high) and bool(estimate.note)
 
 
 # ---------------------------------------------------------------- mean, mean_ci
@@ -46,24 +52,37 @@ def test_mean_of_nothing_is_nan():
 
 
 @given(hits_st, st.integers(0, 1000))
-def test_mean_ci_brackets_the_mean_and_repeats_for_a_seed(hits, seed):
+def test_mean_ci_brackets_the_mean_or_says_why_not(hits, seed):
     estimate = mean_ci(hits, n_resamples=500, seed=seed)
-    assert estimate.n == len(hits)
+    assert estimate.n == len(hits) == estimate.n_clusters
     assert estimate.value == pytest.approx(mean(hits))
-    assert 0.0 <= estimate.low <= estimate.value + TINY
-    assert estimate.value - TINY <= estimate.high <= 1.0
+    if estimate.note:
+        assert _no_interval(estimate)
+        assert len(hits) < MIN_CLUSTERS or len(set(hits)) == 1 or "vary" in estimate.note
+    else:
+        assert 0.0 <= estimate.low <= estimate.value + TINY
+        assert estimate.value - TINY <= estimate.high <= 1.0
+        assert estimate.low < estimate.high
     assert mean_ci(hits, n_resamples=500, seed=seed) == estimate
 
 
-def test_mean_ci_of_constant_data_is_the_point():
-    assert mean_ci([True] * 12) == Estimate(1.0, 1.0, 1.0, 12)
-    assert mean_ci([False] * 5) == Estimate(0.0, 0.0, 0.0, 5)
+def test_constant_data_has_no_interval_and_says_so():
+    estimate = mean_ci([True] * 12)
+    assert estimate.value == 1.0 and _no_interval(estimate)
+    assert "every value is 1" in estimate.note
+
+
+def test_too_few_documents_have_no_interval_and_say_so():
+    values = [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.6]  # 8 values, 2 documents
+    estimate = mean_ci(values, ["d1"] * 4 + ["d2"] * 4)
+    assert estimate.n == 8 and estimate.n_clusters == 2
+    assert _no_interval(estimate) and "only 2 documents" in estimate.note
+    assert not mean_ci(values).note  # as 8 independent values there is enough to resample
 
 
 def test_mean_ci_of_nothing_is_nan():
     estimate = mean_ci([])
-    assert estimate.n == 0
-    assert all(math.isnan(x) for x in (estimate.value, estimate.low, estimate.high))
+    assert estimate.n == 0 and math.isnan(estimate.value) and _no_interval(estimate)
 
 
 def test_mean_ci_widens_with_confidence():
@@ -74,32 +93,50 @@ def test_mean_ci_widens_with_confidence():
     assert wide.high - wide.low > narrow.high - narrow.low
 
 
-# ---------------------------------------------------------------- paired_difference
+def test_clusters_widen_the_interval_of_correlated_rows():
+    # Two values per document, identical within a document: 20 documents, not 40 rows.
+    rng = np.random.default_rng(0)
+    per_document = rng.normal(size=20)
+    values = np.repeat(per_document, 2)
+    rows = mean_ci(values, seed=1)
+    documents = mean_ci(values, np.repeat(np.arange(20), 2), seed=1)
+    assert documents.n_clusters == 20 and rows.n_clusters == 40
+    ratio = (documents.high - documents.low) / (rows.high - rows.low)
+    assert ratio == pytest.approx(math.sqrt(2), rel=0.15)
 
-# Hand example. Pair by pair (a, b): (1,0) x5, (1,1) x2, (0,1) x1, (0,0) x2.
-# Discordant pairs: a-only = 5, b-only = 1, so McNemar's exact test is a two-sided binomial
-# test of 5 successes in 6 trials at p = 1/2: (C(6,0) + C(6,1) + C(6,5) + C(6,6)) / 2^6
-# = (1 + 6 + 6 + 1) / 64 = 0.21875.
+
+# ---------------------------------------------------------------- paired differences
+
+# Hand example. Pair by pair (a, b): (1,0) x5, (1,1) x2, (0,1) x1, (0,0) x2. With every pair its
+# own cluster, flipping the signs of the six non-zero differences is McNemar's exact test: a
+# two-sided binomial test of 5 in 6 at 1/2 = (1 + 6 + 6 + 1) / 64 = 0.21875.
 A = [1, 1, 1, 1, 1, 1, 0, 0, 1, 0]
 B = [0, 0, 0, 0, 0, 1, 1, 0, 1, 0]
 
 
 def test_paired_difference_on_the_hand_example():
-    difference = paired_difference(A, B, seed=1)
+    difference = paired_difference(A, B, n_resamples=20000, seed=1)
     assert difference.value == pytest.approx(0.7 - 0.3)
     assert difference.low <= difference.value <= difference.high
-    assert difference.p_value == pytest.approx(scipy_stats.binomtest(5, 6, 0.5).pvalue)
-    assert difference.p_value == pytest.approx(14 / 64)
-    assert difference.test == "mcnemar-exact"
-    assert difference.n == 10
+    assert difference.p_value == pytest.approx(14 / 64, abs=0.01)
+    assert difference.p_value == pytest.approx(mcnemar_exact(A, B), abs=0.01)
+    assert difference.test == "sign-flip" and difference.n == 10
 
 
-def test_mcnemar_is_one_without_discordant_pairs():
-    same = [True, False, True, True]
-    assert mcnemar_exact(same, same) == 1.0
+def test_the_sign_flip_is_by_cluster():
+    # The same five discordant pairs, all in one document, are one piece of evidence: flipping
+    # that document's sign gives p = 1 (with four other documents that add nothing).
+    a, b = [1] * 5 + [0] * 4, [0] * 5 + [0] * 4
+    clusters = ["d"] * 5 + ["e", "f", "g", "h"]
+    assert paired_difference(a, b, clusters, n_resamples=2000).p_value == pytest.approx(1.0)
+    assert paired_difference(a, b, n_resamples=2000).p_value < 0.1
+
+
+def test_no_discordant_pairs_give_p_one_and_no_interval():
+    same = [True, False, True, True, False, True]
     difference = paired_difference(same, same)
-    assert difference.p_value == 1.0
-    assert difference.value == 0.0
+    assert difference.p_value == 1.0 and difference.value == 0.0
+    assert _no_interval(difference)
 
 
 @given(paired_hits())
@@ -107,13 +144,12 @@ def test_paired_difference_properties(pair):
     a, b = pair
     difference = paired_difference(a, b, n_resamples=500, seed=5)
     assert difference.value == pytest.approx(mean(a) - mean(b))
-    assert difference.low - TINY <= difference.value <= difference.high + TINY
-    assert -1.0 <= difference.low and difference.high <= 1.0
-    a_only = sum(x and not y for x, y in zip(a, b))
-    b_only = sum(y and not x for x, y in zip(a, b))
-    discordant = a_only + b_only
-    expected = 1.0 if discordant == 0 else scipy_stats.binomtest(a_only, discordant).pvalue
-    assert difference.p_value == pytest.approx(expected)
+    assert 0.0 < difference.p_value <= 1.0
+    if difference.note:
+        assert _no_interval(difference)
+    else:
+        assert difference.low - TINY <= difference.value <= difference.high + TINY
+        assert -1.0 <= difference.low < difference.high <= 1.0
 
 
 @given(paired_hits())
@@ -123,9 +159,9 @@ def test_paired_difference_is_antisymmetric(pair):
     backward = paired_difference(b, a, n_resamples=500, seed=2)
     assert backward.value == pytest.approx(-forward.value)
     assert backward.p_value == pytest.approx(forward.p_value)
-    # The same seed resamples the same pairs, so the interval mirrors too.
-    assert backward.low == pytest.approx(-forward.high, abs=1e-9)
-    assert backward.high == pytest.approx(-forward.low, abs=1e-9)
+    if not forward.note:  # the same seed resamples the same pairs: the interval mirrors
+        assert backward.low == pytest.approx(-forward.high, abs=1e-9)
+        assert backward.high == pytest.approx(-forward.low, abs=1e-9)
 
 
 def test_paired_difference_rejects_different_lengths():
@@ -134,27 +170,39 @@ def test_paired_difference_rejects_different_lengths():
 
 
 def test_paired_difference_of_nothing_is_nan():
-    difference = paired_difference([], [])
-    assert difference.n == 0
-    assert math.isnan(difference.value) and math.isnan(difference.p_value)
+    difference = paired_mean_difference([], [])
+    assert difference.n == 0 and math.isnan(difference.value)
+    assert math.isnan(difference.p_value) and difference.note
 
 
 # ---------------------------------------------------------------- unpaired_difference
 
 
-def test_unpaired_difference_matches_welch():
-    a = [0.2, 0.5, 0.9, 0.4, 0.7]
-    b = [0.1, 0.3, 0.2, 0.25]
+def test_unpaired_difference_brackets_the_difference():
+    a = [0.2, 0.5, 0.9, 0.4, 0.7, 0.6]
+    b = [0.1, 0.3, 0.2, 0.25, 0.15]
     difference = unpaired_difference(a, b, seed=4)
     assert difference.value == pytest.approx(np.mean(a) - np.mean(b))
-    assert difference.p_value == pytest.approx(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
     assert difference.low <= difference.value <= difference.high
-    assert difference.test == "welch-t"
-    assert difference.n == 4
+    assert difference.test == "bootstrap" and difference.n == 5
+    assert difference.p_value < 0.05  # well apart: Welch agrees
+    assert scipy_stats.ttest_ind(a, b, equal_var=False).pvalue < 0.05
 
 
-# scipy warns of "precision loss" when one sample is constant; the p-value is still right.
-@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")
+def test_unpaired_groups_that_share_documents_are_resampled_together():
+    # Each document has one summary in each group, far apart: the shared documents make the
+    # difference as certain as a paired one, which a joint resampling keeps.
+    rng = np.random.default_rng(3)
+    level = rng.normal(scale=5, size=30)
+    a, b = level + 1.0, level
+    documents = list(range(30))
+    joint = unpaired_difference(a, b, documents, documents, seed=1)
+    apart = unpaired_difference(a, b, seed=1)
+    assert joint.value == pytest.approx(1.0)
+    assert joint.note == "the resampled values do not vary" or joint.high - joint.low < 0.5
+    assert apart.high - apart.low > 4
+
+
 @given(
     st.lists(st.integers(1, 7), min_size=2, max_size=30),
     st.lists(st.integers(1, 7), min_size=2, max_size=30),
@@ -162,28 +210,25 @@ def test_unpaired_difference_matches_welch():
 def test_unpaired_difference_properties(a, b):
     difference = unpaired_difference(a, b, n_resamples=500, seed=0)
     assert difference.value == pytest.approx(np.mean(a) - np.mean(b))
-    assert difference.low - TINY <= difference.high
     assert difference.n == min(len(a), len(b))
-    if len(set(a)) == 1 and len(set(b)) == 1:
-        assert difference.p_value == (1.0 if a[0] == b[0] else 0.0)
+    if difference.note:
+        assert _no_interval(difference)
     else:
-        welch = scipy_stats.ttest_ind(a, b, equal_var=False).pvalue
-        assert difference.p_value == pytest.approx(welch)
+        assert difference.low < difference.high
         assert 0.0 <= difference.p_value <= 1.0
 
 
-def test_unpaired_difference_of_constant_samples():
-    assert unpaired_difference([1, 1, 1], [1, 1]).p_value == 1.0
-    different = unpaired_difference([1, 1, 1], [0, 0])
-    assert different.p_value == 0.0
-    assert (different.value, different.low, different.high) == (1.0, 1.0, 1.0)
+def test_unpaired_difference_of_constant_groups_has_no_interval():
+    assert unpaired_difference([1, 1, 1], [1, 1, 1]).p_value == 1.0
+    different = unpaired_difference([1, 1, 1], [0, 0, 0])
+    assert different.value == 1.0 and _no_interval(different)
+    assert "constant" in different.note
 
 
 @pytest.mark.parametrize("a, b", [([], []), ([1.0], [0.0, 1.0]), ([0.0, 1.0], [1.0])])
 def test_unpaired_difference_needs_two_values_a_side(a, b):
     difference = unpaired_difference(a, b)
     assert difference.n == min(len(a), len(b))
-    assert all(
-        math.isnan(x)
-        for x in (difference.value, difference.low, difference.high, difference.p_value)
-    )
+    assert all(math.isnan(x) for x in (difference.value, difference.low, difference.high,
+                                       difference.p_value))
+    assert difference.note

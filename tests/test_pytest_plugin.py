@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pytest
 import transformers  # noqa: F401
 
@@ -11,7 +13,6 @@ import sumprobe.agreement  # noqa: F401
 import sumprobe.engine.masked  # noqa: F401
 import sumprobe.experiments  # noqa: F401
 import sumprobe.report  # noqa: F401
-from sumprobe.checks import FAIL, INCONCLUSIVE, PASS, interval_verdict
 from tests.conftest import FIXTURES
 
 pytest_plugins = ["pytester"]
@@ -36,12 +37,29 @@ def test_noise():
 '''
 
 
-def test_verdicts_by_interval():
-    assert interval_verdict("x", 0.1, 0.05, 0.2).outcome == PASS
-    assert interval_verdict("x", -0.1, -0.2, -0.05).outcome == FAIL
-    assert interval_verdict("x", 0.0, -0.1, 0.1).outcome == INCONCLUSIVE
-    assert interval_verdict("x", 0.6, 0.55, 0.7, margin=0.5).outcome == PASS
-    assert interval_verdict("x", float("nan"), 0, 0).outcome == INCONCLUSIVE
+# Checks the data cannot decide, beside one that passes: no failure among them.
+UNDECIDED = '''
+from types import SimpleNamespace
+
+from sumprobe.core.stats import Difference
+from sumprobe.pytest_plugin import expect_above, expect_greater
+
+def test_clear_win():
+    expect_greater(Difference(0.10, 0.04, 0.16, 0.001, "mcnemar-exact", 400), "A - B")
+
+def test_noise():
+    expect_greater(Difference(0.01, -0.03, 0.05, 0.6, "mcnemar-exact", 400), "A - B")
+
+def test_too_few():
+    nan = float("nan")
+    expect_above(SimpleNamespace(value=nan, low=nan, high=nan, n=2, note="only 2 documents"),
+                 "rho", 0.0)
+'''
+
+
+def outcomes(result) -> dict:
+    """The counts of pytest's summary line, inconclusive among them."""
+    return result.parseoutcomes()
 
 
 def test_plugin_registers_its_options(pytester):
@@ -69,17 +87,72 @@ def test_options_reach_the_settings_fixture(pytester):
 def test_eval_checks_are_skipped_unless_asked(pytester):
     pytester.makepyfile(CHECKS)
     pytester.runpytest().assert_outcomes(skipped=3)
-    pytester.runpytest("-m", "eval", "-rs").assert_outcomes(passed=1, failed=1, skipped=1)
+    result = pytester.runpytest("-m", "eval", "-rs")
+    result.assert_outcomes(passed=1, failed=1)
+    assert outcomes(result)["inconclusive"] == 1
 
 
 def test_pass_fail_and_inconclusive_report_their_figures(pytester):
     pytester.makepyfile(CHECKS)
-    result = pytester.runpytest("--run-evals", "-rs")
-    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result = pytester.runpytest("--run-evals", "-v")
+    result.assert_outcomes(passed=1, failed=1, skipped=0)
+    result.stdout.fnmatch_lines(["*::test_noise INCONCLUSIVE*",
+                                 "*= 1 failed, 1 passed, 1 inconclusive in *"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the failure, not the inconclusive
     output = result.stdout.str()
     assert "estimate -0.1000, interval [-0.1600, -0.0400]" in output  # the failure's figures
     assert "| group | n |" in output  # the table a failing check prints
-    assert "INCONCLUSIVE" in output and "straddles" in output
+    assert "straddles" in output
+
+
+def test_inconclusive_alone_leaves_the_run_green_and_prints_its_figures(pytester):
+    pytester.makepyfile(UNDECIDED)
+    result = pytester.runpytest("-q")
+    assert result.ret == pytest.ExitCode.OK
+    assert outcomes(result) == {"passed": 1, "inconclusive": 2}
+    result.stdout.fnmatch_lines([
+        "*sumprobe: inconclusive checks*",
+        "*::test_noise: INCONCLUSIVE — A - B: estimate +0.0100, interval *-0.0300, +0.0500*",
+        "mcnemar-exact p = 0.6, n = 400",
+        "*straddles*",
+        "*::test_too_few: INCONCLUSIVE — rho: *",
+        "(undefined: only 2 documents)",
+        "1 passed, 2 inconclusive in *",
+    ])
+    result.stdout.fnmatch_lines(["*.II*"])  # its own letter in the progress line
+
+
+def test_strict_mode_makes_inconclusive_a_failure(pytester):
+    pytester.makepyfile(UNDECIDED)
+    result = pytester.runpytest("--sumprobe-strict")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, failed=2)
+    assert "inconclusive" not in outcomes(result)
+    result.stdout.fnmatch_lines([
+        "*INCONCLUSIVE (a failure under --sumprobe-strict) — A - B: estimate +0.0100*",
+        "*(undefined: only 2 documents)*",
+    ])
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_junit_xml_tells_inconclusive_apart(pytester, strict):
+    pytester.makepyfile(UNDECIDED)
+    pytester.makepyfile(test_plain_skip="import pytest\n\n"
+                        "def test_skipped():\n    pytest.skip('no data here')\n")
+    xml = pytester.path / "report.xml"
+    pytester.runpytest(f"--junitxml={xml}", *(["--sumprobe-strict"] if strict else []))
+    cases = {case.get("name"): case for case in ElementTree.parse(xml).iter("testcase")}
+
+    def marked(name):
+        return [(p.get("name"), p.get("value")) for p in cases[name].iter("property")]
+
+    assert marked("test_noise") == marked("test_too_few") == [("sumprobe_outcome", "inconclusive")]
+    assert marked("test_clear_win") == marked("test_skipped") == []
+    assert cases["test_skipped"].find("skipped").get("message") == "no data here"
+    for name in ["test_noise", "test_too_few"]:
+        element = cases[name].find("failure" if strict else "skipped")
+        assert element is not None and element.get("message").startswith("INCONCLUSIVE")
+    assert "only 2 documents" in cases["test_too_few"].find("failure" if strict else "skipped").text
 
 
 def test_an_experiment_runs_once_for_many_checks(pytester, tiny_bert_dir):

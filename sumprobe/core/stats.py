@@ -1,8 +1,9 @@
-"""Accuracy and its uncertainty: bootstrap intervals and paired / unpaired group differences.
+"""Means and differences with their uncertainty, resampled by document (see `resampling`).
 
-Everything here takes plain sequences and a seed and returns plain values, so results are
-reproducible and the functions are testable without a model. Resampling is scipy's
-(`scipy.stats.bootstrap`, percentile intervals); exact tests are scipy's too.
+Everything here takes plain sequences, optional cluster labels (the document of each value) and
+a seed, and returns plain values, so results are reproducible and the functions are testable
+without a model. Intervals are percentile cluster bootstraps; paired tests flip the signs of
+whole clusters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sumprobe.core.resampling import (
+    bootstrap_p,
+    bootstrap_ratio,
+    cluster_codes,
+    degenerate,
+    draw_clusters,
+    interval,
+    sign_flip_p,
+)
 from sumprobe.fields import check_fields, setting
 
 
@@ -31,6 +41,9 @@ class StatsConfig:
     n_resamples: int = setting(2000, "Bootstrap resamples per interval.", low=100,
                                flag="--bootstrap")
     seed: int = setting(0, "Seed of the mask draw and the bootstrap.")
+    resample: str = setting("documents", "Rated data: resample documents, systems or both "
+                            "(Deutsch et al. 2021); comparisons always resample documents.",
+                            choices=("documents", "systems", "both"))
 
     def __post_init__(self):
         check_fields(self)
@@ -44,12 +57,14 @@ class StatsConfig:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean with its bootstrap confidence interval."""
+    """A mean with its bootstrap confidence interval (NaN bounds and a note when there is none)."""
 
     value: float
     low: float
     high: float
     n: int
+    n_clusters: int = 0  # documents resampled (0: not counted)
+    note: str = ""  # why there is no interval, when there is none
 
 
 @dataclass(frozen=True)
@@ -62,55 +77,41 @@ class Difference:
     p_value: float
     test: str  # which test gave p_value
     n: int  # pairs (paired) or the smaller sample (unpaired)
+    n_clusters: int = 0
+    note: str = ""
+
+
+NAN = float("nan")
+
+
+def _unit(clusters) -> str:
+    """What the resampled units are called in a note."""
+    return "values" if clusters is None else "documents"
 
 
 def mean(values: Sequence[float]) -> float:
     """The mean; NaN for no values (never a silent 0). Of hits (0/1), the accuracy."""
-    return float(np.mean(values)) if len(values) else float("nan")
+    return float(np.mean(values)) if len(values) else NAN
 
 
-def _bootstrap(samples, statistic, paired, confidence, n_resamples, seed):
-    arrays = tuple(np.asarray(sample, dtype=float) for sample in samples)
-    point = float(statistic(*arrays, axis=-1))
-    # Constant data (all hits, no hits, all-zero differences) has a degenerate resampling
-    # distribution: its interval is the point itself.
-    if all(np.ptp(array) == 0 for array in arrays):
-        return point, point, point
-    result = _scipy_stats().bootstrap(
-        arrays,
-        statistic,
-        paired=paired,
-        vectorized=True,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        batch=max(1, 4_000_000 // max(1, max(len(a) for a in arrays))),
-        rng=np.random.default_rng(seed),
-    )
-    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def _mean(x, axis=-1):
-    return np.mean(x, axis=axis)
-
-
-def _mean_difference(a, b, axis=-1):
-    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
-
-
-def mean_ci(
-    values: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
-) -> Estimate:
-    """Mean of `values` (hits as 0/1 give accuracy) with a percentile bootstrap interval."""
-    if len(values) == 0:
-        nan = float("nan")
-        return Estimate(nan, nan, nan, 0)
-    value, low, high = _bootstrap((values,), _mean, False, confidence, n_resamples, seed)
-    return Estimate(value, low, high, len(values))
+def mean_ci(values: Sequence[float], clusters: Sequence | None = None, *,
+            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Mean of `values` with a percentile bootstrap interval that resamples whole clusters
+    (documents; None: each value its own)."""
+    x = np.asarray(values, dtype=float)
+    codes = cluster_codes(clusters, len(x))
+    k = len(np.unique(codes))
+    note = degenerate(x, codes, _unit(clusters))
+    if note:
+        return Estimate(mean(x), NAN, NAN, len(x), k, note)
+    draws = bootstrap_ratio(x, np.ones_like(x), codes, n_resamples=n_resamples, seed=seed)
+    low, high, note = interval(draws, confidence, float(x.mean()), k, (x.min(), x.max()))
+    return Estimate(float(x.mean()), low, high, len(x), k, note)
 
 
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
-    """Two-sided exact McNemar test on paired hits: a binomial test on the discordant pairs."""
+    """Two-sided exact McNemar test on paired hits: a binomial test on the discordant pairs.
+    (Rows independent: kept for reference; sumprobe's paired tests flip clusters instead.)"""
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
     a_only = sum(1 for x, y in zip(a, b) if x and not y)
@@ -120,63 +121,73 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     return float(_scipy_stats().binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
-def _paired(a, b, test: str, minimum: int, p_value, confidence, n_resamples, seed):
-    """The shared body of the paired comparisons: checks, bootstrap interval, the test's p."""
+SIGN_FLIP = "sign-flip"  # the paired test: signs of whole clusters flipped
+BOOTSTRAP = "bootstrap"  # p read off the cluster bootstrap (no exchangeable null)
+
+
+def paired_mean_difference(a: Sequence[float], b: Sequence[float],
+                           clusters: Sequence | None = None, *, confidence: float = 0.95,
+                           n_resamples: int = 2000, seed: int = 0) -> Difference:
+    """Mean of a - b over pairs: cluster bootstrap interval, cluster sign-flip p-value."""
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
-    if len(a) < minimum:
-        nan = float("nan")
-        return Difference(nan, nan, nan, nan, test, len(a))
-    value, low, high = _bootstrap((a, b), _mean_difference, True, confidence, n_resamples, seed)
-    return Difference(value, low, high, p_value(a, b), test, len(a))
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    codes = cluster_codes(clusters, len(d))
+    k = len(np.unique(codes))
+    if len(d) == 0:
+        return Difference(NAN, NAN, NAN, NAN, SIGN_FLIP, 0, 0, "no pairs")
+    p = sign_flip_p(d, codes, n_resamples=n_resamples, seed=seed)
+    note = degenerate(d, codes, _unit(clusters))
+    if note:
+        return Difference(float(d.mean()), NAN, NAN, p, SIGN_FLIP, len(d), k, note)
+    draws = bootstrap_ratio(d, np.ones_like(d), codes, n_resamples=n_resamples, seed=seed)
+    low, high, note = interval(draws, confidence, float(d.mean()), k, (d.min(), d.max()))
+    return Difference(float(d.mean()), low, high, p, SIGN_FLIP, len(d), k, note)
 
 
-def paired_difference(
-    a: Sequence[bool],
-    b: Sequence[bool],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> Difference:
-    """Accuracy of `a` minus accuracy of `b` on the same examples: paired bootstrap + McNemar."""
-    return _paired(a, b, "mcnemar-exact", 1, mcnemar_exact, confidence, n_resamples, seed)
+def paired_difference(a: Sequence[bool], b: Sequence[bool], clusters: Sequence | None = None,
+                      **options) -> Difference:
+    """Accuracy of `a` minus accuracy of `b` on the same examples (hits as 0/1)."""
+    return paired_mean_difference([float(x) for x in a], [float(x) for x in b], clusters,
+                                  **options)
 
 
-def unpaired_difference(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> Difference:
-    """Mean of `a` minus mean of `b` on independent samples: bootstrap + Welch's t-test."""
-    if len(a) < 2 or len(b) < 2:
-        nan = float("nan")
-        return Difference(nan, nan, nan, nan, "welch-t", min(len(a), len(b)))
-    value, low, high = _bootstrap((a, b), _mean_difference, False, confidence, n_resamples, seed)
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        p_value = 1.0 if a[0] == b[0] else 0.0
-    else:
-        p_value = float(_scipy_stats().ttest_ind(a, b, equal_var=False).pvalue)
-    return Difference(value, low, high, p_value, "welch-t", min(len(a), len(b)))
-
-
-def _wilcoxon(a: Sequence[float], b: Sequence[float]) -> float:
-    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if not differences.any():
-        return 1.0
-    return float(_scipy_stats().wilcoxon(differences, zero_method="zsplit").pvalue)
-
-
-def paired_mean_difference(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> Difference:
-    """Mean of a - b over pairs of scores: paired bootstrap + Wilcoxon signed-rank test."""
-    return _paired(a, b, "wilcoxon", 2, _wilcoxon, confidence, n_resamples, seed)
+def unpaired_difference(a: Sequence[float], b: Sequence[float],
+                        clusters_a: Sequence | None = None, clusters_b: Sequence | None = None,
+                        *, confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int = 0) -> Difference:
+    """Mean of `a` minus mean of `b` on different rows that may share documents: both
+    resampled through the same documents; p read off the bootstrap."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2 or len(y) < 2:
+        return Difference(NAN, NAN, NAN, NAN, BOOTSTRAP, min(len(x), len(y)), 0,
+                          "fewer than 2 values in a group")
+    independent = clusters_a is None or clusters_b is None
+    if independent:  # each row its own cluster
+        clusters_a = [("a", i) for i in range(len(x))]
+        clusters_b = [("b", i) for i in range(len(y))]
+    codes = cluster_codes([*clusters_a, *clusters_b], len(x) + len(y))
+    in_a = np.r_[np.ones(len(x)), np.zeros(len(y))]
+    values = np.r_[x, y]
+    value = float(x.mean() - y.mean())
+    k = len(np.unique(codes))
+    note = degenerate(values, codes, "values" if independent else "documents")
+    if not note and np.ptp(x) == 0 and np.ptp(y) == 0:
+        note = "each group is constant: no spread to resample"
+    if note:
+        p = 1.0 if np.ptp(values) == 0 else NAN
+        return Difference(value, NAN, NAN, p, BOOTSTRAP, min(len(x), len(y)), k, note)
+    kk = int(codes.max()) + 1
+    sums = [np.bincount(codes, weights=w, minlength=kk)
+            for w in (values * in_a, in_a, values * (1 - in_a), 1 - in_a)]  # each [k]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for picked in draw_clusters(rng, kk, n_resamples):
+        top_a, n_a, top_b, n_b = (part[picked].sum(1) for part in sums)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws.append(top_a / n_a - top_b / n_b)  # a resample without one group: NaN
+    draws = np.concatenate(draws)
+    spread = (x.min() - y.max(), x.max() - y.min())  # the most the difference can be
+    low, high, note = interval(draws, confidence, value, k, spread)
+    return Difference(value, low, high, bootstrap_p(draws), BOOTSTRAP, min(len(x), len(y)), k,
+                      note)

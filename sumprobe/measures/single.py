@@ -4,7 +4,7 @@ A summary's score is its help: the mean over its document's masks of (top-1 hit 
 summary in front) - (hit with the document alone), so 0 means no help. Its details hold the
 accuracy and the mean log-probability gain; the per-mask samples are kept. For `compare` it
 adds the seed's own tables: top-1 accuracy per group beside the document alone (paired on the
-same masks, exact McNemar), and between summary groups on top-1 accuracy.
+same masks, a sign-flip test by document), and between summary groups on top-1 accuracy.
 """
 
 from __future__ import annotations
@@ -61,11 +61,14 @@ def accuracy(samples: Sequence[Sample], groups: Sequence[str], config: stats.Sta
     for group in [BASELINE, *groups]:
         members = base_samples if group == BASELINE else by_group.get(group, [])
         hits = [s.top1_hit for s in members]
+        documents = [s.doc_id for s in members]  # the masks of one document resample together
         versus = None
         if group != BASELINE:
-            versus = stats.paired_difference(hits, [baseline[_key(s)] for s in members], **options)
-        rows.append(AccuracyRow(group, len(members), stats.mean_ci(hits, **options),
-                                stats.mean_ci([s.topk_hit for s in members], **options),
+            versus = stats.paired_difference(hits, [baseline[_key(s)] for s in members],
+                                             documents, **options)
+        rows.append(AccuracyRow(group, len(members), stats.mean_ci(hits, documents, **options),
+                                stats.mean_ci([s.topk_hit for s in members], documents,
+                                              **options),
                                 stats.mean([s.logprob for s in members]), versus))
     pairs = []
     for a, b in combinations(groups, 2):
@@ -75,11 +78,13 @@ def accuracy(samples: Sequence[Sample], groups: Sequence[str], config: stats.Sta
         if paired:
             hit_b = {_key(s): s.top1_hit for s in in_b}
             difference = stats.paired_difference(
-                [s.top1_hit for s in in_a], [hit_b[_key(s)] for s in in_a], **options)
+                [s.top1_hit for s in in_a], [hit_b[_key(s)] for s in in_a],
+                [s.doc_id for s in in_a], **options)
         else:
             help_a = [int(s.top1_hit) - int(baseline[_key(s)]) for s in in_a]
             help_b = [int(s.top1_hit) - int(baseline[_key(s)]) for s in in_b]
-            difference = stats.unpaired_difference(help_a, help_b, **options)
+            difference = stats.unpaired_difference(help_a, help_b, [s.doc_id for s in in_a],
+                                                   [s.doc_id for s in in_b], **options)
         pairs.append(AccuracyPair(a, b, paired, difference))
     return rows, pairs
 
