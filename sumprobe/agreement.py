@@ -1,10 +1,13 @@
-"""`agreement`: do measures agree with people? Every measure asked for, and beside them the
-references that cost nothing (ROUGE-1/2/L, length), on the same summaries.
+"""`agreement`: do measures agree with people, more than the references that cost nothing, and
+more than summary length explains? Every measure asked for and the references (ROUGE-1/2/L,
+length) are scored on the same summaries; every interval resamples documents (posts, articles).
 
-Comparison data: how often a measure prefers the labeler's chosen summary (ties apart), with an
-interval, overall and (for the measures asked for) by the labeler's confidence. Rated data (axis,
-SummEval): Spearman and Kendall between each measure and each human score, per summary and per
-system. Every row uses the same summaries: those that every measure could score.
+Comparisons: how often a measure prefers the labeler's choice (ties apart), overall, by labeler
+confidence and on length-matched pairs; each measure against every reference (difference of
+net agreement, sign-flip test by post); a logistic regression of the choice on the measure and
+length differences. Rated data (axis, SummEval): Spearman and Kendall per summary level
+(within documents, averaged), system level and pooled; each measure against every reference;
+partial Spearman given length.
 """
 
 from __future__ import annotations
@@ -13,37 +16,66 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sumprobe.core.agreement import (
+import numpy as np
+
+from sumprobe.core.agreement import PairwiseAgreement, agreement_difference, pairwise_agreement
+from sumprobe.core.correlation import (
+    LEVELS,
     Correlation,
-    PairwiseAgreement,
     correlation,
-    pairwise_agreement,
-    system_means,
+    correlation_difference,
+    partial_spearman,
 )
-from sumprobe.core.stats import StatsConfig
+from sumprobe.core.length import BeyondLength, beyond_length, length_matched
+from sumprobe.core.stats import Difference, StatsConfig
 from sumprobe.data import Loaded
 from sumprobe.measures import MeasureConfig, SummaryScore, names, score_summaries
+from sumprobe.measures.references import words
 
 # The labeler's confidence: distance of `extra.confidence` (1-9) from 5, so 1 slight .. 4 sure.
 CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confidence 3",
                      4: "confidence 4 (sure)"}
-MIN_SYSTEMS = 3  # fewer systems give no system-level correlation
 
 
 @dataclass(frozen=True)
 class PairwiseRow:
     name: str  # a measure or a reference
-    subset: str  # "all" or a confidence band
+    subset: str  # "all", a confidence band, or the length-matched pairs
     result: PairwiseAgreement
+
+
+@dataclass(frozen=True)
+class VersusRow:
+    """A measure minus another on the same data: net agreement points, or a correlation."""
+
+    measure: str
+    other: str
+    aspect: str  # "choice" on comparisons, else the human score
+    level: str  # "pairs" on comparisons, else the correlation level
+    difference: Difference
+
+
+@dataclass(frozen=True)
+class LengthRow:
+    name: str
+    result: BeyondLength
 
 
 @dataclass(frozen=True)
 class RatedRow:
     name: str
     aspect: str  # which human score
-    level: str  # "summary" or "system"
+    level: str  # "summary", "system" or "pooled"
     spearman: Correlation
     kendall: Correlation
+
+
+@dataclass(frozen=True)
+class PartialRow:
+    name: str
+    aspect: str
+    partial: Correlation  # Spearman given summary length, pooled
+    verdict: str
 
 
 @dataclass
@@ -51,10 +83,14 @@ class AgreementResult:
     measures: list[str]  # the measures asked for, in order
     references: list[str] = field(default_factory=list)
     pairwise: list[PairwiseRow] = field(default_factory=list)
+    versus: list[VersusRow] = field(default_factory=list)
+    beyond_length: list[LengthRow] = field(default_factory=list)
     rated: list[RatedRow] = field(default_factory=list)
+    partial: list[PartialRow] = field(default_factory=list)
     scores: dict[str, list[SummaryScore]] = field(default_factory=dict)  # name -> aligned rows
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0
+    n_documents: int = 0
 
     @property
     def measure(self) -> str:
@@ -94,7 +130,7 @@ def _align(runs: dict[str, list[SummaryScore]], skipped: Counter) -> dict[str, l
             for name, by_key in ((n, {s.key: s for s in scores}) for n, scores in runs.items())}
 
 
-def _pairwise(result: AgreementResult, options: dict) -> None:
+def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
     # Comparisons put the chosen summary first and the rejected one second in every record.
     positions: dict[int, dict[str, int]] = {}
     rows = result.scores[result.measure]
@@ -105,39 +141,85 @@ def _pairwise(result: AgreementResult, options: dict) -> None:
                 if rows[p["chosen"]].text.strip() != rows[p["rejected"]].text.strip()]
     if len(distinct) < len(pairs):
         result.skipped["comparison with identical summaries"] += len(pairs) - len(distinct)
+    options = stats.options()
+    posts = [rows[p["chosen"]].doc_id for p in distinct]
+    result.n_documents = len(set(posts))
 
-    def agreement(name, subset):
+    def sides(name, subset=None):
         scores = result.scores[name]
-        return pairwise_agreement([scores[p["chosen"]].score for p in subset],
-                                  [scores[p["rejected"]].score for p in subset], **options)
+        chosen = [p for i, p in enumerate(distinct) if subset is None or subset[i]]
+        return ([scores[p["chosen"]].score for p in chosen],
+                [scores[p["rejected"]].score for p in chosen])
+
+    def clusters(subset=None):
+        return [post for i, post in enumerate(posts) if subset is None or subset[i]]
 
     for name in result.names:
-        result.pairwise.append(PairwiseRow(name, "all", agreement(name, distinct)))
+        result.pairwise.append(PairwiseRow(name, "all",
+                                           pairwise_agreement(*sides(name), posts, **options)))
     for level, band in CONFIDENCE_LEVELS.items():
-        subset = [p for p in distinct if rows[p["chosen"]].confidence == level]
-        for name in result.measures if subset else ():
-            result.pairwise.append(PairwiseRow(name, band, agreement(name, subset)))
+        subset = [rows[p["chosen"]].confidence == level for p in distinct]
+        for name in result.measures if any(subset) else ():
+            result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
+                *sides(name, subset), clusters(subset), **options)))
+    lengths = [[words(rows[p[side]].text) for p in distinct] for side in ("chosen", "rejected")]
+    matched = length_matched(*lengths, stats.length_tolerance)
+    band = f"length-matched (±{stats.length_tolerance} words)"
+    for name in result.names:
+        result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
+            *sides(name, matched), clusters(matched), **options)))
+    for i, name in enumerate(result.measures):
+        for other in result.names[i + 1:]:
+            result.versus.append(VersusRow(name, other, "choice", "pairs", agreement_difference(
+                sides(name), sides(other), posts, **options)))
+    length_difference = np.subtract(*lengths)
+    for name in result.names:
+        chosen, rejected = sides(name)
+        result.beyond_length.append(LengthRow(name, beyond_length(
+            np.subtract(chosen, rejected), length_difference, posts,
+            confidence=stats.confidence, n_resamples=min(stats.n_resamples, 1000),
+            seed=stats.seed)))
 
 
-def _rated(result: AgreementResult, options: dict) -> None:
+def _rated(result: AgreementResult, stats: StatsConfig) -> None:
     base = result.scores[result.measure]
     aspects = sorted({aspect for score in base for aspect in score.ratings})
+    documents = [score.doc_id for score in base]
     systems = [score.system or "" for score in base]
-    for name in result.names:
-        values = [s.score for s in result.scores[name]]
-        for aspect in aspects:
-            human = [s.ratings.get(aspect, float("nan")) for s in base]
-            result.rated.append(RatedRow(
-                name, aspect, "summary",
-                correlation(values, human, "spearman", **options),
-                correlation(values, human, "kendall", **options)))
-            by_value, by_human = system_means(systems, values), system_means(systems, human)
-            shared = sorted(set(by_value) & set(by_human))
-            if len(shared) >= MIN_SYSTEMS:
-                x, y = [by_value[k] for k in shared], [by_human[k] for k in shared]
-                result.rated.append(RatedRow(
-                    name, aspect, "system", correlation(x, y, "spearman", **options),
-                    correlation(x, y, "kendall", **options)))
+    lengths = [float(words(score.text)) for score in base]
+    result.n_documents = len(set(documents))
+    options = dict(resample=stats.resample, confidence=stats.confidence,
+                   n_resamples=stats.n_resamples, seed=stats.seed)
+    values = {name: [s.score for s in result.scores[name]] for name in result.names}
+    for aspect in aspects:
+        human = [s.ratings.get(aspect, float("nan")) for s in base]
+        for name in result.names:
+            for level in LEVELS:
+                result.rated.append(RatedRow(name, aspect, level, *(
+                    correlation(values[name], human, documents, systems, level=level,
+                                method=method, **options)
+                    for method in ("spearman", "kendall"))))
+            partial = partial_spearman(values[name], human, lengths, documents,
+                                       confidence=stats.confidence,
+                                       n_resamples=stats.n_resamples, seed=stats.seed)
+            result.partial.append(PartialRow(name, aspect, partial, _partial_verdict(partial)))
+        for i, name in enumerate(result.measures):
+            for other in result.names[i + 1:]:
+                for level in LEVELS:
+                    result.versus.append(VersusRow(name, other, aspect, level,
+                                                   correlation_difference(
+                        values[name], values[other], human, documents, systems, level=level,
+                        **options)))
+
+
+def _partial_verdict(partial: Correlation) -> str:
+    if partial.note:
+        return f"cannot tell: {partial.note}"
+    if partial.low > 0:
+        return "carries information beyond length"
+    if partial.high < 0:
+        return "goes against the human scores once length is accounted for"
+    return "nothing detectable beyond length"
 
 
 def run_agreement(
@@ -167,9 +249,8 @@ def run_agreement(
                              scores=_align(runs, skipped), skipped=skipped, n_cut=n_cut)
     if not result.scores[result.measure]:
         return result
-    options = stats_config.options()
     if dataset == "comparisons":
-        _pairwise(result, options)
+        _pairwise(result, stats_config)
     else:
-        _rated(result, dict(options, n_resamples=min(stats_config.n_resamples, 1000)))
+        _rated(result, stats_config)
     return result

@@ -84,6 +84,18 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
     return engine_from(model)
 
 
+def _signature(engine, data: DataConfig, model: ModelConfig, stats: StatsConfig, measures,
+               resample: str) -> str:
+    from sumprobe.results import data_digests, signature
+
+    return signature(measures=[m.measure for m in measures],
+                     model=model.model if engine is not None else None,
+                     revision=getattr(engine, "revision", None),
+                     data=data_digests(data.data, data.dataset, data.split), resample=resample,
+                     n_resamples=stats.n_resamples, seed=stats.seed,
+                     confidence=stats.confidence)
+
+
 def _config_record(engine, *configs, measures=()) -> dict:
     record: dict = {}
     for config in configs:
@@ -205,7 +217,7 @@ def output_options(command):
 # The seed's preparation: the 50 shortest documents dropped, 2,500 kept.
 @options_from(DataConfig, defaults={"limit": 2500, "drop_shortest": 50},
               choices={"dataset": ("comparisons", "axis")})
-@options_from(StatsConfig)
+@options_from(StatsConfig, exclude=("resample", "length_tolerance"))  # agreement's alone
 @output_options
 @click.option("--samples", type=click.Path(dir_okay=False),
               help="Write one JSON line per example (per mask for single, else per summary).")
@@ -229,15 +241,16 @@ def compare(output, plot, samples, **options):
         result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
     if not result.scores:
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
+    model = build(ModelConfig, options)
+    signed = _signature(engine, data, model, stats_config, [measure], "documents")
     out = Console()
-    for table in compare_tables(result, stats_config.confidence):
+    for table in compare_tables(result, stats_config.confidence, signed):
         out.print(table)
     for line in skipped_lines(result):
         err.print(line)
-    config = _config_record(engine, data, build(ModelConfig, options), stats_config,
-                            measures=[measure])
+    config = _config_record(engine, data, model, stats_config, measures=[measure])
     if output:
-        write_json(output, compare_json(result, run_header(config)))
+        write_json(output, compare_json(result, {**run_header(config), "signature": signed}))
         err.print(f"results: {output}")
     if samples:
         write_jsonl(samples, compare_rows(result))
@@ -245,8 +258,7 @@ def compare(output, plot, samples, **options):
     if plot:
         from sumprobe.plots import plot_groups
 
-        plot_groups(plot, result, f"{data.dataset} · {measure.measure} · "
-                    f"{options['model']}")
+        plot_groups(plot, result, f"{data.dataset} · {measure.measure}", signed)
         err.print(f"plot: {plot}")
 
 
@@ -274,15 +286,17 @@ def agreement(output, plot, scores, **options):
     engine = _engine_for(measures, build(ModelConfig, options), err)
     with RichProgress(err, f"scoring {len(loaded.items)} documents") as progress:
         result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress)
+    model = build(ModelConfig, options)
+    resample = "documents" if data.dataset == "comparisons" else stats_config.resample
+    signed = _signature(engine, data, model, stats_config, measures, resample)
     out = Console()
-    for table in agreement_tables(result, stats_config.confidence):
+    for table in agreement_tables(result, stats_config.confidence, signed):
         out.print(table)
     for line in skipped_lines(result):
         err.print(line)
-    config = _config_record(engine, data, build(ModelConfig, options), stats_config,
-                            measures=measures)
+    config = _config_record(engine, data, model, stats_config, measures=measures)
     if output:
-        write_json(output, agreement_json(result, run_header(config)))
+        write_json(output, agreement_json(result, {**run_header(config), "signature": signed}))
         err.print(f"results: {output}")
     if scores:
         write_jsonl(scores, result.summaries())
@@ -290,7 +304,7 @@ def agreement(output, plot, scores, **options):
     if plot:
         from sumprobe.plots import plot_agreement
 
-        plot_agreement(plot, result)
+        plot_agreement(plot, result, signed)
         err.print(f"plot: {plot}")
 
 

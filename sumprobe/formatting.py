@@ -12,10 +12,19 @@ def pct(value: float) -> str:
     return DASH if not math.isfinite(value) else f"{100 * value:.1f}"
 
 
+NO_INTERVAL = "(no CI)"  # a figure whose interval could not be had: the note says why
+
+
+def _bounded(estimate) -> bool:
+    return math.isfinite(estimate.low) and math.isfinite(estimate.high)
+
+
 def pct_interval(estimate) -> str:
     """`value [low, high]` in percent, for anything with value/low/high."""
     if not math.isfinite(estimate.value):
         return DASH
+    if not _bounded(estimate):
+        return f"{pct(estimate.value)} {NO_INTERVAL}"
     return f"{pct(estimate.value)} [{pct(estimate.low)}, {pct(estimate.high)}]"
 
 
@@ -23,6 +32,8 @@ def interval(estimate, digits: int = 4) -> str:
     """`+value [+low, +high]` in the estimate's own unit."""
     if not math.isfinite(estimate.value):
         return DASH
+    if not _bounded(estimate):
+        return f"{estimate.value:+.{digits}f} {NO_INTERVAL}"
     return (f"{estimate.value:+.{digits}f} [{estimate.low:+.{digits}f}, "
             f"{estimate.high:+.{digits}f}]")
 
@@ -30,6 +41,8 @@ def interval(estimate, digits: int = 4) -> str:
 def correlation(value) -> str:
     if not math.isfinite(value.value):
         return DASH
+    if not _bounded(value):
+        return f"{value.value:+.3f} {NO_INTERVAL}"
     return f"{value.value:+.3f} [{value.low:+.2f}, {value.high:+.2f}]"
 
 

@@ -14,14 +14,17 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path) -> None:
-    figure.tight_layout()
+def _save(figure, path, caption: str = "") -> None:
+    if caption:  # what ran, under the chart (the tables' signature)
+        figure.text(0.01, 0.005, caption, fontsize=5, color="grey", ha="left", va="bottom",
+                    wrap=True)
+    figure.tight_layout(rect=(0, 0.05 if caption else 0, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=150)
     _pyplot().close(figure)
 
 
-def plot_groups(path: str | Path, result, title: str) -> None:
+def plot_groups(path: str | Path, result, title: str, caption: str = "") -> None:
     """The seed's bar chart for any measure: each group's mean score, with its interval."""
     plt = _pyplot()
     rows = [row for row in result.groups if row.n]
@@ -36,10 +39,10 @@ def plot_groups(path: str | Path, result, title: str) -> None:
     for x, row in enumerate(rows):
         axes.annotate(f"n={row.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
                       ha="center", color="black")
-    _save(figure, path)
+    _save(figure, path, caption)
 
 
-def plot_agreement(path: str | Path, result) -> None:
+def plot_agreement(path: str | Path, result, caption: str = "") -> None:
     """Agreement bars (comparisons) or measure-vs-human scatter plots (rated data).
 
     Pairs: agree - disagree, in points, so chance (a measure that says nothing) is 0 whatever
@@ -65,4 +68,4 @@ def plot_agreement(path: str | Path, result) -> None:
             axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=8, alpha=0.5)
             axes.set_xlabel(f"human {aspect}")
             axes.set_ylabel(result.measure)
-    _save(figure, path)
+    _save(figure, path, caption)

@@ -17,10 +17,27 @@ def _level(confidence: float) -> str:
 
 
 def _table(title: str, columns, right=()) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", caption_justify="left")
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left")
     return table
+
+
+class Footnotes:
+    """Notes (why a figure has no interval) as [1], [2] … in a cell, the text under the table:
+    long reasons would otherwise blow every row up to many lines."""
+
+    def __init__(self):
+        self._notes: dict[str, int] = {}
+
+    def mark(self, note: str) -> str:
+        if not note:
+            return ""
+        return f"[{self._notes.setdefault(note, len(self._notes) + 1)}]"
+
+    def caption(self, signature: str = "") -> str | None:
+        lines = [f"[{number}] {note}" for note, number in self._notes.items()]
+        return "\n".join(lines + ([signature] if signature else [])) or None
 
 
 def score_table(result, confidence: float) -> Table:
@@ -28,10 +45,13 @@ def score_table(result, confidence: float) -> Table:
     level = _level(confidence)
     mean = f"mean [{level} CI]"
     table = _table(f"{result.measure}: mean score per group ({result.unit})",
-                   ("group", "summaries", "documents", mean),
+                   ("group", "summaries", "documents", mean, "note"),
                    right=("summaries", "documents", mean))
+    notes = Footnotes()
     for row in result.groups:
-        table.add_row(row.group, str(row.n), str(row.n_documents), fmt.interval(row.score))
+        table.add_row(row.group, str(row.n), str(row.n_documents), fmt.interval(row.score),
+                      notes.mark(row.score.note))
+    table.footnotes = notes
     return table
 
 
@@ -39,11 +59,13 @@ def pairs_table(result, confidence: float) -> Table:
     level = _level(confidence)
     delta = f"Δ [{level} CI]"
     table = _table(f"Between groups ({result.measure} score)",
-                   ("a − b", "paired", delta, "p", "test"), right=(delta, "p"))
+                   ("a − b", "paired", delta, "p", "test", "note"), right=(delta, "p"))
+    notes = Footnotes()
     for pair in result.pairs:
         table.add_row(f"{pair.a} − {pair.b}", "yes" if pair.paired else "no",
                       fmt.interval(pair.difference), fmt.p_value(pair.difference.p_value),
-                      pair.difference.test)
+                      pair.difference.test, notes.mark(pair.difference.note))
+    table.footnotes = notes
     return table
 
 
@@ -55,12 +77,21 @@ def detail_table(detail) -> Table:
     return table
 
 
-def compare_tables(result, confidence: float) -> list[Table]:
-    """Everything `compare` shows: the group scores, the pairs, then the measure's own tables."""
+def compare_tables(result, confidence: float, signature: str = "") -> list[Table]:
+    """Everything `compare` shows: the group scores, the pairs, then the measure's own tables;
+    the signature under each."""
     tables = [score_table(result, confidence)]
     if result.pairs:
         tables.append(pairs_table(result, confidence))
-    return tables + [detail_table(d) for d in result.detail]
+    tables += [detail_table(d) for d in result.detail]
+    return _signed(tables, signature)
+
+
+def _signed(tables: list[Table], signature: str) -> list[Table]:
+    """Each table's footnotes, then the signature, under it."""
+    for table in tables:
+        table.caption = getattr(table, "footnotes", Footnotes()).caption(signature)
+    return tables
 
 
 def skipped_lines(result) -> list[str]:
@@ -98,30 +129,93 @@ class RichProgress:
         self._bar.advance(self._task, count)
 
 
-def agreement_tables(result, confidence: float) -> list[Table]:
-    """The pairwise table (comparisons) or the correlation table (rated data)."""
+def _note(*figures) -> str:
+    """The first reason any of these figures has no interval."""
+    return next((f.note for f in figures if getattr(f, "note", "")), "")
+
+
+def _pairwise_table(result, level: str) -> Table:
+    agree, net = f"agree % [{level} CI]", f"agree − disagree [{level} CI]"
+    table = _table(f"Agreement with labelers' choices ({', '.join(result.measures)} vs "
+                   "references; chance: agree − disagree = 0)",
+                   ("score", "pairs", "n", "posts", agree, "ties %", "disagree %", net, "note"),
+                   right=("n", "posts", agree, "ties %", "disagree %", net))
+    notes = table.footnotes = Footnotes()
+    for row in result.pairwise:
+        r = row.result
+        table.add_row(row.name, row.subset, str(r.n), str(r.n_documents),
+                      fmt.pct_interval(r.agree), fmt.pct(r.ties), fmt.pct(r.disagree),
+                      fmt.pct_interval(r.net), notes.mark(_note(r.agree, r.net)))
+    return table
+
+
+def _versus_table(result, level: str) -> Table:
+    delta = f"Δ [{level} CI]"
+    pairs = result.pairwise != []
+    unit = "agree − disagree, points" if pairs else "Spearman"
+    table = _table(f"Measure against measure on the same data ({unit})",
+                   ("a − b", "human", "level", delta, "p", "test", "note"), right=(delta, "p"))
+    notes = table.footnotes = Footnotes()
+    for row in result.versus:
+        d = row.difference
+        shown = fmt.pct_interval(d) if pairs else fmt.interval(d, 3)
+        table.add_row(f"{row.measure} − {row.other}", row.aspect, row.level, shown,
+                      fmt.p_value(d.p_value), d.test, notes.mark(d.note))
+    return table
+
+
+def _length_table(result, level: str) -> Table:
+    coefficient = f"measure coef. [{level} CI]"
+    table = _table("Beyond length: logistic regression of the choice on the measure and length "
+                   "differences (coefficients per SD)",
+                   ("score", "pairs", coefficient, "length coef.", "LR p vs length", "verdict"),
+                   right=("pairs", coefficient, "length coef.", "LR p vs length"))
+    for row in result.beyond_length:
+        r = row.result
+        table.add_row(row.name, str(r.n), fmt.interval(r.coefficient, 2),
+                      fmt.number(r.length_coefficient, 2), fmt.p_value(r.lr_p_value), r.verdict)
+    return table
+
+
+def _rated_table(result, level: str) -> Table:
+    rho, tau = f"Spearman [{level} CI]", f"Kendall [{level} CI]"
+    table = _table(f"Correlation with human scores ({', '.join(result.measures)} vs references"
+                   "; summary level: within documents, averaged)",
+                   ("score", "human", "level", "n", "docs", "systems", rho, tau, "note"),
+                   right=("n", "docs", "systems", rho, tau))
+    notes = table.footnotes = Footnotes()
+    for row in result.rated:
+        s = row.spearman
+        table.add_row(row.name, row.aspect, row.level, str(s.n), str(s.n_documents),
+                      str(s.n_systems), fmt.correlation(s), fmt.correlation(row.kendall),
+                      notes.mark(_note(s, row.kendall)))
+    return table
+
+
+def _partial_table(result, level: str) -> Table:
+    shown = f"partial Spearman | length [{level} CI]"
+    table = _table("Beyond length: Spearman given summary length (pooled)",
+                   ("score", "human", shown, "verdict"), right=(shown,))
+    for row in result.partial:
+        table.add_row(row.name, row.aspect, fmt.correlation(row.partial), row.verdict)
+    return table
+
+
+def agreement_tables(result, confidence: float, signature: str = "") -> list[Table]:
+    """Every table of an agreement run; the signature goes under each."""
     level = _level(confidence)
-    shown = ", ".join(result.measures)
     tables = []
     if result.pairwise:
-        agree, net = f"agree % [{level} CI]", f"agree − disagree [{level} CI]"
-        table = _table(f"Agreement with labelers' choices ({shown} vs references)",
-                       ("score", "pairs", "n", agree, "ties %", "disagree %", net),
-                       right=("n", agree, "ties %", "disagree %", net))
-        for row in result.pairwise:
-            r = row.result
-            table.add_row(row.name, row.subset, str(r.n), fmt.pct_interval(r.agree),
-                          fmt.pct(r.ties), fmt.pct(r.disagree), fmt.pct_interval(r.net))
-        tables.append(table)
+        tables.append(_pairwise_table(result, level))
     if result.rated:
-        rho, tau = f"Spearman [{level} CI]", f"Kendall [{level} CI]"
-        table = _table(f"Correlation with human scores ({shown} vs references)",
-                       ("score", "human", "level", "n", rho, tau), right=("n", rho, tau))
-        for row in result.rated:
-            table.add_row(row.name, row.aspect, row.level, str(row.spearman.n),
-                          fmt.correlation(row.spearman), fmt.correlation(row.kendall))
-        tables.append(table)
-    return tables
+        tables.append(_rated_table(result, level))
+    if result.versus:
+        tables.append(_versus_table(result, level))
+    if result.beyond_length:
+        tables.append(_length_table(result, level))
+    if result.partial:
+        tables.append(_partial_table(result, level))
+    return _signed(tables, signature)
 
 
 def measure_table(scores, measure: str) -> Table:

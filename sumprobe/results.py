@@ -97,7 +97,62 @@ def compare_rows(result) -> list:
 
 
 def agreement_json(result, header: dict) -> dict:
+    """An `AgreementResult` as results JSON: agreement as fractions (tables show percent)."""
     return {**header, "measure": result.measure, "measures": result.measures,
-            "references": result.references, "skipped": dict(result.skipped),
-            "cut_inputs": result.n_cut, "pairwise": plain(result.pairwise),
-            "rated": plain(result.rated)}
+            "references": result.references, "documents": result.n_documents,
+            "skipped": dict(result.skipped), "cut_inputs": result.n_cut,
+            "pairwise": plain(result.pairwise), "versus": plain(result.versus),
+            "beyond_length": plain(result.beyond_length), "rated": plain(result.rated),
+            "partial": plain(result.partial)}
+
+
+def file_digest(path: str | Path) -> str:
+    """The first 12 hex digits of a file's SHA-256 (what ran, not just its name)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def data_digests(paths, dataset: str, split: str) -> dict[str, str]:
+    """name -> digest of every data file read (files in a folder each), or the Hub source."""
+    if not paths:
+        return {f"hub:{dataset}/{split}": "hub"}
+    found: dict[str, str] = {}
+    for path in map(Path, paths):
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            found[str(file)] = file_digest(file)
+    return found
+
+
+def source_version() -> str:
+    """sumprobe's version, with the git commit when it runs from a checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return __version__
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}{'.dirty' if dirty else ''}" if commit else __version__
+
+
+def signature(*, measures, model: str | None, revision: str | None, data: dict[str, str],
+              resample: str, n_resamples: int, seed: int, confidence: float) -> str:
+    """One line that states what ran, sacrebleu style, printed under tables and in results."""
+    files = ",".join(f"{Path(name).name}#{digest}" for name, digest in data.items())
+    model_part = f"{model}@{revision[:10]}" if model and revision else (model or "none")
+    return "|".join([f"measure:{'+'.join(measures)}", f"model:{model_part}", f"data:{files}",
+                     f"resample:{resample}", f"bootstrap:{n_resamples}",
+                     f"ci:{100 * confidence:g}%", f"seed:{seed}",
+                     f"sumprobe:{source_version()}"])

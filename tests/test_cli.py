@@ -192,10 +192,23 @@ def test_agreement_on_comparisons_with_references(runner, tiny_bert_dir, tmp_pat
     names = {row["name"] for row in payload["pairwise"] if row["subset"] == "all"}
     assert names == {"blanc-help", "rouge1", "rouge2", "rougeL", "length"}
     assert {row["subset"] for row in payload["pairwise"]} == {
-        "all", "confidence 1 (slight)", "confidence 2", "confidence 3", "confidence 4 (sure)"}
+        "all", "confidence 1 (slight)", "confidence 2", "confidence 3", "confidence 4 (sure)",
+        "length-matched (±2 words)"}
+    # 14 comparisons from 13 posts: the posts are what is resampled
+    assert all(row["result"]["n_documents"] == 13 for row in payload["pairwise"]
+               if row["subset"] == "all")
+    assert {(r["measure"], r["other"]) for r in payload["versus"]} == {
+        ("blanc-help", other) for other in ("rouge1", "rouge2", "rougeL", "length")}
+    assert all(r["difference"]["test"] == "sign-flip" for r in payload["versus"])
+    assert {r["name"] for r in payload["beyond_length"]} == names
+    assert payload["signature"].startswith("measure:blanc-help|model:")
+    assert "comparisons.jsonl#" in payload["signature"] and "resample:documents" in \
+        payload["signature"]
+    assert payload["signature"] in result.output.replace("\n", "")
     for row in payload["pairwise"]:
         r = row["result"]
-        assert r["agree"]["value"] + r["ties"] + r["disagree"] == pytest.approx(1.0)
+        if r["n"]:  # a subset may be empty (no length-matched pair in the fixture): no figure
+            assert r["agree"]["value"] + r["ties"] + r["disagree"] == pytest.approx(1.0)
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
     assert len(rows) == 28 and {"S01", "S10"} <= set(rows[0]["details"]["blanc-help"])
     assert set(rows[0]["scores"]) == {"blanc-help", "rouge1", "rouge2", "rougeL", "length"}
@@ -211,7 +224,14 @@ def test_agreement_on_summeval_correlates_each_aspect(runner, tiny_gpt2_dir, tmp
     rows = json.loads(out.read_text())["rated"]
     aspects = {row["aspect"] for row in rows}
     assert aspects == {"coherence", "consistency", "fluency", "relevance"}
-    assert {row["level"] for row in rows} == {"summary", "system"}  # 3 systems in the sample
+    assert {row["level"] for row in rows} == {"summary", "system", "pooled"}
+    # 3 systems in the sample: no system-level figure, and the table says why
+    for row in rows:
+        if row["level"] == "system":
+            assert row["spearman"]["value"] is None and row["spearman"]["note"]
+    length = [r for r in rows if r["name"] == "length" and r["level"] == "system"]
+    assert all("only 3 systems" in r["spearman"]["note"] for r in length)
+    assert "only 3 systems" in result.output.replace("\n", " ")
     length = [r for r in rows if r["name"] == "length" and r["level"] == "summary"]
     assert all(r["spearman"]["n"] == 6 for r in length)
 

@@ -1,21 +1,21 @@
-"""Agreement between a measure and human judgments: pairwise preference and rank correlation.
+"""Agreement between a measure and labelers' pairwise choices, and between two measures.
 
-Pairwise: for each human comparison, does the measure score the preferred summary higher?
-Ties are reported apart (a measure that cannot tell two summaries apart does not agree).
-Rated: Spearman's rho and Kendall's tau-b between the measure and a human score, with seeded
-paired-bootstrap intervals. Pairs with a missing (NaN) value on either side are left out.
+For each human comparison: does the measure score the preferred summary higher (+1), the same
+(0, a tie), or lower (-1)? Ties say nothing either way, so chance is "as many agreements as
+disagreements": net = agree - disagree, 0 at chance. Pairs that share a post are resampled
+together (`clusters`: the post of each pair). Two measures on the same pairs are compared by the
+difference of their per-pair outcomes (paired, cluster sign-flip test). Pairs with a missing
+(NaN) value on either side are left out.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
-from sumprobe.core.stats import Estimate, mean_ci
+from sumprobe.core.stats import Difference, Estimate, mean_ci, paired_mean_difference
 
 
 @dataclass(frozen=True)
@@ -23,87 +23,55 @@ class PairwiseAgreement:
     agree: Estimate  # share of pairs where the preferred summary scores higher
     ties: float  # share of pairs scored equal
     disagree: float  # share where the rejected summary scores higher
-    n: int
+    n: int  # pairs
     net: Estimate  # agree - disagree (each pair +1, 0 or -1): above 0 means above chance
+    n_documents: int = 0  # posts the pairs come from
 
+
+def outcomes(preferred: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
+    """+1 where the preferred summary scores higher, -1 lower, 0 equal; NaN when undefined."""
+    a, b = np.asarray(preferred, dtype=float), np.asarray(rejected, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"unpaired scores: {len(a)} and {len(b)}")
+    result = np.sign(a - b)
+    result[np.isnan(a) | np.isnan(b)] = np.nan
+    return result
 
 
 def pairwise_agreement(
     preferred: Sequence[float],
     rejected: Sequence[float],
+    clusters: Sequence | None = None,
     *,
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> PairwiseAgreement:
-    """How often `preferred[i] > rejected[i]`, with a bootstrap interval; ties apart."""
-    if len(preferred) != len(rejected):
-        raise ValueError(f"unpaired scores: {len(preferred)} and {len(rejected)}")
-    pairs = [(a, b) for a, b in zip(preferred, rejected) if not (math.isnan(a) or math.isnan(b))]
-    if not pairs:
-        nan = float("nan")
-        return PairwiseAgreement(Estimate(nan, nan, nan, 0), nan, nan, 0,
-                                 Estimate(nan, nan, nan, 0))
+    """How often `preferred[i] > rejected[i]`, ties apart, with intervals resampled by cluster."""
+    signs = outcomes(preferred, rejected)
+    kept = ~np.isnan(signs)
+    signs = signs[kept]
+    groups = None if clusters is None else [c for c, k in zip(clusters, kept) if k]
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    wins = [float(a > b) for a, b in pairs]
-    ties = sum(a == b for a, b in pairs) / len(pairs)
-    agree = mean_ci(wins, **options)
-    # Ties say nothing either way, so chance is "as many agreements as disagreements".
-    net = mean_ci([float(a > b) - float(a < b) for a, b in pairs], **options)
-    return PairwiseAgreement(agree, ties, 1.0 - agree.value - ties, len(pairs), net)
+    agree = mean_ci((signs > 0).astype(float), groups, **options)
+    net = mean_ci(signs, groups, **options)
+    if len(signs) == 0:
+        nan = float("nan")
+        return PairwiseAgreement(agree, nan, nan, 0, net, 0)
+    ties = float(np.mean(signs == 0))
+    return PairwiseAgreement(agree, ties, float(np.mean(signs < 0)), len(signs), net,
+                             net.n_clusters)
 
 
-@dataclass(frozen=True)
-class Correlation:
-    value: float
-    low: float
-    high: float
-    p_value: float
-    n: int
-
-
-def _rank_statistic(method: str):
-    if method == "spearman":
-        return lambda x, y: scipy_stats.spearmanr(x, y)
-    if method == "kendall":
-        return lambda x, y: scipy_stats.kendalltau(x, y)
-    raise ValueError(f"unknown correlation {method!r}; expected spearman or kendall")
-
-
-def correlation(
-    x: Sequence[float],
-    y: Sequence[float],
-    method: str = "spearman",
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> Correlation:
-    """Rank correlation of x and y with a paired percentile-bootstrap interval."""
-    statistic = _rank_statistic(method)
-    pairs = np.array([(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))])
-    nan = float("nan")
-    if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
-        return Correlation(nan, nan, nan, nan, len(pairs))  # undefined for constant data
-    result = statistic(pairs[:, 0], pairs[:, 1])
-    rng = np.random.default_rng(seed)
-    resampled = []
-    for _ in range(n_resamples):
-        picked = pairs[rng.integers(0, len(pairs), len(pairs))]
-        if np.ptp(picked[:, 0]) > 0 and np.ptp(picked[:, 1]) > 0:
-            resampled.append(statistic(picked[:, 0], picked[:, 1]).statistic)
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(resampled, [tail, 100 - tail]) if resampled else (nan, nan)
-    return Correlation(float(result.statistic), float(low), float(high), float(result.pvalue),
-                       len(pairs))
-
-
-def system_means(
-    systems: Sequence[str], values: Sequence[float]
-) -> dict[str, float]:
-    """Mean value per system (NaNs left out), for system-level correlations."""
-    grouped: dict[str, list[float]] = {}
-    for system, value in zip(systems, values):
-        if not math.isnan(value):
-            grouped.setdefault(system, []).append(value)
-    return {system: float(np.mean(found)) for system, found in grouped.items()}
+def agreement_difference(
+    first: tuple[Sequence[float], Sequence[float]],
+    second: tuple[Sequence[float], Sequence[float]],
+    clusters: Sequence | None = None,
+    **options,
+) -> Difference:
+    """Net agreement (agree - disagree) of one measure minus another's on the same pairs, each
+    given as (scores of the preferred summaries, scores of the rejected ones)."""
+    a, b = outcomes(*first), outcomes(*second)
+    kept = ~(np.isnan(a) | np.isnan(b))
+    groups = None if clusters is None else [c for c, k in zip(clusters, kept) if k]
+    return paired_mean_difference(a[kept], b[kept], groups, **options)

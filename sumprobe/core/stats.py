@@ -44,6 +44,8 @@ class StatsConfig:
     resample: str = setting("documents", "Rated data: resample documents, systems or both "
                             "(Deutsch et al. 2021); comparisons always resample documents.",
                             choices=("documents", "systems", "both"))
+    length_tolerance: int = setting(2, "Comparisons: summaries whose lengths differ by at most "
+                                    "this many words count as length-matched.", low=0)
 
     def __post_init__(self):
         check_fields(self)

@@ -42,13 +42,18 @@ class Rouge(_Reference):
         return _scorer().score(document, summary)[self.name].fmeasure
 
 
+def words(text: str) -> int:
+    """A summary's length: its whitespace-separated words."""
+    return len(text.split())
+
+
 class Length(_Reference):
     name = "length"
     unit = "summary length (words)"
     description = "summary length in words (reference)"
 
     def value(self, document: str, summary: str) -> float:
-        return float(len(summary.split()))
+        return float(words(summary))
 
 
 MEASURES = (Rouge("rouge1"), Rouge("rouge2"), Rouge("rougeL"), Length())
