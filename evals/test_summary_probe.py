@@ -1,7 +1,7 @@
 """The seed's hypotheses about summaries, as statistical checks (H1-H4).
 
 Each check passes only when its confidence interval clears the bar, fails when the interval
-lies on the wrong side, and is skipped as INCONCLUSIVE, with the figures, otherwise.
+lies on the wrong side, and is INCONCLUSIVE (its own outcome, with the figures) otherwise.
 Run: pytest evals --run-evals [--sumprobe-model …] [--sumprobe-data comparisons=PATH …]
 """
 
@@ -50,7 +50,27 @@ def test_h4_the_probe_agrees_with_labelers_above_chance(sumprobe_runs):
 
 def test_h4_the_probe_correlates_with_expert_relevance(sumprobe_runs):
     result = sumprobe_runs.agreement("summeval")
-    row = next(r for r in result.rated
+    row = next(r for r in result.rated  # the summary level: within articles, averaged
                if r.name == result.measure and r.aspect == "relevance" and r.level == "summary")
     expect_above(row.spearman, f"H4: Spearman({result.measure}, SummEval relevance)", 0.0,
                  detail=as_text(*agreement_tables(result, 0.95)))
+
+
+def _versus(result, other: str, aspect: str, level: str):
+    return next(r for r in result.versus if r.measure == result.measure and r.other == other
+                and r.aspect == aspect and r.level == level)
+
+
+def test_h4_the_probe_agrees_with_labelers_more_than_rouge1(sumprobe_runs):
+    result = sumprobe_runs.agreement("comparisons")
+    row = _versus(result, "rouge1", "choice", "pairs")
+    expect_greater(row.difference, f"H4: {result.measure} - ROUGE-1 (agree - disagree, same "
+                   "pairs)", detail=as_text(*agreement_tables(result, 0.95)))
+
+
+def test_h4_the_probe_correlates_with_relevance_more_than_rouge1(sumprobe_runs):
+    result = sumprobe_runs.agreement("summeval")
+    row = _versus(result, "rouge1", "relevance", "summary")
+    expect_greater(row.difference, f"H4: Spearman({result.measure}) - Spearman(ROUGE-1) with "
+                   "SummEval relevance, summary level", detail=as_text(
+                       *agreement_tables(result, 0.95)))

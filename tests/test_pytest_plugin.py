@@ -192,4 +192,22 @@ def test_an_experiment_runs_once_for_many_checks(pytester, tiny_bert_dir):
 def test_the_repository_evals_collect(pytester, name):
     evals = FIXTURES.parent / "evals" / name
     pytester.makepyfile(**{name[:-3]: evals.read_text()})
-    pytester.runpytest().assert_outcomes(skipped=6)
+    pytester.runpytest().assert_outcomes(skipped=8)
+
+
+def test_the_repository_evals_run_on_the_fixtures_with_a_model_free_measure(pytester):
+    """H1-H4 end to end through the harness, every data set from the fixtures: each check is
+    decided or inconclusive with its figures, none errors."""
+    evals = FIXTURES.parent / "evals" / "test_summary_probe.py"
+    pytester.makepyfile(test_summary_probe=evals.read_text())
+    result = pytester.runpytest(
+        "--run-evals", "--sumprobe-measure", "length", "--sumprobe-seed", "1",
+        "--sumprobe-data", f"comparisons={FIXTURES / 'comparisons.jsonl'}",
+        "--sumprobe-data", f"axis={FIXTURES / 'axis.jsonl'}",
+        "--sumprobe-data", f"summeval={FIXTURES / 'summeval_sample.jsonl'}")
+    outcomes = result.parseoutcomes()
+    assert "errors" not in outcomes and "error" not in outcomes, outcomes
+    decided = sum(outcomes.get(k, 0) for k in ("passed", "failed", "inconclusive"))
+    assert decided == 8, outcomes
+    text = result.stdout.str()
+    assert "length - ROUGE-1" in text or outcomes.get("passed", 0) >= 1
