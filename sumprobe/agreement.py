@@ -177,8 +177,7 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
         chosen, rejected = sides(name)
         result.beyond_length.append(LengthRow(name, beyond_length(
             np.subtract(chosen, rejected), length_difference, posts,
-            confidence=stats.confidence, n_resamples=min(stats.n_resamples, 1000),
-            seed=stats.seed)))
+            confidence=stats.confidence, n_resamples=stats.n_resamples, seed=stats.seed)))
 
 
 def _rated(result: AgreementResult, stats: StatsConfig) -> None:

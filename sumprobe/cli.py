@@ -308,14 +308,14 @@ def agreement(output, plot, scores, **options):
         err.print(f"plot: {plot}")
 
 
-def _add_ctrl_commands():
-    from sumprobe.cli_ctrl import COMMANDS
+def _add_commands():
+    from sumprobe import cli_ctrl, cli_rm
 
-    for command in COMMANDS:
+    for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS]:
         cli.add_command(command)
 
 
-_add_ctrl_commands()
+_add_commands()
 
 
 def main():

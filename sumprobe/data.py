@@ -65,6 +65,9 @@ class ProbeItem:
     summaries: tuple[Summary, ...]
     source: str  # where it came from: "file:line" or "hub row"
     confidence: int | None = None  # how strongly the labeler preferred (comparisons): 1-4
+    # What else the record says of its document: kind ("post" or "article"), title, subreddit,
+    # site, as the reward model's input format needs them.
+    context: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,18 +153,20 @@ def _field(row: dict, dotted: str, where: str, kind: type | tuple = str) -> Any:
     return value
 
 
-def _document(row: dict, where: str) -> tuple[str, str]:
+def _document(row: dict, where: str) -> tuple[str, str, dict[str, str]]:
     info = _field(row, "info", where, dict)
     for key in ("post", "article"):
         if isinstance(info.get(key), str):
             doc_id = info.get("id")
-            return (str(doc_id) if doc_id is not None else where), info[key]
+            context = {"kind": key, **{name: info[name] for name in ("title", "subreddit", "site")
+                                       if isinstance(info.get(name), str)}}
+            return (str(doc_id) if doc_id is not None else where), info[key], context
     raise DataError(f"{where}: missing field 'info.post' (or 'info.article')")
 
 
 def parse_comparison(row: dict, where: str) -> ProbeItem:
     """A comparisons row: the labeler's chosen summary and the rejected one."""
-    doc_id, document = _document(row, where)
+    doc_id, document, context = _document(row, where)
     summaries = _field(row, "summaries", where, list)
     if len(summaries) != 2:
         raise DataError(f"{where}: field 'summaries' should hold 2 summaries, got {len(summaries)}")
@@ -175,7 +180,8 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
         raise DataError(f"{where}: field 'choice' should be 0 or 1, got {choice}")
     # `extra.confidence` is a 1-9 preference scale: 1-4 favour summary 0, 6-9 summary 1, the
     # further from 5 the surer. Its distance from 5 is the labeler's confidence.
-    scale = (row.get("extra") or {}).get("confidence")
+    extra = row.get("extra")
+    scale = extra.get("confidence") if isinstance(extra, dict) else None
     confidence = abs(scale - 5) if type(scale) is int and 1 <= scale <= 9 else None
     return ProbeItem(
         doc_id=doc_id,
@@ -186,6 +192,7 @@ def parse_comparison(row: dict, where: str) -> ProbeItem:
         ),
         source=where,
         confidence=confidence or None,
+        context=context,
     )
 
 
@@ -203,15 +210,17 @@ def _axis_score(row: dict, axis: str, where: str) -> int | None:
     return int(score)
 
 
-def _group_by_document(entries: Iterable[tuple[str, str, str, Summary]]) -> list[ProbeItem]:
-    """(doc_id, document, where, summary) rows -> one item per document, in first-seen order."""
+def _group_by_document(entries: Iterable[tuple]) -> list[ProbeItem]:
+    """(doc_id, document, where, summary, context) rows -> one item per document, in
+    first-seen order."""
     summaries: dict[str, list[Summary]] = defaultdict(list)
-    first_seen: dict[str, tuple[str, str]] = {}
-    for doc_id, document, where, summary in entries:
-        first_seen.setdefault(doc_id, (document, where))
+    first_seen: dict[str, tuple] = {}
+    for doc_id, document, where, summary, context in entries:
+        first_seen.setdefault(doc_id, (document, where, context))
         summaries[doc_id].append(summary)
     return [
-        ProbeItem(doc_id, first_seen[doc_id][0], tuple(found), first_seen[doc_id][1])
+        ProbeItem(doc_id, first_seen[doc_id][0], tuple(found), first_seen[doc_id][1],
+                  context=first_seen[doc_id][2])
         for doc_id, found in summaries.items()
     ]
 
@@ -226,7 +235,7 @@ def axis_items(
     skipped: Counter = Counter()
     entries = []
     for where, row in rows:
-        doc_id, document = _document(row, where)
+        doc_id, document, context = _document(row, where)
         text = _field(row, "summary.text", where)
         score = _axis_score(row, axis, where)
         if score is None:
@@ -237,7 +246,8 @@ def axis_items(
             policy = _field(row, "summary", where, dict).get("policy")
             ratings = {name: _axis_score(row, name, where) for name in AXES}
             ratings = {name: value for name, value in ratings.items() if value is not None}
-            entries.append((doc_id, document, where, Summary(str(score), text, policy, ratings)))
+            entries.append((doc_id, document, where, Summary(str(score), text, policy, ratings),
+                            context))
     return Loaded(_group_by_document(entries), skipped)
 
 
@@ -254,7 +264,8 @@ def summeval_items(rows: Iterable[tuple[str, dict]]) -> Loaded:
             ratings[aspect] = float(value)
         system = str(_field(row, "summary_id", where, (str, int)))
         summary = Summary("summary", _field(row, "summary", where), system, ratings)
-        entries.append((article_id, _field(row, "article", where), where, summary))
+        entries.append((article_id, _field(row, "article", where), where, summary,
+                        {"kind": "article"}))
     return Loaded(_group_by_document(entries))
 
 

@@ -69,3 +69,26 @@ def plot_agreement(path: str | Path, result, caption: str = "") -> None:
             axes.set_xlabel(f"human {aspect}")
             axes.set_ylabel(result.measure)
     _save(figure, path, caption)
+
+
+def plot_rm_curves(path: str | Path, log_rows: list[dict], caption: str = "") -> None:
+    """A reward-model run: training loss and accuracy per step, held-out accuracy where
+    evaluated."""
+    plt = _pyplot()
+    train = [(r["step"], r["loss"], r.get("accuracy")) for r in log_rows if "loss" in r]
+    held = [(r["step"], r["eval_accuracy"]) for r in log_rows if "eval_accuracy" in r]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.4))
+    loss_axes.plot([t[0] for t in train], [t[1] for t in train], color="#4c72b0", linewidth=1)
+    loss_axes.set_xlabel("step")
+    loss_axes.set_ylabel("loss: −log σ(r_chosen − r_rejected)")
+    accuracy_axes.plot([t[0] for t in train if t[2] is not None],
+                       [t[2] for t in train if t[2] is not None], color="#4c72b0", linewidth=1,
+                       alpha=0.5, label="training batch")
+    if held:
+        accuracy_axes.plot([h[0] for h in held], [h[1] for h in held], "o-", color="#dd8452",
+                           label="held out")
+    accuracy_axes.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    accuracy_axes.set_xlabel("step")
+    accuracy_axes.set_ylabel("pairwise accuracy")
+    accuracy_axes.legend(fontsize=7)
+    _save(figure, path, caption)

@@ -1,0 +1,62 @@
+"""`reward-model`: a trained reward model's score of each summary (`sumprobe rm-train`), minus its
+normalisation bias, so that `agreement` shows a learned judge beside the zero-shot measures,
+ROUGE and length on the same summaries. The model is loaded once per path and run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sumprobe.errors import ModelError
+from sumprobe.fields import check_fields, setting
+from sumprobe.measures.base import NEEDS_OWN, Measure, ScoredRun, summary_score
+
+
+@dataclass(frozen=True)
+class RewardModelOptions:
+    path: str | None = setting(None, "reward-model: the folder `sumprobe rm-train` wrote.",
+                               flag="--reward-model")
+    batch_size: int = setting(16, "reward-model: inputs per forward pass.", low=1,
+                              flag="--rm-batch-size")
+    device: str = setting("auto", "reward-model: where it runs (auto: CUDA, MPS, CPU).",
+                          choices=("auto", "cuda", "mps", "cpu"), flag="--rm-device")
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, device: str):
+    from sumprobe.rm.model import load_reward_model
+
+    return load_reward_model(path, device)
+
+
+class RewardModelMeasure(Measure):
+    name = "reward-model"
+    needs = NEEDS_OWN
+    unit = "reward (normalised: reference summaries score 0)"
+    description = "a reward model trained by rm-train (--reward-model PATH)"
+    options = RewardModelOptions
+
+    def score(self, items, engine, options: RewardModelOptions, progress=None) -> ScoredRun:
+        if not options.path:
+            raise ModelError("the reward-model measure needs --reward-model PATH (a folder "
+                             "written by sumprobe rm-train)")
+        model = _load(options.path, options.device)
+        where = [(i, s) for i, item in enumerate(items) for s in range(len(item.summaries))]
+        triples = [(items[i].document, items[i].context, items[i].summaries[s].text)
+                   for i, s in where]
+        if progress is not None:
+            progress.start(len({(document, text) for document, _, text in triples}))
+        rewards, cut = model.score(triples, options.batch_size,
+                                   progress.advance if progress else None)
+        run = ScoredRun([], n_cut=cut)
+        for (i, s), reward in zip(where, rewards):
+            if reward != reward:
+                run.skipped["summary leaves no room for the post in the model's window"] += 1
+            run.scores.append(summary_score(i, items[i], s, reward, {}))
+        return run
+
+
+MEASURE = RewardModelMeasure()

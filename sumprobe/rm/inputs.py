@@ -1,0 +1,60 @@
+"""What a reward model reads: a post (or article) and a summary in Stiennon et al.'s form,
+
+    SUBREDDIT: r/{subreddit}
+    TITLE: {title}
+    POST: {post}
+
+    TL;DR: {summary}
+
+(for CNN/DM articles `ARTICLE: {article}` in place of the first three lines), with the model's
+own special tokens around it. When it does not fit the window, the post is cut (its end dropped,
+as OpenAI's query formatting drops it) and never the summary; a summary that leaves no room for
+the post is refused. The same function builds training and scoring inputs, so the model is
+always asked in the form it learned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_POST_TOKENS = 8  # less room than this for the post: the record cannot be scored fairly
+
+
+@dataclass(frozen=True)
+class Built:
+    ids: tuple[int, ...] | None  # None: the summary leaves no room for the post
+    cut: bool  # the post was cut to fit
+
+
+def header(context: dict) -> str:
+    if context.get("kind") == "article":
+        return "ARTICLE: "
+    return (f"SUBREDDIT: r/{context.get('subreddit', '')}\nTITLE: {context.get('title', '')}\n"
+            "POST: ")
+
+
+class InputBuilder:
+    """Token ids of (document, context, summary) for one tokenizer and window."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
+        framed = tokenizer("hello", add_special_tokens=True)["input_ids"]
+        start = next((i for i in range(len(framed) - len(plain) + 1)
+                      if framed[i:i + len(plain)] == plain), 0)
+        self.prefix, self.suffix = framed[:start], framed[start + len(plain):]
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def build(self, document: str, context: dict, summary: str) -> Built:
+        head = self._ids(header(context))
+        post = self._ids(document.strip())
+        tail = self._ids("\n\nTL;DR: " + summary.strip())
+        room = self.max_length - len(self.prefix) - len(self.suffix) - len(head) - len(tail)
+        if room < min(MIN_POST_TOKENS, len(post)):
+            return Built(None, False)
+        cut = len(post) > room
+        ids = self.prefix + head + post[:room] + tail + self.suffix
+        return Built(tuple(ids), cut)
