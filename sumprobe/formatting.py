@@ -19,31 +19,28 @@ def _bounded(estimate) -> bool:
     return math.isfinite(estimate.low) and math.isfinite(estimate.high)
 
 
-def pct_interval(estimate) -> str:
-    """`value [low, high]` in percent, for anything with value/low/high."""
+def _ranged(estimate, value, bound=None) -> str:
+    """`value [low, high]`, `value (no CI)` or a dash, each number shown by the given format."""
+    bound = bound or value
     if not math.isfinite(estimate.value):
         return DASH
     if not _bounded(estimate):
-        return f"{pct(estimate.value)} {NO_INTERVAL}"
-    return f"{pct(estimate.value)} [{pct(estimate.low)}, {pct(estimate.high)}]"
+        return f"{value(estimate.value)} {NO_INTERVAL}"
+    return f"{value(estimate.value)} [{bound(estimate.low)}, {bound(estimate.high)}]"
+
+
+def pct_interval(estimate) -> str:
+    """In percent, for anything with value/low/high."""
+    return _ranged(estimate, pct)
 
 
 def interval(estimate, digits: int = 4) -> str:
-    """`+value [+low, +high]` in the estimate's own unit."""
-    if not math.isfinite(estimate.value):
-        return DASH
-    if not _bounded(estimate):
-        return f"{estimate.value:+.{digits}f} {NO_INTERVAL}"
-    return (f"{estimate.value:+.{digits}f} [{estimate.low:+.{digits}f}, "
-            f"{estimate.high:+.{digits}f}]")
+    """Signed, in the estimate's own unit."""
+    return _ranged(estimate, lambda x: f"{x:+.{digits}f}")
 
 
 def correlation(value) -> str:
-    if not math.isfinite(value.value):
-        return DASH
-    if not _bounded(value):
-        return f"{value.value:+.3f} {NO_INTERVAL}"
-    return f"{value.value:+.3f} [{value.low:+.2f}, {value.high:+.2f}]"
+    return _ranged(value, lambda x: f"{x:+.3f}", lambda x: f"{x:+.2f}")
 
 
 def p_value(value: float) -> str:

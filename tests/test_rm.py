@@ -141,10 +141,8 @@ def test_bad_comparisons_are_named(tiny_gpt2_dir, tmp_path):
     planted(tmp_path / "p.jsonl", posts=3, per_post=1)
     row = json.loads((tmp_path / "p.jsonl").read_text().splitlines()[0])
     cases = {"choice": dict(row, choice=2),
-             "one summary": dict(row, summaries=row["summaries"][:1]),
-             "empty": dict(row, summaries=[{"text": "  "}, row["summaries"][1]])}
-    messages = {"choice": "field 'choice' should be 0 or 1", "one summary": "2 summaries",
-                "empty": "summary is empty"}
+             "one summary": dict(row, summaries=row["summaries"][:1])}
+    messages = {"choice": "field 'choice' should be 0 or 1", "one summary": "2 summaries"}
     for name, bad in cases.items():
         path = tmp_path / f"{name}.jsonl"
         path.write_text((tmp_path / "p.jsonl").read_text() + json.dumps(bad) + "\n")
@@ -152,6 +150,16 @@ def test_bad_comparisons_are_named(tiny_gpt2_dir, tmp_path):
             train_reward_model(config(tiny_gpt2_dir, str(path), tmp_path / name),
                                say=lambda m: None)
         assert f"{name}.jsonl:4" in str(error.value)  # the file, the line, the field
+    # An empty summary is a counted skip that names the record (real files hold some).
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("".join(json.dumps(dict(row, info=dict(row["info"], id=f"q{i}"))) + "\n"
+                             for i in range(8))
+                     + json.dumps(dict(row, summaries=[{"text": "  "}, row["summaries"][1]]))
+                     + "\n")
+    from sumprobe.rm.train import prepare_items
+
+    _, _, skipped = prepare_items(config(tiny_gpt2_dir, str(empty), tmp_path / "e"))
+    assert skipped == {"comparison with an empty summary (e.g. " f"{empty}:9)": 1}
     one_post = tmp_path / "one.jsonl"
     one_post.write_text(json.dumps(row) + "\n")
     with pytest.raises(DataError, match="two or more"):

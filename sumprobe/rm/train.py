@@ -65,11 +65,15 @@ def _load(paths, split: str):
     return load_items("comparisons", list(paths), split=split).items
 
 
-def _check(items) -> None:
-    for item in items:
-        for summary in item.summaries:
-            if not summary.text.strip():
-                raise DataError(f"{item.source}: the {summary.group} summary is empty")
+def _usable(items, skipped: Counter) -> list:
+    """The comparisons whose two summaries both have text; the others are counted, and the
+    first of them named (real files hold a few: CNN/DM batch0 line 22)."""
+    kept = [i for i in items if all(s.text.strip() for s in i.summaries)]
+    empty = [i for i in items if not all(s.text.strip() for s in i.summaries)]
+    if empty:
+        first = empty[0].source + (" and others" if len(empty) > 1 else "")
+        skipped[f"comparison with an empty summary (e.g. {first})"] += len(empty)
+    return kept
 
 
 def prepare_items(config: RMConfig) -> tuple[list, list, Counter]:
@@ -78,8 +82,7 @@ def prepare_items(config: RMConfig) -> tuple[list, list, Counter]:
     if config.eval_data:
         train, held_out = _load(config.data, config.split), _load(config.eval_data, "")
     elif config.data:
-        everything = _load(config.data, config.split)
-        _check(everything)
+        everything = _usable(_load(config.data, config.split), skipped)
         try:
             train_at, eval_at = split_by_document([i.doc_id for i in everything],
                                                   config.eval_fraction, config.seed)
@@ -88,8 +91,7 @@ def prepare_items(config: RMConfig) -> tuple[list, list, Counter]:
         train, held_out = [everything[i] for i in train_at], [everything[i] for i in eval_at]
     else:
         train, held_out = _load((), config.split), _load((), config.eval_split)
-    _check(train)
-    _check(held_out)
+    train, held_out = _usable(train, skipped), _usable(held_out, skipped)
     shared = {i.doc_id for i in train} & {i.doc_id for i in held_out}
     if shared:
         raise DataError(f"{len(shared)} post(s) are in both the training and the held-out data "
