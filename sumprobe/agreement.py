@@ -29,6 +29,7 @@ from sumprobe.core.correlation import (
 from sumprobe.core.length import BeyondLength, beyond_length, length_matched
 from sumprobe.core.stats import Difference, StatsConfig
 from sumprobe.data import Loaded
+from sumprobe.errors import DataError
 from sumprobe.measures import MeasureConfig, SummaryScore, names, score_summaries
 from sumprobe.measures.references import words
 
@@ -180,9 +181,14 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
             confidence=stats.confidence, n_resamples=stats.n_resamples, seed=stats.seed)))
 
 
-def _rated(result: AgreementResult, stats: StatsConfig) -> None:
+def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = ()) -> None:
     base = result.scores[result.measure]
     aspects = sorted({aspect for score in base for aspect in score.ratings})
+    missing = sorted(set(wanted) - set(aspects))
+    if missing:
+        raise DataError(f"no human score named {', '.join(missing)} in the data; it has "
+                        f"{', '.join(aspects)}")
+    aspects = [a for a in aspects if not wanted or a in wanted]
     documents = [score.doc_id for score in base]
     systems = [score.system or "" for score in base]
     lengths = [float(words(score.text)) for score in base]
@@ -228,9 +234,11 @@ def run_agreement(
     measure_configs: MeasureConfig | Sequence[MeasureConfig],
     stats_config: StatsConfig = StatsConfig(),
     progress=None,
+    aspects: Sequence[str] = (),
 ) -> AgreementResult:
     """Score every summary with each measure and the references, then measure agreement with
-    the human judgments of `dataset`."""
+    the human judgments of `dataset` (rated data: the human scores named in `aspects`, else
+    every one)."""
     if isinstance(measure_configs, MeasureConfig):
         measure_configs = [measure_configs]
     chosen = [config.measure for config in measure_configs]
@@ -251,5 +259,5 @@ def run_agreement(
     if dataset == "comparisons":
         _pairwise(result, stats_config)
     else:
-        _rated(result, stats_config)
+        _rated(result, stats_config, aspects)
     return result

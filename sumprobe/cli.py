@@ -216,7 +216,7 @@ def output_options(command):
 @cli.command()
 # The seed's preparation: the 50 shortest documents dropped, 2,500 kept.
 @options_from(DataConfig, defaults={"limit": 2500, "drop_shortest": 50},
-              choices={"dataset": ("comparisons", "axis")})
+              choices={"dataset": ("comparisons", "axis")}, exclude=("aspects",))
 @options_from(StatsConfig, exclude=("resample", "length_tolerance"))  # agreement's alone
 @output_options
 @click.option("--samples", type=click.Path(dir_okay=False),
@@ -262,6 +262,20 @@ def compare(output, plot, samples, **options):
         err.print(f"plot: {plot}")
 
 
+def _check_aspects(data: DataConfig) -> None:
+    """--aspect names a human score of the data set, found out before any model loads."""
+    from sumprobe.data import AXES, SUMMEVAL_ASPECTS
+
+    known = {"summeval": SUMMEVAL_ASPECTS, "axis": AXES}.get(data.dataset, ())
+    if data.aspects and not known:
+        raise click.BadParameter("comparisons have no human scores to pick; --aspect is for "
+                                 "rated data (axis, summeval)", param_hint="--aspect")
+    wrong = [a for a in data.aspects if a not in known]
+    if wrong:
+        raise click.BadParameter(f"{', '.join(wrong)}: {data.dataset} has "
+                                 f"{', '.join(known)}", param_hint="--aspect")
+
+
 @cli.command()
 @options_from(DataConfig, exclude=("groups", "axis"))
 @options_from(StatsConfig)
@@ -278,14 +292,16 @@ def agreement(output, plot, scores, **options):
     from sumprobe.results import agreement_json, run_header, write_json, write_jsonl
 
     data, stats_config = build(DataConfig, options), build(StatsConfig, options)
+    _check_aspects(data)
     err = Console(stderr=True)
     loaded = _prepared(data, range(1, 8), "overall")
     measures = _measure_configs(options, stats_config.seed)
     if len({m.measure for m in measures}) < len(measures):
         raise click.BadParameter("a measure is named twice", param_hint="--measure")
     engine = _engine_for(measures, build(ModelConfig, options), err)
-    with RichProgress(err, f"scoring {len(loaded.items)} documents") as progress:
-        result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress)
+    with RichProgress(err, f"scoring {len(loaded.items)} records") as progress:
+        result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress,
+                               aspects=data.aspects)
     model = build(ModelConfig, options)
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)

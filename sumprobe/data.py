@@ -41,6 +41,8 @@ class DataConfig:
     groups: str | None = setting(None, "Axis data: comma-separated scores to compare [default: "
                                  "7,4].")
     axis: str = setting("overall", "Axis data: which rating --groups reads.", choices=AXES)
+    aspects: tuple[str, ...] = setting((), "Rated data: the human scores to correlate with "
+                                       "(repeatable) [default: every one].", flag="--aspect")
 
     def __post_init__(self):
         check_fields(self)

@@ -285,3 +285,17 @@ def test_a_rated_file_without_the_asked_axis_is_a_clear_error(runner, tiny_bert_
 def test_summeval_needs_local_files(runner):
     result = runner.invoke(cli, ["agreement", "--dataset", "summeval", "--model", "x"])
     assert result.exit_code == 1 and "--data PATH" in result.output
+
+
+def test_agreement_on_one_aspect_and_a_wrong_one(runner, tmp_path):
+    out = tmp_path / "a.json"
+    args = ["agreement", "--dataset", "summeval", "--data", SUMMEVAL, "--measure", "length",
+            "--bootstrap", "200"]
+    result = runner.invoke(cli, [*args, "--aspect", "relevance", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {row["aspect"] for row in json.loads(out.read_text())["rated"]} == {"relevance"}
+    result = runner.invoke(cli, [*args, "--aspect", "tone"])
+    assert result.exit_code == 2 and "summeval has coherence" in result.output
+    result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--aspect", "relevance"])
+    assert result.exit_code == 2 and "rated data" in result.output
