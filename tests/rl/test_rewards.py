@@ -85,3 +85,23 @@ def test_sentiment_reward_scores_query_plus_response_per_task():
     assert scorer.seen == [" Good fun", " Bad dull"]  # no control prefix in what is scored
     with pytest.raises(ValueError, match="unknown task"):
         reward([" Good"], [" fun"], ["happy"])
+
+
+def test_a_gpt2_style_classifier_without_a_pad_token_scores_in_batches(tiny_policy_dir, tmp_path):
+    # A GPT-2 classifier reads the last real token; its tokenizer has no pad token, so batching
+    # texts of different lengths needs the end-of-text fallback, told to the model too.
+    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
+
+    folder = tmp_path / "gpt2-classifier"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    assert tokenizer.pad_token is None
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=16, n_layer=1, n_head=2,
+                        n_positions=64, id2label={0: "NEGATIVE", 1: "POSITIVE"},
+                        label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    GPT2ForSequenceClassification(config).save_pretrained(folder)
+    scorer = ClassifierScorer.load(str(folder), None, torch.device("cpu"), 4)
+    texts = ["a fine film", "one of the worst plots I have ever sat through", "ok"]
+    batched = scorer.positive_logits(texts)
+    assert batched == pytest.approx([scorer.positive_logits([t])[0] for t in texts], abs=1e-5)
