@@ -267,6 +267,9 @@ def partial_spearman(x: Sequence[float], y: Sequence[float], given: Sequence[flo
         return float((r[0, 1] - r[0, 2] * r[1, 2]) / denominator) if denominator > 0 else NAN
 
     sizes = dict(n=len(data.x), n_documents=data.n_docs)
+    if len(z) > 2 and np.ptp(z) > 0 and np.ptp(data.x) > 0 and \
+            abs(np.corrcoef(stats.rankdata(data.x), stats.rankdata(z))[0, 1]) > 0.999:
+        return Correlation(NAN, NAN, NAN, NAN, **sizes, note="the measure is length itself")
     note = _no_figure("pooled", data) or _no_interval(data, "documents")
     value = partial(np.arange(len(data.x))) if len(data.x) >= MIN_POINTS else NAN
     if math.isnan(value) or note:
