@@ -232,6 +232,10 @@ def compare(output, plot, samples, **options):
 
     data, stats_config = build(DataConfig, options), build(StatsConfig, options)
     group_names = _parse_groups(data.dataset, data.groups)
+    from sumprobe.results import check_outputs
+
+    check_outputs({"--data": data.data},
+                  {"--output": output, "--samples": samples, "--plot": plot})
     err = Console(stderr=True)
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
                        data.axis)
@@ -293,6 +297,9 @@ def agreement(output, plot, scores, **options):
 
     data, stats_config = build(DataConfig, options), build(StatsConfig, options)
     _check_aspects(data)
+    from sumprobe.results import check_outputs
+
+    check_outputs({"--data": data.data}, {"--output": output, "--scores": scores, "--plot": plot})
     err = Console(stderr=True)
     loaded = _prepared(data, range(1, 8), "overall")
     measures = _measure_configs(options, stats_config.seed)

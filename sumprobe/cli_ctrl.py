@@ -154,8 +154,11 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
 def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, show, seed, output,
               device):
     """The tuned model beside its reference: per task, mean reward of their responses."""
+    from sumprobe.results import check_outputs
     from sumprobe.rl.evaluate import run_ctrl_eval
     from sumprobe.rl.view import eval_means_table, eval_rows_table
+
+    check_outputs({"--data": [data] if data else [], "--model": [model]}, {"--output": output})
 
     run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
                         cls_model_name=cls_model_name, n_queries=queries, seed=seed,

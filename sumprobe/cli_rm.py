@@ -74,6 +74,9 @@ def rm_train(ctx, resume_dir, output, **options):
     from sumprobe.rm.train import LOG_FILE, train_reward_model
 
     config = _resumed_config(ctx, resume_dir, options) if resume_dir else build(RMConfig, options)
+    from sumprobe.results import check_outputs
+
+    check_outputs({"--data": config.data, "--eval-data": config.eval_data}, {"--output": output})
     talk = os.environ.get("RANK", "0") == "0"
     err = Console(stderr=True, quiet=not talk)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

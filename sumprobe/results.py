@@ -12,13 +12,14 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
 from sumprobe import __version__
+from sumprobe.errors import DataError
 
 _PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scipy", "spacy")
 
@@ -57,14 +58,75 @@ def plain(value):
     return value
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write a file whole or not at all (a crash never leaves half a results file)."""
+    """Write a file whole or not at all (a crash or a full disk never leaves half a results
+    file, nor a hidden temporary one), with the permissions the user's umask gives."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def _files(path: Path) -> list[Path]:
+    return sorted(p.resolve() for p in path.iterdir() if p.is_file()) if path.is_dir() else \
+        [path.resolve()]
+
+
+def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | None]) -> None:
+    """Before any work: no input given twice, every output writable, none an input (a results
+    file must never replace the data) or another output, plots of a format matplotlib writes.
+
+    inputs: option -> paths (files or folders); outputs: option -> path or None.
+    """
+    read: dict[Path, str] = {}
+    for option, paths in inputs.items():
+        for path in paths or ():
+            if not Path(path).exists():
+                continue  # the loader names a missing input
+            for file in _files(Path(path)):
+                if file in read:
+                    raise DataError(f"{option} {path}: {file} is read twice (also through "
+                                    f"{read[file]})")
+                read[file] = f"{option} {path}"
+    written: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        target = Path(path).resolve()  # links followed: a link to the data is the data
+        if target in read:
+            raise DataError(f"{option} {path} is an input of this command ({read[target]}): "
+                            "writing it would destroy the data")
+        if target in written:
+            raise DataError(f"{option} and {written[target]} both write {path}")
+        written[target] = option
+        if target.is_dir():
+            raise DataError(f"{option} {path} is a folder; give a file name")
+        if option == "--plot" and target.suffix.lower() not in PLOT_FORMATS:
+            raise DataError(f"--plot {path}: {target.suffix or 'no'} format; use "
+                            f"{', '.join(PLOT_FORMATS)}")
+        parent = target.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise DataError(f"{option} {path}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise DataError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
 def write_json(path: str | Path, payload: dict) -> None:

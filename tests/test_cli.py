@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -299,3 +300,76 @@ def test_agreement_on_one_aspect_and_a_wrong_one(runner, tmp_path):
     result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", COMPARISONS,
                                  "--aspect", "relevance"])
     assert result.exit_code == 2 and "rated data" in result.output
+
+
+# ---------------------------------------------------------------- outputs checked first
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_data_kept(runner, tmp_path):
+    data = tmp_path / "v.jsonl"
+    data.write_text((FIXTURES / "comparisons.jsonl").read_text())
+    before = data.read_bytes()
+    link = tmp_path / "link.json"
+    link.symlink_to(data)
+    for extra in (["--output", str(data)], ["--samples", str(link)],
+                  ["--output", str(tmp_path / "r.json"), "--samples", str(tmp_path / "r.json")]):
+        # An unloadable model: the check must come first, or the error would be the model's.
+        result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", str(data),
+                                     "--model", "no-org/no-model", *extra])
+        assert result.exit_code == 1, result.output
+        assert "destroy the data" in result.output or "both write" in result.output
+        assert data.read_bytes() == before
+    result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", str(data),
+                                 "--scores", str(data), "--measure", "length"])
+    assert result.exit_code == 1 and "destroy the data" in result.output
+    assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--plot", "out.jsonl"], "out.jsonl: .jsonl format; use .png"),
+    (["--output", "under/a/file.json"], "is a file, not a folder"),
+    (["--data", COMPARISONS, "--data", COMPARISONS], "is read twice"),
+])
+def test_bad_outputs_and_repeated_inputs_fail_before_any_model_loads(runner, tmp_path, extra,
+                                                                     message):
+    (tmp_path / "under").write_text("a file where a folder should be")
+    args = ["compare", "--dataset", "comparisons", "--model", "no-org/no-model"]
+    if "--data" not in extra:
+        args += ["--data", COMPARISONS]
+    extra = [str(tmp_path / e) if e.startswith(("out.", "under/")) else e for e in extra]
+    result = runner.invoke(cli, [*args, *extra])
+    assert result.exit_code == 1 and message in result.output, result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere: no permission to deny")
+def test_an_unwritable_output_folder_fails_before_any_work(runner, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--model", "no-org/no-model", "--output", str(folder / "r.json")])
+    assert result.exit_code == 1 and "permission denied" in result.output
+
+
+def test_results_files_honour_the_umask(runner, tmp_path):
+    out = tmp_path / "r.json"
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data",
+                                     COMPARISONS, "--drop-shortest", "0", "--measure", "length",
+                                     "--bootstrap", "200", "--output", str(out)])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_folder_the_user_cannot_write_is_named(monkeypatch, tmp_path):
+    # The decision alone (root passes every real permission check, so the test above skips
+    # as root): a folder os.access calls unwritable is refused, naming it.
+    from sumprobe import results
+    from sumprobe.errors import DataError
+
+    monkeypatch.setattr(results.os, "access", lambda path, mode: False)
+    with pytest.raises(DataError, match=f"cannot write in {tmp_path}"):
+        results.check_outputs({}, {"--output": str(tmp_path / "r.json")})
