@@ -120,6 +120,8 @@ def _read_text(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise click.BadParameter(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(f"{path} is not UTF-8 text (byte {error.start + 1})") from None
 
 
 @cli.command()
@@ -146,6 +148,12 @@ def probe(texts, document_file, summary_file, word, seed, **options):
     if document is None:
         raise click.UsageError("give a document (an argument or --document-file)")
     summaries = texts + [_read_text(path) for path in summary_file]
+    from sumprobe.data import encodable
+
+    for number, text in enumerate([document, *summaries]):
+        if not encodable(text):  # a shell argument with bytes that are not UTF-8
+            what = "the document" if number == 0 else f"summary {number}"
+            raise click.UsageError(f"{what} is not valid UTF-8 text")
     measure = get(options["measures"])
     if word and not (measure.options and "word" in {f.name for f in
                                                     dataclasses.fields(measure.options)}):

@@ -83,10 +83,8 @@ class Loaded:
 # ---------------------------------------------------------------- rows
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _data_files(path: Path) -> list[Path]:
@@ -108,15 +106,22 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
     for given in paths:
         for path in _data_files(Path(given)):
             try:
-                with _open_text(path) as lines:
-                    for number, line in enumerate(lines, start=1):
+                with _open_bytes(path) as lines:
+                    for number, raw in enumerate(lines, start=1):
+                        where = f"{path}:{number}"
+                        try:  # line by line, so that a bad byte names its line
+                            line = raw.decode("utf-8")
+                        except UnicodeDecodeError as error:
+                            raise DataError(f"{where}: not UTF-8 text (byte "
+                                            f"0x{raw[error.start]:02x} at byte {error.start + 1})"
+                                            ) from None
                         if not line.strip():
                             continue
-                        where = f"{path}:{number}"
                         try:
                             row = json.loads(line)
                         except json.JSONDecodeError as error:
-                            raise DataError(f"{where}: invalid JSON ({error.msg})") from None
+                            raise DataError(f"{where}: invalid JSON ({error.msg} at column "
+                                            f"{error.colno})") from None
                         if not isinstance(row, dict):
                             raise DataError(f"{where}: expected a JSON object")
                         yield where, row
@@ -271,6 +276,29 @@ def summeval_items(rows: Iterable[tuple[str, dict]]) -> Loaded:
     return Loaded(_group_by_document(entries))
 
 
+def encodable(text: str) -> bool:
+    """False for text no tokenizer can take: a lone surrogate (JSON allows "\\ud83d")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _without_unencodable(loaded: Loaded) -> Loaded:
+    """Records whose text holds a lone surrogate are skipped and counted, not left to stop a
+    whole run at the tokenizer."""
+    kept = [item for item in loaded.items
+            if all(encodable(t) for t in (item.document, *(s.text for s in item.summaries)))]
+    if len(kept) == len(loaded.items):
+        return loaded
+    skipped = Counter(loaded.skipped)
+    first = next(i for i in loaded.items if i not in kept).source
+    skipped[f"record with an invalid character (a lone surrogate) in its text, e.g. {first}"] \
+        += len(loaded.items) - len(kept)
+    return Loaded(kept, skipped)
+
+
 def prepare(loaded: Loaded, drop_shortest: int, limit: int | None) -> Loaded:
     """The seed's preparation: sort by document length, drop the shortest, keep `limit`."""
     items = sorted(loaded.items, key=lambda item: len(item.document))
@@ -306,6 +334,7 @@ def load_items(
         loaded = axis_items(rows, groups, axis)
     else:
         loaded = summeval_items(rows)
+    loaded = _without_unencodable(loaded)
     if not loaded.items and not loaded.skipped:
         raise DataError("the data holds no records")
     return loaded

@@ -373,3 +373,13 @@ def test_a_folder_the_user_cannot_write_is_named(monkeypatch, tmp_path):
     monkeypatch.setattr(results.os, "access", lambda path, mode: False)
     with pytest.raises(DataError, match=f"cannot write in {tmp_path}"):
         results.check_outputs({}, {"--output": str(tmp_path / "r.json")})
+
+
+def test_probe_refuses_text_that_is_not_utf8(runner, tmp_path):
+    # A shell passes undecodable bytes as lone surrogates ($'caf\xe9' in bash).
+    result = runner.invoke(cli, ["probe", "--measure", "length", "caf\udce9 au lait", "x"])
+    assert result.exit_code == 2 and "the document is not valid UTF-8" in result.output
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b"Un caf\xe9 au lait.")
+    result = runner.invoke(cli, ["probe", "--measure", "length", "-d", str(latin1), "x"])
+    assert result.exit_code == 2 and "is not UTF-8 text" in result.output

@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sumprobe.data import (
     Loaded,
@@ -17,6 +19,7 @@ from sumprobe.data import (
     Summary,
     axis_items,
     load_items,
+    parse_comparison,
     prepare,
     read_json_lines,
 )
@@ -278,3 +281,54 @@ def test_boolean_choice_and_fractional_axis_scores_are_rejected(tmp_path):
     axis_row["summary"]["axes"]["overall"] = 4.5
     with pytest.raises(DataError, match="whole number"):
         load_items("axis", [_one_line(tmp_path, axis_row)], groups=(4,))
+
+
+# ---------------------------------------------------------------- text no tokenizer can take
+
+
+def test_a_lone_surrogate_is_a_counted_skip_not_a_stopped_run(tmp_path):
+    lines = (FIXTURES / "comparisons.jsonl").read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["info"]["post"] += " \ud83d"  # valid JSON, not encodable text
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+    loaded = load_items("comparisons", [path])
+    assert len(loaded.items) == len(lines) - 1
+    [(reason, count)] = loaded.skipped.items()
+    assert count == 1 and "lone surrogate" in reason and f"{path}:1" in reason
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path):
+    lines = (FIXTURES / "comparisons.jsonl").read_bytes().splitlines()
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b"\n".join([lines[0], lines[1].replace(b"the", b"th\xe9", 1), *lines[2:]]))
+    with pytest.raises(DataError, match=r"latin1.jsonl:2: not UTF-8 text \(byte 0xe9"):
+        load_items("comparisons", [path])
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats()
+                           | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+
+
+@pytest.mark.parametrize("field", ["info", "info.post", "info.id", "summaries", "choice",
+                                   "extra", "extra.confidence", "summaries.0", "summaries.0.text",
+                                   "summaries.1.policy"])
+@given(value=json_values)
+def test_any_json_value_in_any_field_is_a_clear_error_or_a_record(field, value):
+    row = json.loads((FIXTURES / "comparisons.jsonl").read_text().splitlines()[0])
+    path = field.split(".")
+    target = row
+    for key in path[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    last = path[-1]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    try:
+        item = parse_comparison(row, "file.jsonl:7")
+    except DataError as error:
+        assert str(error).startswith("file.jsonl:7:")
+    else:
+        assert len(item.summaries) == 2 and isinstance(item.document, str)
