@@ -191,6 +191,8 @@ def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
             raise click.BadParameter("comparisons have fixed groups (chosen, rejected); "
                                      "--groups is for axis data", param_hint="--groups")
         return ("chosen", "rejected")
+    if groups is not None and not groups.strip():
+        raise click.BadParameter("is empty; give scores such as 7,4", param_hint="--groups")
     values = []
     for part in (groups or "7,4").split(","):
         part = part.strip()

