@@ -76,12 +76,17 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
     """The engine the measures need (None when none needs a model)."""
     from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
 
-    if all(c.spec.needs in (NEEDS_NOTHING, NEEDS_OWN) for c in configs):
+    needs = {c.spec.needs for c in configs} - {NEEDS_NOTHING, NEEDS_OWN}
+    if not needs:
         return None
-    from sumprobe.engine import engine_from
+    import dataclasses as dc
 
+    from sumprobe.engine import engine_from, preflight
+
+    # Refused in the first second, from the config, not after minutes of loading weights.
+    family = preflight(model.model, model.model_type, needs)
     err.print(f"loading {model.model} …")
-    return engine_from(model)
+    return engine_from(dc.replace(model, model_type=family))
 
 
 def _signature(engine, data: DataConfig, model: ModelConfig, stats: StatsConfig, measures,

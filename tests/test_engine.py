@@ -152,3 +152,27 @@ def test_covering_finds_exactly_the_tokens_that_overlap_a_word(steps, start, wid
     word = Word(0, "w" * width, start, start + width)
     brute = [i for i, (a, b) in enumerate(offsets) if a < word.end and b > word.start and b > a]
     assert encoded.covering(word) == brute
+
+
+def test_measure_and_model_mismatches_are_refused_before_any_weights_load(
+        tiny_bert_dir, tiny_gpt2_dir, tmp_path, monkeypatch):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from sumprobe.engine import loading, preflight
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded before the check")
+
+    monkeypatch.setattr(loading, "load_weights", no_weights)
+    with pytest.raises(ModelError, match="needs a masked LM"):
+        preflight(str(tiny_gpt2_dir), "auto", {"fill"})
+    with pytest.raises(ModelError, match="needs a causal LM"):
+        preflight(str(tiny_bert_dir), "auto", {"logprobs"})
+    assert preflight(str(tiny_bert_dir), "auto", {"cloze"}) == "masked"
+    classifier = tmp_path / "classifier"
+    BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                             num_attention_heads=1, intermediate_size=8)
+                                  ).save_pretrained(classifier)
+    with pytest.raises(ModelError, match="BertForSequenceClassification: as a masked LM its "
+                                         "output layer would be newly initialised"):
+        preflight(str(classifier), "masked", {"cloze"})

@@ -40,6 +40,31 @@ def detect_model_type(config) -> str:
     )
 
 
+def preflight(model: str, model_type: str, needs: set[str]) -> str:
+    """The model family ("masked" or "causal") from its config alone, before any weights load;
+    a ModelError when it cannot serve what the measures `needs`, or when the asked family
+    would put a freshly initialised head on it (a classifier read as a masked LM)."""
+    from sumprobe.engine.capabilities import MODEL_TYPES_FOR
+    from sumprobe.engine.loading import load_model_config
+
+    config = load_model_config(resolve_model(model))
+    detected = detect_model_type(config) if model_type == "auto" else model_type
+    architectures = getattr(config, "architectures", None) or []
+    suffix = {"masked": "ForMaskedLM", "causal": ("ForCausalLM", "LMHeadModel")}[detected]
+    if architectures and not any(a.endswith(suffix) for a in architectures):
+        raise ModelError(f"{model} is a {', '.join(architectures)}: as a {detected} LM its "
+                         "output layer would be newly initialised (random predictions); pass "
+                         f"a model trained as a {detected} LM")
+    for need in sorted(needs):
+        families = MODEL_TYPES_FOR.get(need)
+        if families and detected not in families:
+            kind = "masked LM (e.g. bert-base-uncased)" if families == ("masked",) else \
+                "causal LM (e.g. gpt2)"
+            raise ModelError(f"the measure needs a {kind}; {model} is a {detected} LM: pass "
+                             "such a model with --model")
+    return detected
+
+
 def load_engine(
     model: str,
     *,
