@@ -125,20 +125,22 @@ class SingleWord(Measure):
             (row.group, str(row.n), fmt.pct_interval(row.top1),
              fmt.pct_interval(row.vs_baseline) if row.vs_baseline else "",
              fmt.p_value(row.vs_baseline.p_value) if row.vs_baseline else "",
-             fmt.pct(row.topk.value), fmt.number(row.mean_logprob, 2))
+             fmt.pct(row.topk.value), fmt.number(row.mean_logprob, 2),
+             row.top1.note or (row.vs_baseline.note if row.vs_baseline else ""))
             for row in rows)
         tables = [DetailTable(
             "accuracy", "Summary probe: top-1 fill-in accuracy (%) per group",
             ("group", "n", f"top-1 [{level} CI]", f"Δ vs document [{level} CI]", "p",
-             f"top-{top_k}", "mean log p"), group_cells, tuple(rows))]
+             f"top-{top_k}", "mean log p", "note"), group_cells, tuple(rows))]
         if pairs:
             pair_cells = tuple(
                 (f"{p.a} − {p.b}", "top-1 accuracy" if p.paired else "help over document",
                  fmt.pct_interval(p.difference), fmt.p_value(p.difference.p_value),
-                 p.difference.test) for p in pairs)
+                 p.difference.test, p.difference.note) for p in pairs)
             tables.append(DetailTable(
                 "accuracy_pairs", "Between groups on the masks (points of %)",
-                ("a − b", "what", f"Δ [{level} CI]", "p", "test"), pair_cells, tuple(pairs)))
+                ("a − b", "what", f"Δ [{level} CI]", "p", "test", "note"), pair_cells,
+                tuple(pairs)))
         return tables
 
     def examples(self, run: ScoredRun) -> list[DetailTable]:
