@@ -157,8 +157,9 @@ def load_weights(source: ModelSource, auto_class, dtype=None, what: str = "model
         raise failure(source, what, error) from None
     if source.gguf_file:
         # transformers dequantizes GGUF weights on load but still marks the model as
-        # quantized, which forbids save_pretrained: a tuned model must be saveable.
+        # quantized, which forbids save_pretrained and training: the weights are plain floats.
         model.hf_quantizer = None
+        model.is_quantized = False
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     # Dropout off: scoring must be deterministic, and PPO compares a policy with itself.

