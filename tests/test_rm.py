@@ -208,3 +208,26 @@ def test_rm_train_then_the_model_as_a_measure(tiny_gpt2_dir, tmp_path):
     assert "summary 1" in result.output and "summary 2" in result.output
     result = runner.invoke(cli, ["probe", "--measure", "reward-model", "doc", "summary"])
     assert result.exit_code == 1 and "--reward-model PATH" in result.output
+
+
+def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tiny_gpt2_dir, tmp_path,
+                                                                    monkeypatch):
+    from trl import RewardTrainer
+
+    from sumprobe.errors import TrainingError
+
+    real = RewardTrainer.compute_loss
+    calls = {"n": 0}
+
+    def poisoned(self, model, inputs, *args, **kwargs):
+        loss = real(self, model, inputs, *args, **kwargs)
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] == 3 else loss  # the third step's loss
+
+    monkeypatch.setattr(RewardTrainer, "compute_loss", poisoned)
+    data = planted(tmp_path / "planted.jsonl", posts=24)
+    with pytest.raises(TrainingError, match=r"NaN at step 3; the last good checkpoint is .*"
+                                            r"checkpoint-2"):
+        train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", max_steps=6,
+                                  save_every=2, batch_size=4), say=lambda m: None)
+    assert not (tmp_path / "run" / "checkpoint-3").exists()  # nothing saved after the NaN

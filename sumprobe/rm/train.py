@@ -47,13 +47,12 @@ class RMTrainResult:
     seconds: float = 0.0
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0
-    peak_memory_mb: float = float("nan")
+    peak_memory_mb: float = float("nan")  # CUDA only
+    pairs_seen: int = 0  # pairs through the optimiser (steps x batch x accumulation)
 
     @property
     def pairs_per_second(self) -> float:
-        return self.steps_pairs / self.seconds if self.seconds else float("nan")
-
-    steps_pairs: int = 0  # pairs seen in training (steps x batch)
+        return self.pairs_seen / self.seconds if self.seconds else float("nan")
 
 
 # ---------------------------------------------------------------- data
@@ -231,7 +230,10 @@ def train_reward_model(config: RMConfig, resume: bool = False,
         eval_strategy="steps" if evaluating else "no", eval_steps=config.eval_every or None,
         seed=config.seed, data_seed=config.seed, report_to=config.report_to,
         max_length=None,  # inputs arrive cut to the window: trl must drop none
-        activation_checkpointing=False, disable_tqdm=True, use_cpu=config.device == "cpu",
+        activation_checkpointing=False, disable_tqdm=True,
+        # The Trainer would log a NaN loss as the average of the previous ones, hiding it from
+        # the NaN stop: log what the step really gave.
+        logging_nan_inf_filter=False, use_cpu=config.device == "cpu",
         **_precision(config))
     state: dict = {}
     trainer = RewardTrainer(
@@ -255,7 +257,7 @@ def train_reward_model(config: RMConfig, resume: bool = False,
                          bool(state.get("interrupted")), len(train_columns["chosen_ids"]),
                          len(eval_columns["chosen_ids"]), seconds=seconds, skipped=skipped,
                          n_cut=n_cut + eval_cut,
-                         steps_pairs=steps * config.batch_size * config.grad_accum)
+                         pairs_seen=steps * config.batch_size * config.grad_accum)
     if torch.cuda.is_available():
         done.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
     if "nan_step" in state:
