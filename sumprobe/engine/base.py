@@ -80,6 +80,17 @@ class Encoded:
         return found
 
 
+def special_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer puts before and after a text ([CLS] … [SEP], <s> … </s>,
+    a BOS alone), found by encoding a probe text both ways."""
+    plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("hello", add_special_tokens=True)["input_ids"]
+    for start in range(len(framed) - len(plain) + 1):
+        if framed[start : start + len(plain)] == plain:
+            return framed[:start], framed[start + len(plain) :]
+    return [], []
+
+
 class TokenizerHelper:
     """Offsets, special tokens and prompt encoding for a fast (Rust) tokenizer."""
 
@@ -90,19 +101,9 @@ class TokenizerHelper:
                 "this one is a slow Python tokenizer"
             )
         self.tokenizer = tokenizer
-        self.prefix, self.suffix = self._special_frame()
+        self.prefix, self.suffix = special_frame(tokenizer)
         self.encode = lru_cache(maxsize=8192)(self._encode)
         self.encode_prompt = lru_cache(maxsize=8192)(self._encode_prompt)
-
-    def _special_frame(self) -> tuple[list[int], list[int]]:
-        # Which special tokens the tokenizer puts before and after a text ([CLS] … [SEP],
-        # <s> … </s>, a BOS alone): found by encoding a probe text both ways.
-        plain = self.tokenizer("hello", add_special_tokens=False)["input_ids"]
-        framed = self.tokenizer("hello", add_special_tokens=True)["input_ids"]
-        for start in range(len(framed) - len(plain) + 1):
-            if framed[start : start + len(plain)] == plain:
-                return framed[:start], framed[start + len(plain) :]
-        return [], []
 
     def _encode(self, text: str) -> Encoded:
         encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

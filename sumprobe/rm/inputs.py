@@ -16,6 +16,7 @@ always asked in the form it learned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 MIN_POST_TOKENS = 8  # less room than this for the post: the record cannot be scored fairly
 
@@ -37,16 +38,17 @@ class InputBuilder:
     """Token ids of (document, context, summary) for one tokenizer and window."""
 
     def __init__(self, tokenizer, max_length: int):
+        from sumprobe.engine.base import special_frame
+
         self.tokenizer = tokenizer
         self.max_length = max_length
-        plain = tokenizer("hello", add_special_tokens=False)["input_ids"]
-        framed = tokenizer("hello", add_special_tokens=True)["input_ids"]
-        start = next((i for i in range(len(framed) - len(plain) + 1)
-                      if framed[i:i + len(plain)] == plain), 0)
-        self.prefix, self.suffix = framed[:start], framed[start + len(plain):]
+        self.prefix, self.suffix = special_frame(tokenizer)
+        # A post is read once per summary of it (twice per comparison, again for evaluation):
+        # its tokens are kept, not recomputed.
+        self._ids = lru_cache(maxsize=8192)(self._encode)
 
-    def _ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def _encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def build(self, document: str, context: dict, summary: str) -> Built:
         head = self._ids(header(context))
@@ -56,5 +58,5 @@ class InputBuilder:
         if room < min(MIN_POST_TOKENS, len(post)):
             return Built(None, False)
         cut = len(post) > room
-        ids = self.prefix + head + post[:room] + tail + self.suffix
-        return Built(tuple(ids), cut)
+        ids = (*self.prefix, *head, *post[:room], *tail, *self.suffix)
+        return Built(ids, cut)

@@ -77,20 +77,14 @@ def score_ids(model, inputs: Sequence[tuple[int, ...]], pad_id: int, batch_size:
     """Raw scalar outputs for token-id inputs, each distinct input once, longest first."""
     import torch
 
-    from sumprobe.engine.base import run_unique
+    from sumprobe.engine.base import pad_right, run_unique
 
     device = next(model.parameters()).device
 
     @torch.inference_mode()
     def run(batch):
-        width = max(len(ids) for ids in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)  # [B, T]
-        mask = torch.zeros_like(ids)  # [B, T]
-        for b, seq in enumerate(batch):
-            ids[b, :len(seq)] = torch.tensor(seq)
-            mask[b, :len(seq)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # [B, 1]
-        return logits[:, 0].float().tolist()
+        ids, mask = pad_right(batch, pad_id, device)  # [B, T] each
+        return model(input_ids=ids, attention_mask=mask).logits[:, 0].float().tolist()  # [B]
 
     return run_unique(list(inputs), batch_size, run, len, on_progress)
 

@@ -202,7 +202,7 @@ def train_reward_model(config: RMConfig, resume: bool = False,
     import torch
     from trl import RewardConfig, RewardTrainer
 
-    from sumprobe.rm.model import load_base, save_meta, score_ids
+    from sumprobe.rm.model import RewardModel, load_base, save_meta
 
     run_dir = Path(config.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -270,22 +270,14 @@ def train_reward_model(config: RMConfig, resume: bool = False,
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
     model.eval()
+    scorer = RewardModel(model, tokenizer, builder, 0.0, str(final), {})
 
-    def raw(triples):
-        built = [builder.build(*t) for t in triples]
-        inputs = [b.ids for b in built if b.ids is not None]
-        values = dict(zip(inputs, score_ids(model, inputs, tokenizer.pad_token_id,
-                                            config.batch_size * 2)))
-        return [values[b.ids] if b.ids is not None else math.nan for b in built], \
-            sum(b.cut for b in built)
+    def score(triples):
+        return scorer.score(triples, config.batch_size * 2)
 
-    bias, n_ref = normalisation_bias(raw, [*eval_items, *train_items])
-
-    def normalised(triples):
-        rewards, cut = raw(triples)
-        return [r - bias for r in rewards], cut
-
-    done.evaluation = evaluate(normalised, eval_items, StatsConfig(seed=config.seed))
+    bias, n_ref = normalisation_bias(score, [*eval_items, *train_items])
+    scorer.bias = bias  # from here on the scores are normalised
+    done.evaluation = evaluate(score, eval_items, StatsConfig(seed=config.seed))
     done.bias, done.final = bias, final
     accuracy = done.evaluation.accuracy
     save_meta(final, {"base_model": config.model, "max_length": config.max_length,
