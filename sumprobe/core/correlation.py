@@ -160,14 +160,6 @@ def _draws(statistic, data: _Rows, how: str, n_resamples: int, seed: int) -> np.
     return np.array([statistic(*_resampled_rows(rng, data, how)) for _ in range(n_resamples)])
 
 
-def _document_draws(per_doc: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """The summary level under document resampling: per-document correlations do not change
-    when documents are redrawn whole, so the draws are cluster means of them (fast)."""
-    defined = per_doc[~np.isnan(per_doc)]
-    return bootstrap_ratio(defined, np.ones_like(defined), np.arange(len(defined)),
-                           n_resamples=n_resamples, seed=seed)
-
-
 def correlation(x: Sequence[float], y: Sequence[float], documents: Sequence | None = None,
                 systems: Sequence | None = None, *, level: str = "pooled",
                 method: str = "spearman", resample: str = "documents",
@@ -183,16 +175,25 @@ def correlation(x: Sequence[float], y: Sequence[float], documents: Sequence | No
     note = _no_figure(level, data)
     if note:
         return Correlation(NAN, NAN, NAN, NAN, **sizes, note=note)
-    value = statistic(*_everything(data))
+    # The summary level under document resampling: per-document correlations do not change
+    # when documents are redrawn whole, so they are computed once and the draws are cluster
+    # means of them (fast).
+    fast = level == "summary" and resample == "documents"
+    if fast:
+        per_doc = _per_document(data.x, data.y, data.doc, data.n_docs, method)
+        per_doc = per_doc[~np.isnan(per_doc)]
+        value = float(per_doc.mean()) if len(per_doc) else NAN
+    else:
+        value = statistic(*_everything(data))
     if math.isnan(value):
         return Correlation(NAN, NAN, NAN, NAN, **sizes,
                            note="undefined: too few distinct values in every document")
     note = _no_interval(data, resample)
     if note:
         return Correlation(value, NAN, NAN, NAN, **sizes, note=note)
-    if level == "summary" and resample == "documents":
-        per_doc = _per_document(data.x, data.y, data.doc, data.n_docs, method)
-        draws = _document_draws(per_doc, n_resamples, seed)
+    if fast:
+        draws = bootstrap_ratio(per_doc, np.ones_like(per_doc), np.arange(len(per_doc)),
+                                n_resamples=n_resamples, seed=seed)
     else:
         draws = _draws(statistic, data, resample, n_resamples, seed)
     units = data.n_docs if resample == "documents" else data.n_systems if \
