@@ -76,6 +76,8 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
     """The engine the measures need (None when none needs a model)."""
     from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
 
+    for config in configs:  # settings that cannot work are refused before any model loads
+        config.spec.check(config.options)
     needs = {c.spec.needs for c in configs} - {NEEDS_NOTHING, NEEDS_OWN}
     if not needs:
         return None

@@ -384,3 +384,12 @@ def test_probe_refuses_text_that_is_not_utf8(runner, tmp_path):
     latin1.write_bytes(b"Un caf\xe9 au lait.")
     result = runner.invoke(cli, ["probe", "--measure", "length", "-d", str(latin1), "x"])
     assert result.exit_code == 2 and "is not UTF-8 text" in result.output
+
+
+def test_a_bad_reward_model_path_is_refused_before_any_model_loads(runner, tmp_path):
+    # shannon's model is an unreachable Hub id: the reward model's check must come first.
+    result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--model", "no-org/no-model", "--measure", "shannon",
+                                 "--measure", "reward-model", "--reward-model",
+                                 str(tmp_path / "nothing")])
+    assert result.exit_code == 1 and "no sumprobe_rm.json" in result.output, result.output

@@ -82,6 +82,10 @@ class Measure:
     reference: ClassVar[bool] = False  # a cheap baseline shown beside every measure in agreement
     options: ClassVar[type | None] = None  # settings dataclass (fields made with `setting`)
 
+    def check(self, options) -> None:
+        """Refuse settings that cannot work (a missing file, say) before any model loads;
+        raise a SumprobeError. Nothing to check by default."""
+
     def score(self, items: Sequence, engine, options, progress=None) -> ScoredRun:
         """Score every summary of every item (`sumprobe.data.ProbeItem`)."""
         raise NotImplementedError

@@ -39,10 +39,16 @@ class RewardModelMeasure(Measure):
     description = "a reward model trained by rm-train (--reward-model PATH)"
     options = RewardModelOptions
 
-    def score(self, items, engine, options: RewardModelOptions, progress=None) -> ScoredRun:
+    def check(self, options: RewardModelOptions) -> None:
+        from sumprobe.rm.model import model_folder
+
         if not options.path:
             raise ModelError("the reward-model measure needs --reward-model PATH (a folder "
                              "written by sumprobe rm-train)")
+        model_folder(options.path)
+
+    def score(self, items, engine, options: RewardModelOptions, progress=None) -> ScoredRun:
+        self.check(options)
         model = _load(options.path, options.device)
         where = [(i, s) for i, item in enumerate(items) for s in range(len(item.summaries))]
         triples = [(items[i].document, items[i].context, items[i].summaries[s].text)

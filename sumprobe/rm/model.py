@@ -95,21 +95,26 @@ def save_meta(folder: str | Path, meta: dict) -> None:
     write_json(Path(folder) / META_FILE, meta)
 
 
+def model_folder(path: str) -> Path:
+    """The trained model in what `rm-train` wrote: its run folder or the final/ model in it."""
+    folder = Path(path)
+    if (folder / "final" / META_FILE).exists():
+        folder = folder / "final"
+    if not (folder / META_FILE).exists():
+        raise ModelError(f"{path}: no {META_FILE}; pass the folder rm-train wrote (its run "
+                         "folder or its final/ model)")
+    return folder
+
+
 def load_reward_model(path: str, device: str = "auto", dtype: str = "auto") -> RewardModel:
-    """A trained reward model from a folder `rm-train` wrote (its final model or a checkpoint's
-    run folder)."""
+    """A trained reward model from a folder `rm-train` wrote."""
     from transformers import AutoModelForSequenceClassification
 
     from sumprobe.engine.device import pick_device, pick_dtype
     from sumprobe.engine.loading import load_tokenizer, load_weights, resolve_model
 
-    folder = Path(path)
-    if (folder / "final" / META_FILE).exists():
-        folder = folder / "final"
+    folder = model_folder(path)
     meta_path = folder / META_FILE
-    if not meta_path.exists():
-        raise ModelError(f"{path}: no {META_FILE}; pass the folder rm-train wrote (its run "
-                         "folder or its final/ model)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
