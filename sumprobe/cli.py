@@ -9,6 +9,7 @@ can fix print one clear line and exit non-zero. Importing this module does not i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import LiveChoice, build, config_file_option, options_from, param_name
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import DataConfig
+from sumprobe.engine import parallel
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import SumprobeError
 from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
@@ -91,6 +93,31 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
     return engine_from(dc.replace(model, model_type=family))
 
 
+@contextlib.contextmanager
+def _scoring(engine, err: Console, what: str):
+    """A progress bar over the scoring; after it, what the engine ran and read from the cache.
+    Ctrl-C says what was kept and how to go on (the same command again)."""
+    from sumprobe.report import RichProgress
+
+    try:
+        with RichProgress(err, what) as progress:
+            yield progress
+    except KeyboardInterrupt:
+        cache = getattr(engine, "cache", None)
+        work = getattr(engine, "work", {})
+        if cache is not None:
+            kept = work.get("units_run", 0) + work.get("units_cached", 0)
+            err.print(f"interrupted: {kept} scored inputs are kept in the cache {cache.path}; "
+                      "run the same command again to go on from there")
+        else:
+            err.print("interrupted: nothing was kept (the cache is off, --no-cache)")
+        sys.exit(130)
+    work = getattr(engine, "work", None)
+    if work:
+        err.print(f"scored {work['units_run']:,} inputs ({work['tokens_run']:,} tokens), "
+                  f"read {work['units_cached']:,} from the cache")
+
+
 def _signature(engine, data: DataConfig, model: ModelConfig, stats: StatsConfig, measures,
                resample: str) -> str:
     from sumprobe.results import data_digests, signature
@@ -111,6 +138,10 @@ def _config_record(engine, *configs, measures=()) -> dict:
     record["measure_options"] = {c.measure: dataclasses.asdict(c.options) if c.options else {}
                                  for c in measures}
     record["model_revision"] = getattr(engine, "revision", None)
+    record["scoring"] = dict(getattr(engine, "work", {}))  # units run and cached, tokens run
+    record["processes"] = parallel.current().size  # data-parallel scoring (torchrun)
+    cache = getattr(engine, "cache", None)
+    record["cache_file"] = str(cache.path) if cache is not None else None
     return record
 
 
@@ -244,7 +275,7 @@ def output_options(command):
 def compare(output, plot, samples, **options):
     """Per-group scores on a data set, with intervals and tests between groups."""
     from sumprobe.compare import run_compare
-    from sumprobe.report import RichProgress, compare_tables, skipped_lines
+    from sumprobe.report import compare_tables, skipped_lines
     from sumprobe.results import compare_json, compare_rows, run_header, write_json, write_jsonl
 
     data, stats_config = build(DataConfig, options), build(StatsConfig, options)
@@ -253,13 +284,16 @@ def compare(output, plot, samples, **options):
 
     check_outputs({"--data": data.data},
                   {"--output": output, "--samples": samples, "--plot": plot})
-    err = Console(stderr=True)
+    world = parallel.join()  # one process per device under torchrun / accelerate launch
+    err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
                        data.axis)
     [measure] = _measure_configs(options, stats_config.seed)
     engine = _engine_for([measure], build(ModelConfig, options), err)
-    with RichProgress(err, f"scoring {len(loaded.items)} records") as progress:
+    with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
+    if not world.main:
+        return  # rank 0 reports and writes
     if not result.scores:
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
     model = build(ModelConfig, options)
@@ -309,7 +343,7 @@ def _check_aspects(data: DataConfig) -> None:
 def agreement(output, plot, scores, **options):
     """How well measures agree with human judgments, beside ROUGE and summary length."""
     from sumprobe.agreement import run_agreement
-    from sumprobe.report import RichProgress, agreement_tables, skipped_lines
+    from sumprobe.report import agreement_tables, skipped_lines
     from sumprobe.results import agreement_json, run_header, write_json, write_jsonl
 
     data, stats_config = build(DataConfig, options), build(StatsConfig, options)
@@ -317,15 +351,18 @@ def agreement(output, plot, scores, **options):
     from sumprobe.results import check_outputs
 
     check_outputs({"--data": data.data}, {"--output": output, "--scores": scores, "--plot": plot})
-    err = Console(stderr=True)
+    world = parallel.join()  # one process per device under torchrun / accelerate launch
+    err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, range(1, 8), "overall")
     measures = _measure_configs(options, stats_config.seed)
     if len({m.measure for m in measures}) < len(measures):
         raise click.BadParameter("a measure is named twice", param_hint="--measure")
     engine = _engine_for(measures, build(ModelConfig, options), err)
-    with RichProgress(err, f"scoring {len(loaded.items)} records") as progress:
+    with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress,
                                aspects=data.aspects)
+    if not world.main:
+        return  # rank 0 reports and writes
     model = build(ModelConfig, options)
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)
@@ -349,9 +386,9 @@ def agreement(output, plot, scores, **options):
 
 
 def _add_commands():
-    from sumprobe import cli_ctrl, cli_rm
+    from sumprobe import cli_cache, cli_ctrl, cli_rm
 
-    for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS]:
+    for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS, *cli_cache.COMMANDS]:
         cli.add_command(command)
 
 

@@ -34,8 +34,8 @@ class DataConfig:
     data: tuple[str, ...] = setting((), "Local JSON Lines file(s) or folder(s) in that schema "
                                     "(repeatable).")
     split: str = setting("validation", "Hub split to load.")
-    limit: int | None = setting(None, "Records kept after sorting by document length [default: "
-                                "all].", low=1)
+    limit: int | None = setting(None, "Records kept after sorting by document length (0: all) "
+                                "[default: all].", low=0)
     drop_shortest: int = setting(0, "Records with the shortest documents dropped first (the "
                                  "seed dropped 50).", low=0)
     groups: str | None = setting(None, "Axis data: comma-separated scores to compare [default: "
@@ -307,7 +307,7 @@ def prepare(loaded: Loaded, drop_shortest: int, limit: int | None) -> Loaded:
     if dropped:
         skipped["among the shortest documents (--drop-shortest)"] += dropped
     items = items[dropped:]
-    if limit is not None and len(items) > limit:
+    if limit and len(items) > limit:  # None or 0: every record
         skipped["beyond --limit"] += len(items) - limit
         items = items[:limit]
     return Loaded(items, skipped)

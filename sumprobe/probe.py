@@ -81,13 +81,10 @@ class Progress(Protocol):
 
 def choose_words(document: str, engine: Engine, config: ProbeConfig) -> list[Word]:
     """The seeded mask draw for one document; empty when no word is eligible."""
-    allowed = None
-    if config.single_piece:
-        candidates = eligible_words(document)
-        counts = engine.piece_counts(document, candidates) if candidates else []
-        one_piece = {word.index for word, count in zip(candidates, counts) if count == 1}
-        allowed = lambda word: word.index in one_piece  # noqa: E731
-    candidates = eligible_words(document, allowed)
+    candidates = eligible_words(document)
+    if config.single_piece and candidates:
+        counts = engine.piece_counts(document, candidates)
+        candidates = [word for word, count in zip(candidates, counts) if count == 1]
     if not candidates:
         return []
     return choose_masks(candidates, config.masks_per_doc, document_rng(config.seed, document))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The scoring cache of every command run by a test goes to a folder of this test session's own,
+# never to the user's ~/.cache (tests that check the cache name their own file).
+os.environ["SUMPROBE_CACHE"] = os.path.join(tempfile.mkdtemp(prefix="sumprobe-tests-"),
+                                            "scores.sqlite")
 
 from hypothesis import settings  # noqa: E402
 

@@ -72,8 +72,12 @@ def load_engine(
     device: str = "auto",
     dtype: str = "auto",
     batch_size: int | None = None,
+    cache: str | None = None,
 ):
-    """Load a model and tokenizer and wrap them in the engine of their family."""
+    """Load a model and tokenizer and wrap them in the engine of their family.
+
+    cache: a SQLite file that keeps every scored unit (`sumprobe.engine.cache`); None: none.
+    """
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     from sumprobe.engine.causal import CausalEngine
@@ -96,10 +100,19 @@ def load_engine(
     network.to(torch_device)
     size = batch_size or default_batch_size(torch_device)
     engine_class = MaskedEngine if model_type == "masked" else CausalEngine
-    return engine_class(network, tokenizer, source.name, size)
+    engine = engine_class(network, tokenizer, source.name, size)
+    if cache is not None:
+        from sumprobe.engine.cache import open_for_model
+
+        engine.cache = open_for_model(
+            cache, name=source.name, local_path=source.path if source.local else None,
+            gguf_file=source.gguf_file, revision=engine.revision, family=model_type,
+            dtype=str(torch_dtype).removeprefix("torch."), device=torch_device.type)
+    return engine
 
 
 def engine_from(config: ModelConfig):
     """`load_engine` with a `ModelConfig`."""
     return load_engine(config.model, model_type=config.model_type, device=config.device,
-                       dtype=config.dtype, batch_size=config.batch_size)
+                       dtype=config.dtype, batch_size=config.batch_size,
+                       cache=config.cache_path)

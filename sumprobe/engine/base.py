@@ -9,12 +9,14 @@ condition of a document sees the same tokens of it (a paired design).
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Protocol
 
 from sumprobe.core.masking import Word
+from sumprobe.engine.units import run_units
 from sumprobe.errors import ModelError
 
 
@@ -133,14 +135,17 @@ class TokenizerHelper:
 
 
 class ClozeEngine:
-    """What both engine families share: piece counts and the batched, length-sorted predict.
+    """What both engine families share: piece counts, the work counters, and predict.
 
     A subclass sets `text`, `batch_size`, and defines `_rows(index, cloze)` (inputs, each with
-    `ids` and `key` = (cloze, prompt)) and `_score(rows, top_k)` (one Prediction per row).
+    `ids` and `key` = (cloze, prompt)), `_unit(row, top_k)` (the row as a hashable scoring unit,
+    its ids first), `_answer(units)` (plain-data answers) and `_prediction(row, answer)`.
     """
 
     text: TokenizerHelper
     batch_size: int
+    cache = None  # a ScoreCache, set by load_engine
+    work: Counter
 
     def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
         return self.text.piece_counts(document, words)
@@ -151,14 +156,15 @@ class ClozeEngine:
         top_k: int,
         on_progress: Callable[[int], None] | None = None,
     ) -> list[list[Prediction]]:
-        from sumprobe.engine.device import run_in_batches
-
         rows = [row for i, cloze in enumerate(clozes) for row in self._rows(i, cloze)]
-        # Longest first: little padding per batch, and an out-of-memory error shows up at once.
-        rows.sort(key=lambda row: len(row.ids), reverse=True)
-        scored = run_in_batches(rows, self.batch_size, lambda b: self._score(b, top_k),
-                                on_progress)
-        return restore_order(clozes, [row.key for row in rows], scored)
+        units = [self._unit(row, top_k) for row in rows]
+        answers = run_units(self, "predict", units, self._answer, _ids_length, on_progress)
+        predictions = [self._prediction(row, answer) for row, answer in zip(rows, answers)]
+        return restore_order(clozes, [row.key for row in rows], predictions)
+
+
+def _ids_length(unit) -> int:
+    return len(unit[0])
 
 
 def fit_prompt(prompt: tuple[int, ...], budget: int) -> tuple[tuple[int, ...], bool]:
@@ -211,11 +217,7 @@ def logits_at(model, head, ids, attention, owner, positions):
     return model(input_ids=ids, attention_mask=attention).logits[owner, positions]  # [N, V]
 
 
-def run_unique(inputs: Sequence, batch_size: int, run, length, on_progress=None) -> list:
-    """Run each distinct input once, longest first, and answer every input in the order given."""
-    from sumprobe.engine.device import run_in_batches
-
-    unique = sorted(set(inputs), key=length, reverse=True)
-    results = run_in_batches(unique, batch_size, run, on_progress)
-    answer = dict(zip(unique, results))
-    return [answer[item] for item in inputs]
+def run_unique(engine, kind: str, inputs: Sequence, run, on_progress=None,
+               length=_ids_length) -> list:
+    """Answer each (ids, …) input, each distinct one once, longest first (see `units`)."""
+    return run_units(engine, kind, inputs, run, length, on_progress)

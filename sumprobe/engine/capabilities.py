@@ -71,11 +71,14 @@ class FillsMasks(Protocol):
 
 @runtime_checkable
 class ScoresLogProbs(Protocol):
-    """Sums of log p(token | tokens before it) over a span of each input (causal LMs)."""
+    """Sums of log p(token | tokens before it) over spans of each input (causal LMs)."""
 
     name: str
     text: Text
     window: int
+
+    def logprob_spans(self, inputs: Sequence[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]],
+                      on_progress: Progress | None = None) -> list[tuple[float, ...]]: ...
 
     def logprob_sums(self, inputs: Sequence[tuple[tuple[int, ...], int]],
                      on_progress: Progress | None = None) -> list[float]: ...

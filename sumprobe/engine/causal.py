@@ -9,6 +9,7 @@ the output layer.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ class CausalEngine(ClozeEngine):
         if any(getattr(model.config, key, None) for key in _SCALED_LOGITS) or self.head is None:
             self.head = None  # fall back to the full forward pass
         self.device = next(model.parameters()).device
+        self.work = Counter()  # units run and read from the cache, tokens forwarded
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)
@@ -82,54 +84,79 @@ class CausalEngine(ClozeEngine):
             )
         return rows
 
+    @staticmethod
+    def _unit(row: _Row, top_k: int) -> tuple:
+        return row.ids, row.word_at, top_k
+
     @torch.inference_mode()
-    def _score(self, rows: Sequence[_Row], top_k: int) -> list[Prediction]:
-        ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
+    def _answer(self, units: Sequence[tuple]) -> list[list]:
+        """[top-k ids for the word's first token, log p(whole word)] per (ids, word_at, k)."""
+        ids, attention = pad_right([unit[0] for unit in units], self.pad_id, self.device)
         # Position t predicts token t + 1: the word's tokens are predicted from word_at - 1 on.
         owners, positions, targets, first = [], [], [], []
-        for b, row in enumerate(rows):
-            first.append(len(owners))  # where this row's first word token is scored
-            for t in range(row.word_at, len(row.ids)):
+        for b, (sequence, word_at, _) in enumerate(units):
+            first.append(len(owners))  # where this unit's first word token is scored
+            for t in range(word_at, len(sequence)):
                 owners.append(b)
                 positions.append(t - 1)
-                targets.append(row.ids[t])
+                targets.append(sequence[t])
         owner = torch.tensor(owners, device=self.device)  # [N]
         logits = logits_at(self.model, self.head, ids, attention, owner,
                            torch.tensor(positions, device=self.device))  # [N, V]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
         target_logprob = logprobs.gather(1, torch.tensor(targets, device=self.device)[:, None])
-        word_logprob = torch.zeros(len(rows), device=self.device).index_add_(
+        word_logprob = torch.zeros(len(units), device=self.device).index_add_(
             0, owner, target_logprob[:, 0]
-        ).cpu()  # [B]
-        top = logprobs[first].topk(top_k, dim=-1).indices.cpu()  # [B, k]
-        predictions = []
-        for b, row in enumerate(rows):
-            best = top[b].tolist()
-            predictions.append(
-                Prediction(
-                    top_tokens=tuple(self.text.decode(t) for t in best),
-                    top1_hit=best[0] == row.ids[row.word_at],
-                    topk_hit=row.ids[row.word_at] in best,
-                    logprob=float(word_logprob[b]),
-                    truncated=row.truncated,
-                )
-            )
-        return predictions
+        ).tolist()  # [B]
+        top = logprobs[first].topk(units[0][2], dim=-1).indices.tolist()  # [B][k]
+        return [[best, logprob] for best, logprob in zip(top, word_logprob)]
+
+    def _prediction(self, row: _Row, answer: list) -> Prediction:
+        best, logprob = answer
+        word = row.ids[row.word_at]
+        return Prediction(top_tokens=tuple(self.text.decode(t) for t in best),
+                          top1_hit=best[0] == word, topk_hit=word in best,
+                          logprob=float(logprob), truncated=row.truncated)
 
     @torch.inference_mode()
-    def _sums(self, inputs: Sequence[tuple[tuple[int, ...], int]]) -> list[float]:
+    def _span_sums(self, inputs: Sequence[tuple[tuple[int, ...], tuple]]) -> list[list[float]]:
         ids, attention = pad_right([sequence for sequence, _ in inputs], self.pad_id, self.device)
-        scored = [(b, t) for b, (seq, start) in enumerate(inputs) for t in range(start, len(seq))]
-        owner = [b for b, _ in scored]
-        at = [t - 1 for _, t in scored]  # position t - 1 predicts token t
-        targets = [inputs[b][0][t] for b, t in scored]
-        owner_t = torch.tensor(owner, device=self.device)  # [N]
-        logits = logits_at(self.model, self.head, ids, attention, owner_t,
+        owner, at, targets, which = [], [], [], []  # one entry per scored token
+        starts = []  # index of each input's first span among all spans
+        n_spans = 0
+        for b, (sequence, spans) in enumerate(inputs):
+            starts.append(n_spans)
+            for s, (begin, end) in enumerate(spans):
+                for t in range(begin, end):
+                    owner.append(b)
+                    at.append(t - 1)  # position t - 1 predicts token t
+                    targets.append(sequence[t])
+                    which.append(n_spans + s)
+            n_spans += len(spans)
+        logits = logits_at(self.model, self.head, ids, attention,
+                           torch.tensor(owner, device=self.device),
                            torch.tensor(at, device=self.device))  # [N, V]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [N, V]
         picked = logprobs.gather(1, torch.tensor(targets, device=self.device)[:, None])[:, 0]
-        sums = torch.zeros(len(inputs), device=self.device).index_add_(0, owner_t, picked)  # [B]
-        return sums.tolist()
+        sums = torch.zeros(n_spans, device=self.device).index_add_(
+            0, torch.tensor(which, device=self.device), picked).tolist()  # [S]
+        return [sums[starts[b] : starts[b] + len(spans)] for b, (_, spans) in enumerate(inputs)]
+
+    def logprob_spans(
+        self,
+        inputs: Sequence[tuple[tuple[int, ...], tuple[tuple[int, int], ...]]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[tuple[float, ...]]:
+        """For each (ids, spans) input, one forward pass and, per (begin, end) span, the sum of
+        log p(ids[t] | ids[:t]) for begin <= t < end. Identical inputs run once.
+
+        Spans must lie within 1 <= begin < end <= len(ids): the first token has no prediction.
+        """
+        for sequence, spans in inputs:
+            if not spans or any(not 1 <= b < e <= len(sequence) for b, e in spans):
+                raise ValueError("each span needs 1 <= begin < end <= len(ids)")
+        return [tuple(sums) for sums in
+                run_unique(self, "logprob", inputs, self._span_sums, on_progress)]
 
     def logprob_sums(
         self,
@@ -142,7 +169,8 @@ class CausalEngine(ClozeEngine):
         """
         if any(start < 1 or start >= len(sequence) for sequence, start in inputs):
             raise ValueError("each input needs 1 <= start < len(ids)")
-        return run_unique(inputs, self.batch_size, self._sums, lambda x: len(x[0]), on_progress)
+        spans = [(sequence, ((start, len(sequence)),)) for sequence, start in inputs]
+        return [sums[0] for sums in self.logprob_spans(spans, on_progress)]
 
     def start_ids(self) -> tuple[int, ...]:
         """What begins every input: the tokenizer's own start tokens, else its end-of-text token

@@ -23,6 +23,20 @@ class ModelConfig:
     dtype: str = setting("auto", "auto: bf16/fp16 on CUDA, fp32 else.", choices=DTYPES)
     batch_size: int | None = setting(None, "Inputs per forward pass [default: 16 on CPU; on CUDA "
                                      "128, halved on out-of-memory].", low=1)
+    cache: str | None = setting(None, "SQLite file that keeps every scored input, so an "
+                                "interrupted or repeated run scores only what is new [default: "
+                                "$SUMPROBE_CACHE, else ~/.cache/sumprobe/scores.sqlite].")
+    use_cache: bool = setting(True, "Read and write the scoring cache (--no-cache: neither).",
+                              flag="--use-cache", negative="--no-cache")
+
+    @property
+    def cache_path(self) -> str | None:
+        """The cache file to use, or None when caching is off."""
+        if not self.use_cache:
+            return None
+        from sumprobe.engine.cache import default_path
+
+        return self.cache or str(default_path())
 
     def __post_init__(self):
         check_fields(self)

@@ -11,6 +11,7 @@ never be hit with one mask (use the one-piece rule); its logprob is that of its 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ class MaskedEngine(ClozeEngine):
         )
         self.head = _head_at_masks(model)
         self.device = next(model.parameters()).device
+        self.work = Counter()  # units run and read from the cache, tokens forwarded
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)
@@ -99,30 +101,31 @@ class MaskedEngine(ClozeEngine):
             rows.append(_Row(ids, mask_at, target, doc_cut or prompt_cut, (index, p)))
         return rows
 
+    @staticmethod
+    def _unit(row: _Row, top_k: int) -> tuple:
+        # What decides the answer: the input, where the mask is, the word's first piece, k.
+        return row.ids, row.mask_at, row.target[0], top_k
+
     @torch.inference_mode()
-    def _score(self, rows: Sequence[_Row], top_k: int) -> list[Prediction]:
-        ids, attention = pad_right([row.ids for row in rows], self.pad_id, self.device)
-        batch = torch.arange(len(rows), device=self.device)
-        mask_at = torch.tensor([row.mask_at for row in rows], device=self.device)  # [B]
+    def _answer(self, units: Sequence[tuple]) -> list[list]:
+        """[top-k token ids, log p(first piece)] for each (ids, mask_at, first, k) unit."""
+        ids, attention = pad_right([unit[0] for unit in units], self.pad_id, self.device)
+        batch = torch.arange(len(units), device=self.device)
+        mask_at = torch.tensor([unit[1] for unit in units], device=self.device)  # [B]
         logits = logits_at(self.model, self.head, ids, attention, batch, mask_at)  # [B, V]
         logprobs = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
-        top = logprobs.topk(top_k, dim=-1).indices.cpu()  # [B, k]
-        first = torch.tensor([row.target[0] for row in rows], device=self.device)  # [B]
-        word_logprob = logprobs[batch, first].cpu()  # [B]
-        predictions = []
-        for b, row in enumerate(rows):
-            best = top[b].tolist()
-            whole_word = len(row.target) == 1
-            predictions.append(
-                Prediction(
-                    top_tokens=tuple(self.text.decode(t) for t in best),
-                    top1_hit=whole_word and best[0] == row.target[0],
-                    topk_hit=whole_word and row.target[0] in best,
-                    logprob=float(word_logprob[b]),
-                    truncated=row.truncated,
-                )
-            )
-        return predictions
+        top = logprobs.topk(units[0][3], dim=-1).indices.tolist()  # [B][k]
+        first = torch.tensor([unit[2] for unit in units], device=self.device)  # [B]
+        word_logprob = logprobs[batch, first].tolist()  # [B]
+        return [[best, logprob] for best, logprob in zip(top, word_logprob)]
+
+    def _prediction(self, row: _Row, answer: list) -> Prediction:
+        best, logprob = answer
+        whole_word = len(row.target) == 1
+        return Prediction(top_tokens=tuple(self.text.decode(t) for t in best),
+                          top1_hit=whole_word and best[0] == row.target[0],
+                          topk_hit=whole_word and row.target[0] in best,
+                          logprob=float(logprob), truncated=row.truncated)
 
     @torch.inference_mode()
     def _top1(self, inputs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list:
@@ -133,7 +136,7 @@ class MaskedEngine(ClozeEngine):
                            torch.tensor(owner, device=self.device),
                            torch.tensor(at, device=self.device))  # [N, V]
         best = iter(logits.argmax(dim=-1).tolist())
-        return [tuple(next(best) for _ in positions) for _, positions in inputs]
+        return [[next(best) for _ in positions] for _, positions in inputs]
 
     def fill(
         self,
@@ -145,4 +148,4 @@ class MaskedEngine(ClozeEngine):
         The ids are complete model inputs (special tokens included) of at most the window's
         length. Identical inputs run once (progress counts distinct inputs).
         """
-        return run_unique(inputs, self.batch_size, self._top1, lambda x: len(x[0]), on_progress)
+        return [tuple(best) for best in run_unique(self, "fill", inputs, self._top1, on_progress)]

@@ -7,6 +7,7 @@ Each measure is one module with a `Measure` (see `base`), found by name in the r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,51 @@ class MeasureConfig:
         return get(self.measure)
 
 
-def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=None) -> ScoredRun:
-    """Score every summary of every item with the configured measure."""
+# Records per call of a measure: bounds the inputs, batches and answers held at once, so that
+# memory is set by this and the batch, not by the size of the data set.
+CHUNK_RECORDS = 2000
+
+
+class _ChunkProgress:
+    """A measure's progress over one chunk (in its own units), shown as records done."""
+
+    def __init__(self, outer, records: int):
+        self.outer, self.records, self.total = outer, records, 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if not total:
+            self.outer.advance(self.records)
+
+    def advance(self, count: int) -> None:
+        if self.total:
+            self.outer.advance(count * self.records / self.total)
+
+
+def _shifted(row, offset: int):
+    """A per-summary or per-sample row with its record index moved by `offset`."""
+    if dataclasses.is_dataclass(row) and hasattr(row, "item"):
+        return dataclasses.replace(row, item=row.item + offset)
+    if isinstance(row, dict) and "item" in row:
+        return {**row, "item": row["item"] + offset}
+    return row
+
+
+def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=None,
+                    chunk: int = CHUNK_RECORDS) -> ScoredRun:
+    """Score every summary of every item with the configured measure, `chunk` records at a
+    time (progress counts records)."""
     measure = config.spec
     require(engine, measure.needs, measure.name)
-    return measure.score(items, engine, config.options, progress)
+    if progress is not None:
+        progress.start(len(items))
+    run = ScoredRun([])
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        done = measure.score(part, engine, config.options,
+                             _ChunkProgress(progress, len(part)) if progress else None)
+        run.scores += [_shifted(score, start) for score in done.scores]
+        run.samples += [_shifted(sample, start) for sample in done.samples]
+        run.skipped += done.skipped
+        run.n_cut += done.n_cut
+    return run

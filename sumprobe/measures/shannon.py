@@ -58,26 +58,31 @@ def shannon_many(
         half = (limit - len(newline)) // 2
         document_cut = len(doc) > half
         doc = doc[:half]
-        base = (start + doc, len(start))
-        full = (start + doc + newline + doc, len(start) + len(doc) + len(newline))
+        # log p(D) is the first half of the log p(D | D) pass: the document alone is a prefix
+        # of the document used as its own prompt, so one forward pass gives base and full.
+        first = len(start)
+        second = first + len(doc) + len(newline)
+        both = (start + doc + newline + doc,
+                ((first, first + len(doc)), (second, second + len(doc))))
         rows = []
         for summary in summaries:
             prompt = engine.text.encode_prompt(summary)
             summary_cut = len(prompt) + len(doc) > limit
             if summary_cut:
                 prompt = prompt[: limit - len(doc) - len(newline)] + newline
-            rows.append(((start + prompt + doc, len(start) + len(prompt)), summary_cut))
+            ids = start + prompt + doc
+            rows.append(((ids, ((len(start) + len(prompt), len(ids)),)), summary_cut))
             inputs.append(rows[-1][0])
-        inputs += [base, full]
-        plans.append((base, full, document_cut, rows))
+        inputs.append(both)
+        plans.append((both, document_cut, rows))
 
     if progress is not None:
         progress.start(len(set(inputs)))
-    sums = dict(zip(inputs, engine.logprob_sums(inputs, progress.advance if progress else None)))
+    sums = dict(zip(inputs, engine.logprob_spans(inputs, progress.advance if progress else None)))
     return [
-        [ShannonResult(sums[row], sums[base], sums[full], document_cut, summary_cut)
+        [ShannonResult(sums[row][0], sums[both][0], sums[both][1], document_cut, summary_cut)
          for row, summary_cut in rows]
-        for base, full, document_cut, rows in plans
+        for both, document_cut, rows in plans
     ]
 
 

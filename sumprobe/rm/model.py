@@ -75,18 +75,23 @@ class RewardModel:
 def score_ids(model, inputs: Sequence[tuple[int, ...]], pad_id: int, batch_size: int,
               on_progress=None) -> list[float]:
     """Raw scalar outputs for token-id inputs, each distinct input once, longest first."""
+    from collections import Counter
+    from types import SimpleNamespace
+
     import torch
 
     from sumprobe.engine.base import pad_right, run_unique
 
     device = next(model.parameters()).device
+    # No scoring cache: a reward model changes while it trains, and its evaluation is cheap.
+    runner = SimpleNamespace(batch_size=batch_size, work=Counter(), cache=None)
 
     @torch.inference_mode()
     def run(batch):
         ids, mask = pad_right(batch, pad_id, device)  # [B, T] each
         return model(input_ids=ids, attention_mask=mask).logits[:, 0].float().tolist()  # [B]
 
-    return run_unique(list(inputs), batch_size, run, len, on_progress)
+    return run_unique(runner, "reward", list(inputs), run, on_progress, length=len)
 
 
 def save_meta(folder: str | Path, meta: dict) -> None:

@@ -1,0 +1,67 @@
+"""`sumprobe cache info|clear`: what the scoring cache holds, and emptying it."""
+
+from __future__ import annotations
+
+import datetime
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from sumprobe.cli_errors import errors_to_messages
+
+_PATH_HELP = "The cache file [default: $SUMPROBE_CACHE, else ~/.cache/sumprobe/scores.sqlite]."
+
+
+def _path(path: str | None) -> str:
+    from sumprobe.engine.cache import default_path
+
+    return path or str(default_path())
+
+
+@click.group()
+def cache():
+    """The scoring cache: every input a model scored, so reruns and resumed runs are free."""
+
+
+@cache.command()
+@click.option("--cache", "path", type=click.Path(dir_okay=False), help=_PATH_HELP)
+@errors_to_messages
+def info(path):
+    """Where the cache is, its size, and how many scored inputs it holds per model setting."""
+    from sumprobe.engine.cache import cache_info
+
+    path = _path(path)
+    size, spaces = cache_info(path)
+    out = Console()
+    if not spaces:
+        out.print(f"{path}: empty" if size else f"{path}: no cache yet")
+        return
+    table = Table(title=f"Scoring cache {path} ({size / 1e6:,.1f} MB)")
+    for column in ("model · family · dtype · device", "inputs", "first used"):
+        table.add_column(column, justify="right" if column == "inputs" else "left")
+    for space in spaces:
+        when = datetime.datetime.fromtimestamp(space.created).strftime("%Y-%m-%d %H:%M")
+        table.add_row(space.label, f"{space.units:,}", when)
+    out.print(table)
+
+
+@cache.command()
+@click.option("--cache", "path", type=click.Path(dir_okay=False), help=_PATH_HELP)
+@click.option("--model", help="Clear only the settings whose label contains this text "
+              "(a model name, a dtype); default: everything.")
+@click.option("--yes", is_flag=True, help="Do not ask first.")
+@errors_to_messages
+def clear(path, model, yes):
+    """Remove cached scores (all, or one model's)."""
+    from sumprobe.engine.cache import clear_cache
+
+    path = _path(path)
+    what = f"the cached scores of {model!r}" if model else "every cached score"
+    if not yes:
+        click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
+    removed = clear_cache(path, model)
+    click.echo(f"removed {removed:,} cached inputs from {path}", err=True)
+
+
+COMMANDS = [cache]

@@ -1,0 +1,263 @@
+"""The scoring cache: keys that change exactly when the answer may, several writers, resuming a
+killed run with the same results as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sumprobe.cli import cli
+from sumprobe.engine.cache import (
+    CacheError,
+    ScoreCache,
+    cache_info,
+    clear_cache,
+    open_for_model,
+    unit_key,
+)
+from tests.conftest import FIXTURES, fixture_texts
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_comparisons(path: Path, n: int, seed: int = 0) -> Path:
+    """n comparison records in the upstream schema, built from the fixtures' words."""
+    rng = random.Random(seed)
+    words = " ".join(fixture_texts()).split()
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            post = " ".join(rng.choice(words) for _ in range(rng.randint(30, 60))) + "."
+            summaries = [{"text": " ".join(rng.choice(words) for _ in range(8)), "policy": p}
+                         for p in ("a", "b")]
+            row = {"info": {"id": f"p{i // 2}", "post": post, "title": "t", "subreddit": "r"},
+                   "summaries": summaries, "choice": i % 2, "split": "train"}
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+def _writer(path: str, start: int, n: int) -> None:
+    cache = ScoreCache(path).bind({"model": "m"}, "m")
+    for first in range(start, start + n, 50):  # many small transactions, interleaved
+        cache.put_many((unit_key("k", (i,)), [i, i / 3]) for i in range(first, first + 50))
+
+
+def test_values_round_trip_and_namespaces_never_mix(tmp_path):
+    path = tmp_path / "c.sqlite"
+    one = ScoreCache(path).bind({"model": "a", "dtype": "float32"}, "a")
+    other = ScoreCache(path).bind({"model": "a", "dtype": "bfloat16"}, "a bf16")
+    key = unit_key("predict", ((101, 5, 102), 1, 5, 10))
+    one.put_many([(key, [[5, 7], -0.1 / 3])])
+    assert one.get_many([key]) == {key: [[5, 7], -0.1 / 3]}  # every bit of the float
+    assert other.get_many([key]) == {}
+    assert unit_key("predict", ((101, 5, 102), 1, 5, 10)) != unit_key("predict",
+                                                                       ((101, 5, 102), 1, 5, 5))
+    size, spaces = cache_info(path)
+    assert size > 0 and {s.label: s.units for s in spaces} == {"a": 1, "a bf16": 0}
+    assert clear_cache(path, "bf16") == 0 and clear_cache(path) == 1
+    assert one.get_many([key]) == {}
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = str(tmp_path / "c.sqlite")
+    ScoreCache(path)  # the schema exists before the writers race
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_writer, args=(path, start, 1500)) for start in (0, 1000)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(120)
+        assert w.exitcode == 0
+    cache = ScoreCache(path).bind({"model": "m"}, "m")
+    found = cache.get_many([unit_key("k", (i,)) for i in range(2500)])
+    assert len(found) == 2500 and found[unit_key("k", (2499,))] == [2499, 2499 / 3]
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_text("not a database " * 100)
+    with pytest.raises(CacheError, match="not a sumprobe cache or it is damaged"):
+        ScoreCache(path)
+
+
+def test_a_local_model_is_known_by_its_bytes(tmp_path, tiny_bert_dir):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, copy)
+    args = dict(name=str(copy), local_path=str(copy), gguf_file=None, revision=None,
+                family="masked", dtype="float32", device="cpu")
+    before = open_for_model(tmp_path / "c.sqlite", **args).namespace
+    assert open_for_model(tmp_path / "c.sqlite", **args).namespace == before
+    assert open_for_model(tmp_path / "c.sqlite", **{**args, "dtype": "bfloat16"}
+                          ).namespace != before
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # retrained in place: same path, other weights
+    weights.write_bytes(bytes(data))
+    assert open_for_model(tmp_path / "c.sqlite", **args).namespace != before
+
+
+def test_engine_reads_back_what_it_scored(tmp_path, tiny_bert_dir):
+    from sumprobe.core.masking import Word
+    from sumprobe.engine import Cloze, load_engine
+
+    document = "the cat sat on the mat because it was warm"
+    clozes = [Cloze(document, Word(1, "cat", 4, 7), (None, "a cat story")),
+              Cloze(document, Word(5, "mat", 19, 22), (None,))]
+    path = str(tmp_path / "c.sqlite")
+    first = load_engine(str(tiny_bert_dir), device="cpu", cache=path)
+    fresh = first.predict(clozes, top_k=3)
+    assert first.work["units_run"] == 3
+    second = load_engine(str(tiny_bert_dir), device="cpu", cache=path)
+    assert second.predict(clozes, top_k=3) == fresh
+    assert second.work["units_run"] == 0 and second.work["units_cached"] == 3
+    second.predict(clozes, top_k=5)  # another question of the same inputs
+    assert second.work["units_run"] == 3
+    other_dtype = load_engine(str(tiny_bert_dir), device="cpu", dtype="bfloat16", cache=path)
+    other_dtype.predict(clozes, top_k=3)
+    assert other_dtype.work["units_run"] == 3
+
+
+def _compare(runner, model, data, *extra):
+    return runner.invoke(cli, ["compare", "--model", str(model), "--dataset", "comparisons",
+                               "--data", str(data), "--drop-shortest", "0", *extra])
+
+
+def test_a_rerun_that_changes_only_the_report_reads_every_input(tmp_path, tiny_bert_dir):
+    runner = CliRunner()
+    cache = str(tmp_path / "c.sqlite")
+    data = FIXTURES / "comparisons.jsonl"
+    out = tmp_path / "a.json"
+    result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out))
+    assert result.exit_code == 0, result.output
+    ran = json.loads(out.read_text())["config"]["scoring"]["units_run"]
+    assert ran > 0
+    for extra in (["--limit", "6"], ["--confidence", "0.9", "--bootstrap", "500"],
+                  ["--plot", str(tmp_path / "p.png")]):
+        out = tmp_path / "b.json"
+        result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out),
+                          *extra)
+        assert result.exit_code == 0, result.output
+        scoring = json.loads(out.read_text())["config"]["scoring"]
+        assert scoring.get("units_run", 0) == 0 and scoring["units_cached"] > 0, extra
+    # A measure setting that changes the inputs (more masks per document) scores the new ones.
+    result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out),
+                      "--masks-per-doc", "2")
+    scoring = json.loads(out.read_text())["config"]["scoring"]
+    assert 0 < scoring["units_run"] < 2 * ran and scoring["units_cached"] == ran
+    result = _compare(runner, tiny_bert_dir, data, "--no-cache", "--cache",
+                      str(tmp_path / "never.sqlite"))
+    assert result.exit_code == 0 and not (tmp_path / "never.sqlite").exists()
+
+
+def test_cache_info_and_clear(tmp_path, tiny_bert_dir):
+    runner = CliRunner()
+    cache = str(tmp_path / "c.sqlite")
+    assert "no cache yet" in runner.invoke(cli, ["cache", "info", "--cache", cache]).output
+    assert _compare(runner, tiny_bert_dir, FIXTURES / "comparisons.jsonl", "--cache", cache,
+                    "--limit", "3").exit_code == 0
+    info = runner.invoke(cli, ["cache", "info", "--cache", cache])
+    assert info.exit_code == 0 and "masked · float32 · cpu" in info.output
+    assert "9" in info.output  # 3 records x 3 conditions x 1 mask
+    cleared = runner.invoke(cli, ["cache", "clear", "--cache", cache, "--yes"])
+    assert cleared.exit_code == 0 and "removed 9 cached inputs" in cleared.output
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("x" * 5000)
+    result = runner.invoke(cli, ["cache", "info", "--cache", str(bad)])
+    assert result.exit_code == 1 and "damaged" in result.output
+
+
+def _command(model, data, cache, output):
+    return [sys.executable, "-m", "sumprobe", "compare", "--model", str(model), "--dataset",
+            "comparisons", "--data", str(data), "--drop-shortest", "0", "--batch-size", "2",
+            "--device", "cpu", "--cache", str(cache), "--output", str(output)]
+
+
+def _units(cache: Path) -> int:
+    try:
+        with sqlite3.connect(cache, timeout=30) as db:
+            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, tiny_bert_dir, how):
+    data = synthetic_comparisons(tmp_path / "data.jsonl", 240)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    cache = tmp_path / "c.sqlite"
+    whole = tmp_path / "whole.json"
+    done = subprocess.run(_command(tiny_bert_dir, data, tmp_path / "other.sqlite", whole),
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    total = json.loads(whole.read_text())["config"]["scoring"]["units_run"]
+    assert total == 720  # 240 records x 3 conditions, one mask each
+
+    process = subprocess.Popen(_command(tiny_bert_dir, data, cache, tmp_path / "cut.json"),
+                               env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _units(cache) < total // 4 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(how)
+    stderr = process.communicate(timeout=60)[1]
+    kept = _units(cache)
+    assert 0 < kept < total, "the run was not stopped halfway"
+    if how == signal.SIGINT:
+        assert process.returncode == 130
+        assert "run the same command again to go on from there" in " ".join(stderr.split())
+    assert not (tmp_path / "cut.json").exists()
+
+    resumed = tmp_path / "resumed.json"
+    again = subprocess.run(_command(tiny_bert_dir, data, cache, resumed), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    payload, reference = json.loads(resumed.read_text()), json.loads(whole.read_text())
+    scoring = payload["config"]["scoring"]
+    assert scoring["units_cached"] == kept and scoring["units_run"] == total - kept
+    for key in ("groups", "pairs", "detail"):
+        assert payload[key] == reference[key], key
+
+
+def test_shannon_runs_one_pass_per_document_and_summary(gpt2):
+    from sumprobe.measures.shannon import shannon_many
+
+    document = "the cat sat on the mat because it was warm."
+    gpt2.work.clear()
+    results = shannon_many(gpt2, [(document, ["a cat", "a dog", "a cat"]), (document, ["x"])])
+    # One distinct document and three distinct summaries: four forward inputs, no more.
+    assert gpt2.work["units_run"] == 4
+    start, doc = gpt2.start_ids(), gpt2.text.encode(document).ids
+    newline = gpt2.text.encode_prompt("")
+    base, full = gpt2.logprob_sums([(start + doc, len(start)),
+                                    (start + doc + newline + doc, len(start + doc + newline))])
+    first = results[0][0]
+    assert first.base == pytest.approx(base, abs=1e-4)
+    assert first.full == pytest.approx(full, abs=1e-4)
+    assert results[0][0] == results[0][2] and results[1][0].base == first.base
+
+
+def test_scoring_in_chunks_gives_what_one_pass_gives(tiny_bert_dir):
+    from sumprobe.data import load_items
+    from sumprobe.engine import load_engine
+    from sumprobe.measures import MeasureConfig, score_summaries
+
+    items = load_items("comparisons", [str(FIXTURES / "comparisons.jsonl")]).items
+    engine = load_engine(str(tiny_bert_dir), device="cpu")
+    whole = score_summaries(items, engine, MeasureConfig("single"))
+    chunked = score_summaries(items, engine, MeasureConfig("single"), chunk=3)
+    assert [s.key for s in chunked.scores] == [s.key for s in whole.scores]
+    assert [s.score for s in chunked.scores] == pytest.approx([s.score for s in whole.scores])
+    assert [(s.item, s.mask, s.group, s.top1_hit) for s in chunked.samples] == \
+        [(s.item, s.mask, s.group, s.top1_hit) for s in whole.samples]

@@ -1,0 +1,50 @@
+"""Data-parallel scoring: `torchrun` with two CPU processes (gloo) writes what one process does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.test_cache import ROOT, synthetic_comparisons
+
+
+def _compare(launcher, model, data, cache, output, samples):
+    return subprocess.run(
+        [*launcher, "-m", "sumprobe", "compare", "--model", str(model), "--dataset",
+         "comparisons", "--data", str(data), "--drop-shortest", "0", "--device", "cpu",
+         "--batch-size", "4", "--cache", str(cache), "--output", str(output), "--samples",
+         str(samples)],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+             "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=600)
+
+
+def test_two_processes_score_what_one_does(tmp_path, tiny_bert_dir):
+    data = synthetic_comparisons(tmp_path / "data.jsonl", 60)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node", "2"]
+    two = _compare(torchrun, tiny_bert_dir, data, tmp_path / "two.sqlite", tmp_path / "two.json",
+                   tmp_path / "two.jsonl")
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _compare([sys.executable], tiny_bert_dir, data, tmp_path / "one.sqlite",
+                   tmp_path / "one.json", tmp_path / "one.jsonl")
+    assert one.returncode == 0, one.stderr
+    # The same scored samples, to the bit, and the same statistics.
+    assert (tmp_path / "two.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+    a, b = json.loads((tmp_path / "one.json").read_text()), json.loads(
+        (tmp_path / "two.json").read_text())
+    for key in ("groups", "pairs", "detail", "skipped", "records"):
+        assert a[key] == b[key], key
+    assert (a["config"]["processes"], b["config"]["processes"]) == (1, 2)
+    assert a["config"]["scoring"] == b["config"]["scoring"]  # the work, gathered from both
+    # Rank 0 wrote every unit to the cache: a one-process rerun on it scores nothing.
+    again = _compare([sys.executable], tiny_bert_dir, data, tmp_path / "two.sqlite",
+                     tmp_path / "again.json", tmp_path / "again.jsonl")
+    assert again.returncode == 0, again.stderr
+    scoring = json.loads((tmp_path / "again.json").read_text())["config"]["scoring"]
+    assert scoring.get("units_run", 0) == 0 and scoring["units_cached"] == 180
+    # Only rank 0 reports: one table, not two.
+    title = "single: mean score per group"
+    assert two.stdout.count(title) == one.stdout.count(title) == 1
