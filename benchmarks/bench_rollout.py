@@ -59,8 +59,12 @@ def ours(model, queries: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def timed(run) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     start = time.perf_counter()
     out = run()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
     assert out.shape[1] == N_NEW
     return elapsed
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", default="8,32", help="generate batch sizes to time")
     parser.add_argument("--output", help="write the figures as JSON here")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, help="torch threads [default: torch's]; on a "
                         "busy machine 1 avoids threads waiting on each other")
     args = parser.parse_args()
@@ -81,10 +86,10 @@ def main() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval().to(args.device)
     generator = torch.Generator().manual_seed(1)
     queries = torch.randint(0, model.config.vocab_size, (args.queries, QUERY_LEN),
-                            generator=generator)  # [N, L]
+                            generator=generator).to(args.device)  # [N, L]
     methods = {"seed respond_to_batch (batch 8)": lambda: seed_rollout(model, queries)}
     for size in sizes:
         methods[f"sumprobe generate_responses (batch {size})"] = (
@@ -105,7 +110,7 @@ def main() -> None:
     seed_rate = tokens / statistics.median(times[seed_name])
     figures = {"torch": torch.__version__, "transformers": transformers.__version__,
                "threads": torch.get_num_threads(),
-               "cpu": platform.processor() or platform.machine(),
+               "cpu": platform.processor() or platform.machine(), "device": args.device,
                "queries": args.queries, "query_tokens": QUERY_LEN, "new_tokens": N_NEW,
                "repeats": args.repeats, "methods": {}}
     print(f"\n{tokens} new tokens per run ({args.queries} queries x {N_NEW}); median of "
