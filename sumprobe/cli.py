@@ -138,6 +138,13 @@ def _config_record(engine, *configs, measures=()) -> dict:
     record["measure_options"] = {c.measure: dataclasses.asdict(c.options) if c.options else {}
                                  for c in measures}
     record["model_revision"] = getattr(engine, "revision", None)
+    if engine is not None:  # what "auto" became on this machine
+        model = getattr(engine, "model", None)
+        record["resolved"] = {
+            "device": str(getattr(engine, "device", "")),
+            "dtype": str(next(model.parameters()).dtype).removeprefix("torch.") if model else None,
+            "batch_size": getattr(engine, "batch_size", None),  # after any out-of-memory halving
+        }
     record["scoring"] = dict(getattr(engine, "work", {}))  # units run and cached, tokens run
     record["processes"] = parallel.current().size  # data-parallel scoring (torchrun)
     cache = getattr(engine, "cache", None)

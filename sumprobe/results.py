@@ -21,7 +21,8 @@ from pathlib import Path
 from sumprobe import __version__
 from sumprobe.errors import DataError
 
-_PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scipy", "spacy")
+_PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "scipy", "spacy",
+             "accelerate", "trl", "rouge-score", "vadersentiment", "gguf", "safetensors")
 
 
 def environment() -> dict:

@@ -261,3 +261,15 @@ def test_scoring_in_chunks_gives_what_one_pass_gives(tiny_bert_dir):
     assert [s.score for s in chunked.scores] == pytest.approx([s.score for s in whole.scores])
     assert [(s.item, s.mask, s.group, s.top1_hit) for s in chunked.samples] == \
         [(s.item, s.mask, s.group, s.top1_hit) for s in whole.samples]
+
+
+def test_results_record_what_auto_became(tmp_path, tiny_bert_dir):
+    out = tmp_path / "r.json"
+    result = _compare(CliRunner(), tiny_bert_dir, FIXTURES / "comparisons.jsonl", "--limit", "3",
+                      "--output", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["config"]["resolved"] == {"device": "cpu", "dtype": "float32",
+                                             "batch_size": 16}
+    assert payload["config"]["dtype"] == "auto"  # what was asked, beside what it became
+    assert "accelerate" in payload["versions"] and "safetensors" in payload["versions"]

@@ -104,7 +104,9 @@ class TokenizerHelper:
             )
         self.tokenizer = tokenizer
         self.prefix, self.suffix = special_frame(tokenizer)
-        self.encode = lru_cache(maxsize=8192)(self._encode)
+        # Records of one document are neighbours (sorted by length), so a small cache serves them
+        # all while memory stays flat on large data sets.
+        self.encode = lru_cache(maxsize=1024)(self._encode)
         self.encode_prompt = lru_cache(maxsize=8192)(self._encode_prompt)
 
     def _encode(self, text: str) -> Encoded:
