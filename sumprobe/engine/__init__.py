@@ -8,6 +8,8 @@ Importing this package does not import torch or transformers (the CLI starts fas
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sumprobe.engine.base import Cloze, Engine, Prediction
 from sumprobe.engine.config import DEVICES, DTYPES, MODEL_TYPES, ModelConfig
 from sumprobe.engine.loading import ModelSource, resolve_model
@@ -104,9 +106,14 @@ def load_engine(
     if cache is not None:
         from sumprobe.engine.cache import open_for_model
 
+        # A de-quantized copy keeps the GGUF file's entries: a run resumed after the first one
+        # made the copy reads what that run scored.
+        local, gguf = source.path if source.local else None, source.gguf_file
+        if source.gguf_origin:
+            local, gguf = str(Path(source.gguf_origin).parent), Path(source.gguf_origin).name
         engine.cache = open_for_model(
-            cache, name=source.name, local_path=source.path if source.local else None,
-            gguf_file=source.gguf_file, revision=engine.revision, family=model_type,
+            cache, name=source.name, local_path=local, gguf_file=gguf,
+            revision=engine.revision, family=model_type,
             dtype=str(torch_dtype).removeprefix("torch."), device=torch_device.type)
     return engine
 

