@@ -13,6 +13,7 @@ from sumprobe.core.masking import Word, apply_mask, find_word
 from sumprobe.engine import Cloze, load_engine, resolve_model
 from sumprobe.engine.base import Encoded
 from sumprobe.errors import ModelError
+from tests.conftest import FIXTURES
 
 DOCUMENT = (
     "My landlord refuses to fix the broken heater in our apartment, and the winter "
@@ -220,3 +221,20 @@ def test_the_real_gguf_model_loads_from_its_copy_with_the_same_outputs(tmp_path,
         with torch.no_grad():
             logits.append(model(ids).logits)
     assert torch.equal(logits[0], logits[1])
+
+
+def test_an_unreachable_hub_fails_at_once_with_what_to_do(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: refused at once
+    done = subprocess.run([sys.executable, "-m", "sumprobe", "compare", "--dataset",
+                           "comparisons", "--data", str(FIXTURES / "comparisons.jsonl"),
+                           "--drop-shortest", "0", "--model", "no-org/no-model-xyz"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    message = " ".join(done.stderr.split())
+    assert "The Hub could not be reached" in message and "local folder" in message
+    assert "Traceback" not in done.stderr
