@@ -26,6 +26,7 @@ from sumprobe.engine import parallel
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import SumprobeError
 from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
+from sumprobe.report import stdout_console
 
 _MEASURE_HELP = "; ".join(
     [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
@@ -217,7 +218,7 @@ def probe(texts, document_file, summary_file, word, seed, **options):
     [config] = _measure_configs(options, seed, **({"word": word} if word else {}))
     item = ProbeItem("document", document, tuple(
         Summary(f"summary {i}", text) for i, text in enumerate(summaries, start=1)), "argument")
-    err, out = Console(stderr=True), Console()
+    err, out = Console(stderr=True), stdout_console()
     engine = _engine_for([config], build(ModelConfig, options), err)
     run = score_summaries([item], engine, config)
     examples = measure.examples(run)
@@ -305,7 +306,7 @@ def compare(output, plot, samples, **options):
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
     model = build(ModelConfig, options)
     signed = _signature(engine, data, model, stats_config, [measure], "documents")
-    out = Console()
+    out = stdout_console()
     for table in compare_tables(result, stats_config.confidence, signed):
         out.print(table)
     for line in skipped_lines(result):
@@ -373,7 +374,7 @@ def agreement(output, plot, scores, **options):
     model = build(ModelConfig, options)
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)
-    out = Console()
+    out = stdout_console()
     for table in agreement_tables(result, stats_config.confidence, signed):
         out.print(table)
     for line in skipped_lines(result):

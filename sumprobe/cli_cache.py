@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from sumprobe.cli_errors import errors_to_messages
+from sumprobe.report import stdout_console
 
 _PATH_HELP = "The cache file [default: $SUMPROBE_CACHE, else ~/.cache/sumprobe/scores.sqlite]."
 
@@ -33,7 +33,7 @@ def info(path):
 
     path = _path(path)
     size, spaces = cache_info(path)
-    out = Console()
+    out = stdout_console()
     if not spaces:
         out.print(f"{path}: empty" if size else f"{path}: no cache yet")
         return

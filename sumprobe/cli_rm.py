@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import build, config_file_option, options_from, param_name
+from sumprobe.report import stdout_console
 from sumprobe.rm.config import RMConfig
 
 # What a resumed run may change: how long it goes on and how often it saves and reports.
@@ -44,9 +45,11 @@ def _accuracy_table(result, signature: str):
     from rich.table import Table
 
     from sumprobe import formatting as fmt
+    from sumprobe.report import Footnotes
 
     table = Table(title="Reward model: pairwise accuracy on held-out comparisons (%)",
-                  title_justify="left", caption=signature, caption_justify="left")
+                  title_justify="left", caption=Footnotes().caption(signature),
+                  caption_justify="left")
     for name in ("subset", "pairs", "posts", "accuracy [95% CI]", "ties %"):
         table.add_column(name, justify="left" if name == "subset" else "right")
     for row in result.evaluation.rows:
@@ -101,7 +104,7 @@ def rm_train(ctx, resume_dir, output, **options):
         sys.exit(130)
     signature = (f"model:{config.model}|data:{','.join(config.data) or 'hub'}|steps:"
                  f"{result.steps}|pairs:{result.train_pairs}|seed:{config.seed}")
-    Console().print(_accuracy_table(result, signature))
+    stdout_console().print(_accuracy_table(result, signature))
     for reason, count in sorted(result.skipped.items()):
         err.print(f"skipped {count}: {reason}")
     err.print(f"{result.n_cut} inputs had their post cut to --max-length {config.max_length}")

@@ -35,9 +35,14 @@ class Footnotes:
             return ""
         return f"[{self._notes.setdefault(note, len(self._notes) + 1)}]"
 
-    def caption(self, signature: str = "") -> str | None:
+    def caption(self, signature: str = ""):
+        """The notes, then the signature, left-aligned; never wrapped at the table's width
+        (a signature broken across lines cannot be pasted into a paper)."""
+        from rich.text import Text
+
         lines = [f"[{number}] {note}" for note, number in self._notes.items()]
-        return "\n".join(lines + ([signature] if signature else [])) or None
+        text = "\n".join(lines + ([signature] if signature else []))
+        return Text(text, no_wrap=True, overflow="ignore", justify="left") if text else None
 
 
 def score_table(result, confidence: float) -> Table:
@@ -237,3 +242,18 @@ def as_text(*tables) -> str:
         for table in tables:
             console.print(table)
         return console.export_text()
+
+
+PIPED_WIDTH = 200  # columns for tables written to a file or a pipe (rich would use 80)
+
+
+def stdout_console():
+    """The console for results on stdout. On a terminal, its width; piped or redirected, wide
+    enough that no table wraps its columns or its signature (COLUMNS still decides if set)."""
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=PIPED_WIDTH)

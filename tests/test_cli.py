@@ -393,3 +393,13 @@ def test_a_bad_reward_model_path_is_refused_before_any_model_loads(runner, tmp_p
                                  "--measure", "reward-model", "--reward-model",
                                  str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "no sumprobe_rm.json" in result.output, result.output
+
+
+def test_piped_tables_keep_their_signature_on_one_line(runner, tiny_bert_dir, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = compare(runner, tiny_bert_dir, "--dataset", "comparisons", "--data", COMPARISONS,
+                     "--limit", "6")
+    assert result.exit_code == 0, result.output
+    signed = [line for line in result.output.splitlines() if line.startswith("measure:single|")]
+    assert signed and all("|sumprobe:" in line for line in signed)  # never broken in two
+    assert max(len(line) for line in result.output.splitlines()) > 80  # not cut at 80
