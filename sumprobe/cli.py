@@ -153,7 +153,22 @@ def _config_record(engine, *configs, measures=()) -> dict:
     return record
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """`sumprobe --help` lists each command with its whole first sentence (click cuts it to
+    the terminal's width, often mid-phrase), wrapped under the command's name."""
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sumprobe")
 def cli():
     """Information-theoretic probes of language models."""

@@ -403,3 +403,10 @@ def test_piped_tables_keep_their_signature_on_one_line(runner, tiny_bert_dir, mo
     signed = [line for line in result.output.splitlines() if line.startswith("measure:single|")]
     assert signed and all("|sumprobe:" in line for line in signed)  # never broken in two
     assert max(len(line) for line in result.output.splitlines()) > 80  # not cut at 80
+
+
+def test_the_command_list_shows_whole_first_sentences(runner):
+    result = runner.invoke(cli, ["--help"])
+    text = " ".join(result.output.split())
+    assert "beside ROUGE and summary length." in text
+    assert "tests between groups." in text and "..." not in text
