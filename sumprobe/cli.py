@@ -241,7 +241,7 @@ def probe(texts, document_file, summary_file, word, seed, **options):
         reasons = "; ".join(f"{why}" for why in run.skipped) or "nothing to score"
         raise click.ClickException(f"{measure.name} could not score this document: {reasons}")
     if run.scores:
-        out.print(measure_table(run.scores, measure.name))
+        out.print(measure_table(run.scores, measure.name, measure.details_legend))
     for table in examples:
         out.print(detail_table(table))
 

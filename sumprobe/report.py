@@ -223,9 +223,11 @@ def agreement_tables(result, confidence: float, signature: str = "") -> list[Tab
     return _signed(tables, signature)
 
 
-def measure_table(scores, measure: str) -> Table:
-    """Each summary's score under a measure, with the numbers behind it."""
+def measure_table(scores, measure: str, legend: str = "") -> Table:
+    """Each summary's score under a measure, with the numbers behind it (and what they are)."""
     table = _table(f"{measure} per summary", ("summary", "score", "details"))
+    if legend:
+        table.caption, table.caption_justify = legend, "left"
     for score in scores:
         details = ", ".join(f"{k}={fmt.number(v)}" for k, v in score.details.items())
         shown = fmt.DASH if not math.isfinite(score.score) else f"{score.score:+.4f}"

@@ -411,3 +411,12 @@ def test_the_command_list_shows_whole_first_sentences(runner):
     assert "beside ROUGE and summary length." in text
     assert "tests between groups." in text
     assert "..." not in text.split("Commands:")[1]  # nothing cut
+
+
+def test_probe_says_what_the_shannon_details_are(runner, tiny_gpt2_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_gpt2_dir), "--measure", "shannon",
+                                 "The landlord finally repaired the heater last winter.",
+                                 "The heater was repaired."])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "help=" in text and "log-likelihood of the document in nats" in text

@@ -81,6 +81,7 @@ class Measure:
     description: ClassVar[str] = ""  # one line for --help
     reference: ClassVar[bool] = False  # a cheap baseline shown beside every measure in agreement
     options: ClassVar[type | None] = None  # settings dataclass (fields made with `setting`)
+    details_legend: ClassVar[str] = ""  # what the numbers in a score's details are, with units
 
     def check(self, options) -> None:
         """Refuse settings that cannot work (a missing file, say) before any model loads;

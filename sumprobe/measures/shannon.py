@@ -91,6 +91,9 @@ class Shannon(Measure):
     needs = NEEDS_LOGPROBS
     unit = "Shannon score: (help - base) / (full - base)"
     description = "the Shannon score (Egan et al. 2022; causal LMs)"
+    details_legend = ("help, base, full: log-likelihood of the document in nats (natural log) "
+                      "with the summary in front, alone, and after itself; "
+                      "information_difference = help - base")
 
     def score(self, items, engine, options=None, progress=None) -> ScoredRun:
         run = ScoredRun([])

@@ -94,6 +94,8 @@ class SingleWord(Measure):
     needs = NEEDS_CLOZE
     unit = "help: top-1 hit with the summary - hit alone"
     description = "the seed's one-word probe (masked or causal LMs)"
+    details_legend = ("masks: masked words of the document; accuracy: share filled right with "
+                      "the summary in front; logprob_gain: mean gain in log p(word), in nats")
     options = ProbeConfig
 
     def score(self, items, engine, options: ProbeConfig, progress=None) -> ScoredRun:
