@@ -120,8 +120,15 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
                         try:
                             row = json.loads(line)
                         except json.JSONDecodeError as error:
-                            raise DataError(f"{where}: invalid JSON ({error.msg} at column "
-                                            f"{error.colno})") from None
+                            # json's own words end mid-phrase for some errors ("Invalid
+                            # control character at"): say where, and what a control
+                            # character is, in full.
+                            reason = error.msg.removesuffix(" at")
+                            if "control character" in reason:
+                                reason += " (a raw tab, newline or other character below "\
+                                          "U+0020 inside a string; JSON writes them as \\t, \\n)"
+                            raise DataError(f"{where}: invalid JSON: {reason} at column "
+                                            f"{error.colno}") from None
                         if not isinstance(row, dict):
                             raise DataError(f"{where}: expected a JSON object")
                         yield where, row

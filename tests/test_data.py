@@ -332,3 +332,16 @@ def test_any_json_value_in_any_field_is_a_clear_error_or_a_record(field, value):
         assert str(error).startswith("file.jsonl:7:")
     else:
         assert len(item.summaries) == 2 and isinstance(item.document, str)
+
+
+def test_a_raw_control_character_is_explained_in_full(tmp_path):
+    from sumprobe.data import load_items
+    from sumprobe.errors import DataError
+
+    path = tmp_path / "tab.jsonl"
+    path.write_text('{"info": {"post": "a\tb"}}\n')
+    with pytest.raises(DataError) as caught:
+        load_items("comparisons", [str(path)])
+    message = str(caught.value)
+    assert "tab.jsonl:1: invalid JSON: Invalid control character (" in message
+    assert "at column 21" in message and " at at " not in message
