@@ -52,6 +52,7 @@ from sumprobe.engine import Cloze, load_engine  # noqa: E402
 from sumprobe.probe import ProbeConfig, choose_words  # noqa: E402
 
 TARGET_SPEEDUP, TARGET_AGREEMENT = 20.0, 0.99
+PROFILE = "--profile" in sys.argv
 results: dict = {}
 
 
@@ -227,7 +228,6 @@ def check_compare(masked: Path, data: Path, device: str, seed_texts: int) -> Non
             "over_seed": round(n_inputs / seconds / seed_rate, 1),
             "encoder_alone": round(encoder_alone(engine16, clozes, device), 1)})
     engine16.batch_size = auto
-
     # top-1 agreement, and fp32's margin between its two best candidates
     pairs = [(a, b) for row16, row32 in zip(answers16, answers32) for a, b in zip(row16, row32)]
     agree = [a.top_tokens[0] == b.top_tokens[0] for a, b in pairs]
@@ -244,6 +244,24 @@ def check_compare(masked: Path, data: Path, device: str, seed_texts: int) -> Non
                 {"inputs": len(kept), "agreement": round(sum(kept) / len(kept), 4)})
 
     check_backoff(masked, clozes, answers16, device)
+    if PROFILE:
+        profile_predict(engine16, clozes, device)
+
+
+def profile_predict(engine, clozes, device: str) -> None:
+    """Where one predict call spends its time (Python and the waits on the GPU)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    engine.predict(clozes, top_k=2)
+    sync(device)
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
+    print(text.getvalue(), flush=True)
 
 
 def fp32_margins(engine, clozes) -> list[float]:
@@ -345,6 +363,8 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="tiny models (a quick CPU run)")
     parser.add_argument("--skip", default="", help="comma-separated: compare,measures,rollout")
     parser.add_argument("--output", help="write the figures as JSON here")
+    parser.add_argument("--profile", action="store_true", help="print where one predict call "
+                        "of the bf16 engine spends its time")
     parser.add_argument("--write-stop-words", metavar="FILE", help="write spaCy's English stop "
                         "words here (for an image without spaCy) and stop")
     args = parser.parse_args()
