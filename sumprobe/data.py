@@ -48,7 +48,7 @@ class DataConfig:
         check_fields(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Summary:
     """One summary of an item, in the group it is scored under, with any human ratings."""
 
@@ -58,7 +58,7 @@ class Summary:
     ratings: dict[str, float] = field(default_factory=dict)  # axis name -> human score
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per record: no per-instance dict
 class ProbeItem:
     """A document and the summaries to score on it, each with its group."""
 

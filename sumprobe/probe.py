@@ -40,7 +40,7 @@ class ProbeConfig:
         check_fields(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per mask and condition: keep them small
 class Sample:
     """One scored example: a record's document under one condition, at one masked word."""
 

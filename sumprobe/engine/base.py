@@ -29,7 +29,7 @@ class Cloze:
     prompts: tuple[str | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prediction:
     """The model's answer for one (cloze, prompt)."""
 

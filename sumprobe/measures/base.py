@@ -26,7 +26,7 @@ from sumprobe.engine.capabilities import (  # noqa: F401  (what a measure declar
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per summary: no per-instance dict
 class SummaryScore:
     """One summary's score, with what a reader needs to pair it with human judgments."""
 
