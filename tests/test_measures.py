@@ -133,3 +133,14 @@ def test_single_measure_is_the_mean_help_over_masks(bert):
         with_summary = [x.top1_hit for x in samples if x.group == score.group]
         assert score.details["accuracy"] == pytest.approx(sum(with_summary) / 3)
         assert score.score == pytest.approx((sum(with_summary) - sum(alone)) / 3)
+
+
+def test_blanc_gives_no_score_where_nothing_can_be_masked(bert):
+    from sumprobe.data import ProbeItem, Summary
+    from sumprobe.measures import MeasureConfig, score_summaries
+
+    # Every token is a stop word or too short for the length rule: nothing to mask.
+    item = ProbeItem("d", "It is so. We do.", (Summary("a", "it is"),), "test")
+    run = score_summaries([item], bert, MeasureConfig("blanc-help"))
+    assert math.isnan(run.scores[0].score)
+    assert run.skipped["no token to mask (blanc-help)"] == 1

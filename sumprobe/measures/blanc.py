@@ -14,6 +14,7 @@ not even its first sentence fits, that sentence's last tokens). Cut inputs are c
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,7 +187,13 @@ class BlancHelp(Measure):
                 details = {"S00": c.s00, "S01": c.s01, "S10": c.s10, "S11": c.s11,
                            "improve": c.improve, "cut_inputs": result.cut}
                 run.n_cut += result.cut
-                run.scores.append(summary_score(index, item, s, c.relative, details))
+                # Nothing masked (every token too short or a stop word): no score, as Shannon
+                # gives none for a document that cannot help itself, never a 0 that looks
+                # like "no help".
+                score = c.relative if c.total else math.nan
+                if not c.total:
+                    run.skipped["no token to mask (blanc-help)"] += 1
+                run.scores.append(summary_score(index, item, s, score, details))
         return run
 
 
