@@ -84,10 +84,14 @@ def command(model: Path, data: Path, cache: Path, output: Path) -> list[str]:
             str(output)]
 
 
+THREADS = "1"  # torch threads per run: steadier figures on a shared machine (--threads)
+
+
 def run(args: list[str], kill_at: int | None = None, cache: Path | None = None) -> dict:
     """Wall seconds and peak RSS (MB) of one run; with kill_at, SIGKILL it once the cache holds
     that many units."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": THREADS}
     start = time.perf_counter()
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed = False
@@ -118,7 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--output")
+    parser.add_argument("--threads", default="1", help="torch threads per run [default: 1]")
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -132,7 +139,8 @@ def main() -> None:
             warm = run(command(tmp / "model", data, cold_cache, out))
             half = scoring["units_run"] // 2
             cut_cache = tmp / f"cut{n}.sqlite"
-            run(command(tmp / "model", data, cut_cache, out), kill_at=half, cache=cut_cache)
+            killed = run(command(tmp / "model", data, cut_cache, out), kill_at=half,
+                         cache=cut_cache)
             kept = units(cut_cache)
             resumed = run(command(tmp / "model", data, cut_cache, out))
             row = {"records": n, "units": scoring["units_run"], "tokens": scoring["tokens_run"],
@@ -140,7 +148,8 @@ def main() -> None:
                    "cold_peak_mb": cold["peak_rss_mb"], "warm_s": warm["seconds"],
                    "warm_peak_mb": warm["peak_rss_mb"],
                    "cold_over_warm": round(cold["seconds"] / warm["seconds"], 1),
-                   "killed_with_units": kept, "resume_s": resumed["seconds"],
+                   "killed_after_s": killed["seconds"], "killed_with_units": kept,
+                   "resume_s": resumed["seconds"], "resume_peak_mb": resumed["peak_rss_mb"],
                    "cache_mb": round(cold_cache.stat().st_size / 1e6, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
