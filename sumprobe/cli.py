@@ -115,8 +115,10 @@ def _scoring(engine, err: Console, what: str):
         sys.exit(130)
     work = getattr(engine, "work", None)
     if work:
+        blocks = (f"; {work['records_cached']:,} records' results read whole"
+                  if work["records_cached"] else "")
         err.print(f"scored {work['units_run']:,} inputs ({work['tokens_run']:,} tokens), "
-                  f"read {work['units_cached']:,} from the cache")
+                  f"read {work['units_cached']:,} from the cache{blocks}")
 
 
 def _signature(engine, data: DataConfig, model: ModelConfig, stats: StatsConfig, measures,

@@ -151,7 +151,11 @@ def test_a_rerun_that_changes_only_the_report_reads_every_input(tmp_path, tiny_b
                           *extra)
         assert result.exit_code == 0, result.output
         scoring = json.loads(out.read_text())["config"]["scoring"]
-        assert scoring.get("units_run", 0) == 0 and scoring["units_cached"] > 0, extra
+        assert scoring.get("units_run", 0) == 0, extra
+        # another limit is another block of records: its inputs are read one by one; the
+        # same records read as one block (no masking or tokenizing either)
+        read = "units_cached" if extra[0] == "--limit" else "records_cached"
+        assert scoring[read] > 0, extra
     # A measure setting that changes the inputs (more masks per document) scores the new ones.
     result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out),
                       "--masks-per-doc", "2")
@@ -273,3 +277,32 @@ def test_results_record_what_auto_became(tmp_path, tiny_bert_dir):
                                              "batch_size": 16}
     assert payload["config"]["dtype"] == "auto"  # what was asked, beside what it became
     assert "accelerate" in payload["versions"] and "safetensors" in payload["versions"]
+
+
+def test_a_block_of_records_is_read_whole_only_when_nothing_that_decides_it_changed(
+        tmp_path, tiny_bert_dir):
+    from sumprobe.data import load_items
+    from sumprobe.engine import load_engine
+    from sumprobe.measures import MeasureConfig, score_summaries
+    from sumprobe.probe import ProbeConfig
+
+    items = load_items("comparisons", [str(FIXTURES / "comparisons.jsonl")]).items
+    path = str(tmp_path / "c.sqlite")
+    first = load_engine(str(tiny_bert_dir), device="cpu", cache=path)
+    fresh = score_summaries(items, first, MeasureConfig("single"), chunk=5)
+    engine = load_engine(str(tiny_bert_dir), device="cpu", cache=path)
+    again = score_summaries(items, engine, MeasureConfig("single"), chunk=5)
+    assert engine.work["records_cached"] == len(items) and engine.work["units_cached"] == 0
+    assert [(s.key, s.score) for s in again.scores] == [(s.key, s.score) for s in fresh.scores]
+    assert again.samples == fresh.samples and again.skipped == fresh.skipped
+    # Another setting, or one changed record, scores that block again (from its inputs).
+    engine.work.clear()
+    score_summaries(items, engine, MeasureConfig("single", ProbeConfig(masks_per_doc=2)),
+                    chunk=5)
+    assert engine.work["records_cached"] == 0
+    engine.work.clear()
+    import dataclasses
+
+    edited = [dataclasses.replace(items[0], document=items[0].document + " Extra."), *items[1:]]
+    score_summaries(edited, engine, MeasureConfig("single"), chunk=5)
+    assert engine.work["records_cached"] == len(items) - 5  # the first block only is new

@@ -39,12 +39,14 @@ def test_two_processes_score_what_one_does(tmp_path, tiny_bert_dir):
         assert a[key] == b[key], key
     assert (a["config"]["processes"], b["config"]["processes"]) == (1, 2)
     assert a["config"]["scoring"] == b["config"]["scoring"]  # the work, gathered from both
-    # Rank 0 wrote every unit to the cache: a one-process rerun on it scores nothing.
+    # Rank 0 wrote the cache: a one-process rerun on it scores nothing, the records' block read
+    # whole, and its results are those of the two-process run.
     again = _compare([sys.executable], tiny_bert_dir, data, tmp_path / "two.sqlite",
                      tmp_path / "again.json", tmp_path / "again.jsonl")
     assert again.returncode == 0, again.stderr
     scoring = json.loads((tmp_path / "again.json").read_text())["config"]["scoring"]
-    assert scoring.get("units_run", 0) == 0 and scoring["units_cached"] == 180
+    assert scoring.get("units_run", 0) == 0 and scoring["records_cached"] == 60
+    assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
     # Only rank 0 reports: one table, not two.
     title = "single: mean score per group"
     assert two.stdout.count(title) == one.stdout.count(title) == 1

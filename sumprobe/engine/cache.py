@@ -65,6 +65,8 @@ _SCHEMA = (
     "identity TEXT NOT NULL, created REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
     "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS results (namespace TEXT NOT NULL, key BLOB NOT NULL, "
+    "value BLOB NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
 )
 
 
@@ -136,6 +138,28 @@ class ScoreCache:
         if rows:
             self._write(lambda db: db.executemany(
                 "INSERT OR REPLACE INTO units VALUES (?, ?, ?)", rows))
+
+    def get_result(self, key: bytes):
+        """A measure's whole result for a block of records (see `measures.score_summaries`),
+        or None. Stored pickled: it holds the measure's own row classes; the file is the
+        user's own, written by this program."""
+        import pickle
+
+        row = self._db.execute("SELECT value FROM results WHERE namespace = ? AND key = ?",
+                               (self.namespace, key)).fetchone()
+        if row is None:
+            return None
+        try:
+            return pickle.loads(row[0])
+        except Exception:  # written by another sumprobe version: score again
+            return None
+
+    def put_result(self, key: bytes, value) -> None:
+        import pickle
+
+        blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                                          (self.namespace, key, blob)))
 
     def file_digest(self, path: Path) -> str:
         """The hash of a file's bytes, remembered by (path, size, mtime) so that a large model
@@ -220,6 +244,7 @@ def clear_cache(path: str | Path, label: str | None = None) -> int:
         db.execute("BEGIN IMMEDIATE")
         for space in spaces:
             removed += db.execute("DELETE FROM units WHERE namespace = ?", (space,)).rowcount
+            db.execute("DELETE FROM results WHERE namespace = ?", (space,))
             db.execute("DELETE FROM namespaces WHERE namespace = ?", (space,))
         db.execute("COMMIT")
         if label is None:

@@ -71,6 +71,43 @@ def _shifted(row, offset: int):
     return row
 
 
+def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
+    """What decides a measure's result on a block of records besides the model: the measure,
+    its settings and every field of every record, in order."""
+    import hashlib
+
+    from sumprobe.engine.cache import CACHE_VERSION
+
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr((CACHE_VERSION, config.measure, config.options)).encode())
+    for item in part:
+        digest.update(repr(item).encode("utf-8", "surrogatepass"))
+    return digest.digest()
+
+
+def _score_block(measure, part: Sequence, engine, config: MeasureConfig, progress) -> ScoredRun:
+    """The measure's result on one block, read whole from the engine's cache when this block
+    was scored before (a rerun skips masking and tokenizing too), else scored and kept."""
+    from sumprobe.engine import parallel
+
+    cache = getattr(engine, "cache", None)
+    world = parallel.current()
+    key = _block_key(config, part) if cache is not None else None
+    done = None
+    if cache is not None:
+        done = world.broadcast(cache.get_result(key) if world.main else None)
+    if done is not None:
+        engine.work["records_cached"] += len(part)
+        if progress is not None:
+            progress.advance(len(part))
+        return done
+    done = measure.score(part, engine, config.options,
+                         _ChunkProgress(progress, len(part)) if progress else None)
+    if cache is not None and world.main:
+        cache.put_result(key, done)
+    return done
+
+
 def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=None,
                     chunk: int = CHUNK_RECORDS) -> ScoredRun:
     """Score every summary of every item with the configured measure, `chunk` records at a
@@ -82,8 +119,7 @@ def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=Non
     run = ScoredRun([])
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
-        done = measure.score(part, engine, config.options,
-                             _ChunkProgress(progress, len(part)) if progress else None)
+        done = _score_block(measure, part, engine, config, progress)
         run.scores += [_shifted(score, start) for score in done.scores]
         run.samples += [_shifted(sample, start) for sample in done.samples]
         run.skipped += done.skipped
