@@ -212,6 +212,7 @@ class NamespaceInfo:
     label: str
     units: int
     created: float
+    blocks: int = 0  # measures' results on blocks of records
 
 
 def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:
@@ -222,8 +223,9 @@ def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:
     db = _connect(path)
     try:
         counts = dict(db.execute("SELECT namespace, COUNT(*) FROM units GROUP BY namespace"))
+        blocks = dict(db.execute("SELECT namespace, COUNT(*) FROM results GROUP BY namespace"))
         rows = db.execute("SELECT namespace, label, created FROM namespaces ORDER BY created")
-        spaces = [NamespaceInfo(label, counts.get(space, 0), created)
+        spaces = [NamespaceInfo(label, counts.get(space, 0), created, blocks.get(space, 0))
                   for space, label, created in rows]
     finally:
         db.close()
