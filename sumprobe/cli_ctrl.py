@@ -61,6 +61,26 @@ def _device_option(command):
                         show_default=True, help="auto: CUDA, then MPS, then CPU.")(command)
 
 
+def _plot_curve(output_dir: str, result) -> str | None:
+    """training_curve.png in the run folder, from its log.jsonl (None when nothing is logged)."""
+    import json
+    from pathlib import Path
+
+    from sumprobe.plots import plot_ctrl_run
+    from sumprobe.rl.runlog import LOG_FILE
+
+    log = Path(output_dir) / LOG_FILE
+    if not log.exists():
+        return None
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    if not rows:
+        return None
+    path = Path(output_dir) / "training_curve.png"
+    plot_ctrl_run(path, rows, result.rewards if result else None,
+                  result.tasks if result else None, caption=str(output_dir))
+    return str(path)
+
+
 @click.command("ctrl-train")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML or JSON file of fields; options given here override it.")
@@ -76,11 +96,12 @@ def ctrl_train(config_file, resume, **options):
     from sumprobe.rl.run import train_ctrl
     from sumprobe.rl.view import LiveView, reward_table, write_histograms
 
-    base = None
+    base, done = None, 0
     if resume:
         folder = ckpt.find_resumable(resume)
         saved = ckpt.read_config(folder)
         base = saved.to_dict() if saved else None
+        done = ckpt.checkpoint_number(folder) or 0
         # The run folder is where the checkpoint is, wherever the run was started from.
         options["output_dir"] = options["output_dir"] or str(folder.parent)
     try:
@@ -92,8 +113,17 @@ def ctrl_train(config_file, resume, **options):
         train_ctrl(config, resume=resume)
         return
     err, out = Console(stderr=True), Console()
-    with LiveView(err, config.updates) as view:
-        result = train_ctrl(config, resume=resume, on_step=view.update, say=err.print)
+    say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
+                                    soft_wrap=True)
+    result = None
+    try:
+        with LiveView(err, config.updates, done_updates=done) as view:
+            result = train_ctrl(config, resume=resume, on_step=view.update, say=say,
+                                on_progress=view.progress)
+    finally:  # the curve so far, even when a NaN stopped the run
+        curve = _plot_curve(config.output_dir, result)
+        if curve:
+            err.print(f"training curve: {curve}")
     if result.rewards:
         distributions = by_group(result.rewards, result.tasks, TASKS)
         out.print(reward_table(distributions, f"reward per task, update {result.updates}"))
@@ -123,7 +153,10 @@ def ctrl_train(config_file, resume, **options):
 @_device_option
 @errors_to_messages
 def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
-    """Continue TEXT under a control prefix, e.g. --task positive "The movie"."""
+    """Continue TEXT under a control prefix (--task negative, neutral or positive).
+
+    For example: sumprobe ctrl-sample --model ctrl-out --task positive "The movie"
+    """
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.evaluate import load_trained, sample_continuations
 
@@ -140,36 +173,57 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
               help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
 @click.option("--ref-model", help="Reference model [default: the run's: its --ref-lm-name, else "
               "the --lm-name it started from].")
-@click.option("--data", type=click.Path(exists=True), help="Reviews [default: the run's].")
+@click.option("--data", type=click.Path(exists=True),
+              help="Reviews to draw openings from [default: what the run did not train on: "
+              "imdb test after imdb train; the held-out share of the run's own --data file].")
 @click.option("--reward", type=click.Choice(REWARDS), help="Reward backend [default: the run's].")
 @click.option("--cls-model-name", help="Classifier [default: the run's].")
-@click.option("--queries", type=click.IntRange(1), default=16, show_default=True,
+@click.option("--queries", type=click.IntRange(1), default=64, show_default=True,
               help="Review openings asked under every task.")
+@click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Responses per opening, task and model (the interval resamples openings).")
+@click.option("--bootstrap", type=click.IntRange(100), default=2000, show_default=True,
+              help="Bootstrap resamples per interval.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Write the gain per task with its interval as a PNG here.")
 @click.option("--show", type=click.IntRange(0), default=6, show_default=True,
               help="Responses shown (all go to --output).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
 @_device_option
 @errors_to_messages
-def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, show, seed, output,
-              device):
-    """The tuned model beside its reference: per task, mean reward of their responses."""
+def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, bootstrap,
+              plot, show, seed, output, device):
+    """The tuned model beside its reference on openings the run did not train on: per task,
+    mean rewards and the gain with its interval and paired test."""
+    from sumprobe.core.stats import StatsConfig
     from sumprobe.results import check_outputs
     from sumprobe.rl.evaluate import run_ctrl_eval
     from sumprobe.rl.view import eval_means_table, eval_rows_table
 
-    check_outputs({"--data": [data] if data else [], "--model": [model]}, {"--output": output})
+    check_outputs({"--data": [data] if data else [], "--model": [model]},
+                  {"--output": output, "--plot": plot})
 
     run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
                         cls_model_name=cls_model_name, n_queries=queries, seed=seed,
-                        device=device)
-    out = Console()
+                        device=device, samples=samples,
+                        stats=StatsConfig(n_resamples=bootstrap, seed=seed))
+    out, err = Console(), Console(stderr=True)
+    err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
+              f"{samples} response(s) each per task and model", markup=False, highlight=False,
+              soft_wrap=True)
     if show:
         out.print(eval_rows_table(run.result, show))
-    out.print(eval_means_table(run.result, f"mean reward per task · {run.model_path}"))
+    out.print(eval_means_table(run.result, f"reward per task, tuned vs reference · "
+                                           f"{run.model_path}"))
+    if plot:
+        from sumprobe.plots import plot_ctrl_eval
+
+        plot_ctrl_eval(plot, run.result.gains, caption=f"{run.model_path} · {run.source}")
+        err.print(f"plot: {plot}", markup=False)
     if output:
         run.write(output)
-        Console(stderr=True).print(f"results: {output}")
+        err.print(f"results: {output}", markup=False)
 
 
 COMMANDS: list = [ctrl_train, ctrl_sample, ctrl_eval]

@@ -127,7 +127,9 @@ class Experiments:
 
         The model is `--sumprobe-ctrl-model` when given; otherwise a run is trained first, with
         `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options` (ctrl-train's options, which win
-        over the session's seed and data), on `imdb` data when given. Both steps call the
+        over the session's seed and data), on `imdb` data when given. The openings judged are
+        ones the run did not train on: `imdb-test` data when given (e.g. IMDB's test file),
+        else the held-out share of `imdb` (or the Hub's test split). Both steps call the
         library the commands call (`train_ctrl`, `run_ctrl_eval`); with `--sumprobe-output` the
         run and `ctrl-eval.json` are kept there.
         """
@@ -156,8 +158,9 @@ class Experiments:
                 config = load_config(config_file, **{**session, **options})
                 trained = train_ctrl(config)
                 model = str(trained.checkpoint or trained.output_dir)
-            evaluated = run_ctrl_eval(model, data=imdb, n_queries=s.ctrl_queries, seed=s.seed,
-                                      device=s.device)
+            evaluated = run_ctrl_eval(model, data=s.data.get("imdb-test") or imdb,
+                                      n_queries=s.ctrl_queries, seed=s.seed, device=s.device,
+                                      stats=StatsConfig(seed=s.seed))
             if s.output:
                 evaluated.write(folder / "ctrl-eval.json")
             return evaluated.result

@@ -92,3 +92,73 @@ def plot_rm_curves(path: str | Path, log_rows: list[dict], caption: str = "") ->
     accuracy_axes.set_ylabel("pairwise accuracy")
     accuracy_axes.legend(fontsize=7)
     _save(figure, path, caption)
+
+
+def _task_colors() -> dict[str, str]:
+    return {"negative": "#c44e52", "neutral": "#8c8c8c", "positive": "#55a868"}
+
+
+def plot_ctrl_run(path: str | Path, log_rows: list[dict], rewards: list[float] | None = None,
+                  tasks: list[str] | None = None, caption: str = "") -> None:
+    """A ctrl-train run: mean reward per task per update (thin) with a moving mean over 5
+    updates (thick), the KL to the reference, and beside them the seed's reward histograms of
+    the last update, per task."""
+    plt = _pyplot()
+    colors = _task_colors()
+    figure, (curve, kl_axes, hist) = plt.subplots(1, 3, figsize=(13, 3.6))
+    steps = [r["step"] for r in log_rows]
+    for task, color in colors.items():
+        key = f"env/reward_{task}"
+        values = [r.get(key) for r in log_rows]
+        points = [(s, v) for s, v in zip(steps, values) if isinstance(v, (int, float))]
+        if not points:
+            continue
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        curve.plot(xs, ys, color=color, linewidth=0.6, alpha=0.45)
+        smooth = [sum(ys[max(0, i - 4):i + 1]) / len(ys[max(0, i - 4):i + 1])
+                  for i in range(len(ys))]
+        curve.plot(xs, smooth, color=color, linewidth=2, label=f"[{task}]")
+    curve.set_xlabel("update")
+    curve.set_ylabel("mean reward of the update's samples")
+    curve.set_title("training curve")
+    curve.legend(fontsize=7)
+    curve.grid(True, alpha=0.3)
+    kl = [(r["step"], r["objective/kl"]) for r in log_rows
+          if isinstance(r.get("objective/kl"), (int, float))]
+    kl_axes.plot([k[0] for k in kl], [k[1] for k in kl], color="#4c72b0", linewidth=1)
+    kl_axes.set_xlabel("update")
+    kl_axes.set_ylabel("KL to the reference (nats per response)")
+    kl_axes.set_title("KL")
+    kl_axes.grid(True, alpha=0.3)
+    if rewards and tasks:
+        for task, color in colors.items():
+            mine = [r for r, t in zip(rewards, tasks) if t == task]
+            if mine:
+                hist.hist(mine, bins=15, color=color, alpha=0.5, label=f"[{task}] n={len(mine)}")
+        hist.legend(fontsize=7)
+    hist.set_xlabel("reward")
+    hist.set_ylabel("samples")
+    hist.set_title(f"last update ({steps[-1] if steps else 0})")
+    _save(figure, path, caption)
+
+
+def plot_ctrl_eval(path: str | Path, gains: dict, caption: str = "") -> None:
+    """ctrl-eval: per task the tuned − reference reward gain with its interval (`gains`: task ->
+    a Difference), a dashed line at 0 (no effect)."""
+    plt = _pyplot()
+    colors = _task_colors()
+    names = list(gains)
+    figure, axes = plt.subplots(figsize=(1.5 * len(names) + 2, 3.6))
+    for x, task in enumerate(names):
+        d = gains[task]
+        axes.bar(x, d.value, color=colors.get(task, "#4c72b0"), alpha=0.8)
+        if d.low == d.low:  # an interval exists (NaN when not)
+            axes.errorbar(x, d.value, yerr=[[d.value - d.low], [d.high - d.value]], color="black",
+                          capsize=6)
+        axes.annotate(f"n={d.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
+                      ha="center", fontsize=7)
+    axes.set_xticks(range(len(names)), [f"[{t}]" for t in names])
+    axes.axhline(0, color="grey", linestyle="--", linewidth=1)
+    axes.set_ylabel("tuned − reference reward")
+    axes.set_title("gain over the reference, held-out openings")
+    _save(figure, path, caption)

@@ -79,12 +79,30 @@ def write_config(folder: str | Path, config: CtrlConfig) -> None:
 
 
 def read_config(folder: str | Path) -> CtrlConfig | None:
-    """The run configuration saved in a checkpoint or next to it (its run folder), if any."""
+    """The run configuration saved in a checkpoint or next to it (its run folder), if any.
+
+    A run saved before `held_out` existed trained on every review: it reads as held_out 0, so
+    ctrl-eval never calls its training queries held out."""
     for candidate in (Path(folder), Path(folder).parent):
         path = candidate / CONFIG_FILE
         if path.exists():
-            return CtrlConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+            values = json.loads(path.read_text(encoding="utf-8"))
+            values.setdefault("held_out", 0.0)
+            return CtrlConfig.from_dict(values, str(path))
     return None
+
+
+def folder_size(folder: str | Path) -> int:
+    """Bytes of the files under `folder`."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def human_size(n_bytes: int) -> str:
+    """1.6 GB, 540 MB, 12 kB: what a person checks against free disk space."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
 
 
 def _replace_dir(built: Path, target: Path) -> None:
@@ -99,7 +117,9 @@ def _replace_dir(built: Path, target: Path) -> None:
 
 
 def save_checkpoint(trainer, tokenizer, config: CtrlConfig, keep: int) -> Path:
-    """Write the trainer's state as checkpoint-<updates>; drop all but the newest `keep`."""
+    """Write the trainer's state as checkpoint-<updates>; drop all but the newest `keep`.
+
+    Only checkpoint folders are ever removed: the run folder's logs and plots stay."""
     from accelerate.utils import gather_object
 
     accelerator = trainer.accelerator

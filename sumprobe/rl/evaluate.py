@@ -2,8 +2,11 @@
 
 `evaluate_ctrl` asks the tuned model and the reference the same queries under every task, with
 the same seed for both, and scores every response with the run's reward: per task, the mean
-reward before and after tuning. `run_ctrl_eval` is the whole of `sumprobe ctrl-eval` as a
-function (load, evaluate, results JSON), for the command and for the evaluation harness.
+reward before and after tuning and the gain (tuned − reference) with a bootstrap interval and a
+sign-flip test that resample whole openings (`sumprobe.core.stats.paired_mean_difference`;
+with `samples` > 1 an opening's responses move together). `run_ctrl_eval` is the whole of
+`sumprobe ctrl-eval` as a function (load, evaluate, results JSON), for the command and the
+evaluation harness. Its openings come from reviews the run did not train on (`eval_queries`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import torch
 
 from sumprobe.core.reward import TASKS
+from sumprobe.core.stats import Difference, StatsConfig, paired_mean_difference
 from sumprobe.errors import DataError, ModelError
 from sumprobe.rl import checkpoint as ckpt
 from sumprobe.rl.config import CtrlConfig
@@ -82,16 +86,32 @@ class EvalRow:
 class EvalResult:
     rows: list[EvalRow]
     means: dict[str, dict[str, float]] = field(default_factory=dict)  # task -> ref/tuned/gain
+    gains: dict[str, Difference] = field(default_factory=dict)  # task -> tuned − reference
+
+
+def task_gains(rows: Sequence[EvalRow], tasks: Sequence[str] = TASKS,
+               stats: StatsConfig | None = None) -> dict[str, Difference]:
+    """Per task, tuned − reference reward over its rows, resampled by opening (query text)."""
+    stats = stats or StatsConfig()
+    gains = {}
+    for task in tasks:
+        mine = [row for row in rows if row.task == task]
+        gains[task] = paired_mean_difference([r.reward for r in mine],
+                                             [r.ref_reward for r in mine],
+                                             [r.query for r in mine], **stats.options())
+    return gains
 
 
 def evaluate_ctrl(lm, ref_lm, tokenizer, reward_fn: RewardFn, queries: Sequence[Query],
                   n_new: int, seed: int, batch_size: int,
-                  tasks: Sequence[str] = TASKS) -> EvalResult:
-    """Every query under every task, tuned vs reference, scored by `reward_fn`."""
+                  tasks: Sequence[str] = TASKS, samples: int = 1,
+                  stats: StatsConfig | None = None) -> EvalResult:
+    """Every query under every task (`samples` responses each), tuned vs reference, scored by
+    `reward_fn`; means and gains per task (see `task_gains`)."""
     prefixes, pad = prefix_ids(tokenizer), _pad_id(tokenizer)
     rows = []
     for task in tasks:
-        prompts = [make_prompt(q, task, prefixes) for q in queries]
+        prompts = [make_prompt(q, task, prefixes) for q in queries for _ in range(samples)]
         texts = {}
         for name, model in (("ref", ref_lm), ("tuned", lm)):
             torch.manual_seed(seed)  # the same random stream for both models
@@ -109,7 +129,38 @@ def evaluate_ctrl(lm, ref_lm, tokenizer, reward_fn: RewardFn, queries: Sequence[
         ref_mean = sum(r.ref_reward for r in mine) / len(mine)
         mean = sum(r.reward for r in mine) / len(mine)
         result.means[task] = {"reference": ref_mean, "tuned": mean, "gain": mean - ref_mean}
+    result.gains = task_gains(rows, tasks, stats)
     return result
+
+
+def eval_queries(config: CtrlConfig, data: str | None, tokenizer) -> tuple[list[Query], str]:
+    """Openings the run did not train on, and a sentence saying where they come from.
+
+    - `data` naming another file than the run's: all of that file;
+    - the run's own local file: its held-out share (`held_out`, chosen by text hash, which
+      training skipped); a run that held nothing out is refused, naming the way out;
+    - Hub data: the other split (test for a run on train).
+    """
+    from sumprobe.rl.prompts import load_queries
+
+    def same(a, b):
+        return Path(a).resolve() == Path(b).resolve()
+
+    if data and not (config.data and same(data, config.data)):
+        queries = load_queries(data, config.split, tokenizer, config.txt_in_len)
+        trained = config.data or f"imdb[{config.split}]"
+        return queries, f"{data} (all of it; the run trained on {trained})"
+    if config.data is None:
+        split = "train" if config.split == "test" else "test"
+        queries = load_queries(None, split, tokenizer, config.txt_in_len)
+        return queries, f"imdb[{split}] (the run trained on imdb[{config.split}])"
+    if config.held_out <= 0:
+        raise DataError(f"the run trained on all of {config.data} (held_out 0), so none of its "
+                        "openings is held out: pass --data with reviews it did not see")
+    queries = load_queries(config.data, config.split, tokenizer, config.txt_in_len,
+                           config.held_out, "held_out")
+    return queries, (f"the held-out {config.held_out:.0%} of {config.data} (chosen by text hash; "
+                     "the run never trained on them)")
 
 
 @dataclass
@@ -125,14 +176,23 @@ class CtrlEvalRun:
     config: CtrlConfig
     n_queries: int
     seed: int
+    source: str = ""  # where the openings came from
+    available: int = 0  # openings there were to draw from
+    samples: int = 1  # responses per opening, task and model
 
     def to_json(self) -> dict:
-        """The results file: a run header (model, queries, seed, run config), means, every row."""
+        """The results file: a run header (model, queries, seed, run config), means, gains with
+        their intervals and tests, every row."""
         from sumprobe.results import run_header
 
         header = run_header({"model": str(self.model_path), "queries": self.n_queries,
-                             "seed": self.seed, "run_config": self.config.to_dict()})
-        return {**header, "means": self.result.means,
+                             "samples": self.samples, "seed": self.seed,
+                             "query_source": self.source, "available": self.available,
+                             "run_config": self.config.to_dict()})
+        gains = {task: {k: (None if isinstance(v, float) and v != v else v)
+                        for k, v in dataclasses.asdict(d).items()}
+                 for task, d in self.result.gains.items()}
+        return {**header, "means": self.result.means, "gains": gains,
                 "rows": [dataclasses.asdict(row) for row in self.result.rows]}
 
     def write(self, path: str | Path) -> None:
@@ -143,26 +203,27 @@ class CtrlEvalRun:
 
 def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
                   data: str | None = None, reward: str | None = None,
-                  cls_model_name: str | None = None, n_queries: int = 16, seed: int = 0,
-                  device: str | torch.device = "auto") -> CtrlEvalRun:
+                  cls_model_name: str | None = None, n_queries: int = 64, seed: int = 0,
+                  device: str | torch.device = "auto", samples: int = 1,
+                  stats: StatsConfig | None = None) -> CtrlEvalRun:
     """Evaluate a ctrl-train checkpoint (or a run folder's newest) against its reference.
 
-    `n_queries` review openings, drawn with `seed`, are asked under every task. ref_model, data,
-    reward and cls_model_name replace the run's own when given. The reference defaults to the
-    run's (`CtrlConfig.reference`: its ref_lm_name, else the lm_name the run started from), so
-    the tuned checkpoint is never compared with itself; a model folder without the run's
-    configuration needs `ref_model`.
+    `n_queries` review openings the run did not train on (`eval_queries`), drawn with `seed`,
+    are asked under every task, `samples` times each. ref_model, data, reward and
+    cls_model_name replace the run's own when given (`data`: reviews to draw openings from).
+    The reference defaults to the run's (`CtrlConfig.reference`: its ref_lm_name, else the
+    lm_name the run started from), so the tuned checkpoint is never compared with itself; a
+    model folder without the run's configuration needs `ref_model`.
     """
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.policy import fit_embeddings, load_causal_lm
-    from sumprobe.rl.prompts import load_queries, pick_queries
+    from sumprobe.rl.prompts import pick_queries
     from sumprobe.rl.rewards import build_reward
 
     torch_device = pick_device(device) if isinstance(device, str) else device
     # The run's configuration with these choices, checked before any model is loaded.
     path = ckpt.find_model_dir(model_dir)
-    chosen = {"ref_lm_name": ref_model, "data": data, "reward": reward,
-              "cls_model_name": cls_model_name}
+    chosen = {"ref_lm_name": ref_model, "reward": reward, "cls_model_name": cls_model_name}
     saved = ckpt.read_config(path)
     if saved is None and ref_model is None:
         # Without the run's configuration its starting model is unknown; the seed's default
@@ -176,12 +237,13 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
         raise DataError(f"ctrl-eval: {error}") from None
     config = dataclasses.replace(config, ref_lm_name=config.reference)
     model = load_trained(path, torch_device)
-    queries = pick_queries(load_queries(config.data, config.split, model.tokenizer,
-                                        config.txt_in_len), n_queries, seed)
+    available, source = eval_queries(config, data, model.tokenizer)
+    queries = pick_queries(available, n_queries, seed)
     reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
                              torch_device, config.forward_batch_size)
     ref = load_causal_lm(config.ref_lm_name).to(torch_device)
     fit_embeddings(ref, model.tokenizer)  # the tuned model's tokenizer may have added prefixes
     result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
-                           seed, config.gen_batch_size)
-    return CtrlEvalRun(result, model.path, config, n_queries, seed)
+                           seed, config.gen_batch_size, samples=samples, stats=stats)
+    return CtrlEvalRun(result, model.path, config, len(queries), seed, source, len(available),
+                       samples)

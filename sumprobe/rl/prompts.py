@@ -8,6 +8,7 @@ reward is later computed on the query text without the prefix.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,14 +77,41 @@ def build_queries(reviews: Sequence[str], tokenizer, txt_in_len: int) -> list[Qu
     return queries
 
 
-def load_queries(data: str | None, split: str, tokenizer, txt_in_len: int) -> list[Query]:
-    """Load, filter and tokenise the reviews; an empty result is a DataError saying why."""
+def in_held_out(text: str, share: float) -> bool:
+    """Whether a review is in the held-out `share` of its file. Decided by a hash of the text
+    alone, so ctrl-train (which leaves these out) and ctrl-eval (which asks only these) agree
+    with no shared state, whatever the order of the file or the seed."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < share
+
+
+PARTS = ("all", "train", "held_out")
+
+
+def load_queries(data: str | None, split: str, tokenizer, txt_in_len: int,
+                 held_out: float = 0.0, part: str = "all") -> list[Query]:
+    """Load, filter and tokenise the reviews; an empty result is a DataError saying why.
+
+    `part`: every review, the ones training may use ("train": outside the held-out share) or
+    the held-out share only ("held_out"); see `in_held_out`.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     texts = load_reviews(data, split)
     source = data or f"{HUB_DATASET}[{split}]"
-    reviews = prepare_reviews(texts)
-    if not reviews:
+    if not prepare_reviews(texts):
         raise DataError(f"{source}: none of its {len(texts)} reviews is longer than {MIN_CHARS} "
                         "characters (the seed's filter), so there is nothing to train on")
+    if part != "all":
+        wanted = part == "held_out"
+        texts = [text for text in texts if in_held_out(text, held_out) == wanted]
+        source = f"{source} ({'held-out' if wanted else 'training'} part, held_out {held_out})"
+    reviews = prepare_reviews(texts)
+    if not reviews:
+        raise DataError(f"{source}: no review longer than {MIN_CHARS} characters is in this "
+                        "part; change --held-out or use a larger file")
     queries = build_queries(reviews, tokenizer, txt_in_len)
     if not queries:
         raise DataError(f"{source}: no review has {txt_in_len} tokens (--txt-in-len)")

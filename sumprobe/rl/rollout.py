@@ -9,7 +9,7 @@ layer runs only at the last position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -48,14 +48,35 @@ def sampling_config(n_new: int, pad_id: int):
     )
 
 
+def _token_counter(on_tokens: Callable[[int], None], done: int, rows: int):
+    """A logits processor that changes nothing and reports the tokens sampled so far: the
+    one hook `generate` calls at every step, so a progress bar can move inside a rollout."""
+    from transformers import LogitsProcessor
+
+    class Counter(LogitsProcessor):
+        def __init__(self):
+            self.steps = 0
+
+        def __call__(self, input_ids, scores):
+            self.steps += 1
+            on_tokens(done + rows * (self.steps - 1))
+            return scores
+
+    return Counter()
+
+
 @torch.no_grad()
 def generate_responses(lm, queries: Sequence[Sequence[int]], n_new: int, pad_id: int,
-                       batch_size: int) -> torch.Tensor:
+                       batch_size: int,
+                       on_tokens: Callable[[int], None] | None = None) -> torch.Tensor:
     """`n_new` sampled tokens after each query -> [B, n_new], in the order of `queries`.
 
     Queries of equal length are batched together (sorted by length), so little padding is fed.
     Randomness comes from torch's global generator (what `generate` uses): seed it to repeat.
+    `on_tokens(n)` is told the number of tokens sampled so far, at every step.
     """
+    from transformers import LogitsProcessorList
+
     device = next(lm.parameters()).device
     config = sampling_config(n_new, pad_id)
     order = sorted(range(len(queries)), key=lambda i: len(queries[i]))
@@ -63,9 +84,16 @@ def generate_responses(lm, queries: Sequence[Sequence[int]], n_new: int, pad_id:
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         ids, mask = left_pad([queries[i] for i in chunk], pad_id, device)  # [b, L]
-        sequences = lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        extra = {}
+        if on_tokens is not None:
+            counter = _token_counter(on_tokens, start * n_new, len(chunk))
+            extra["logits_processor"] = LogitsProcessorList([counter])
+        sequences = lm.generate(input_ids=ids, attention_mask=mask, generation_config=config,
+                                **extra)
         responses = sequences[:, ids.shape[1]:]  # [b, T]
         if responses.shape[1] != n_new:
             raise RuntimeError(f"generate returned {responses.shape[1]} new tokens, not {n_new}")
         out[torch.tensor(chunk, device=device)] = responses
+        if on_tokens is not None:
+            on_tokens((start + len(chunk)) * n_new)
     return out

@@ -45,8 +45,12 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
                                config.lm_name)
     if config.prefix_tokens == "special":
         add_prefix_tokens(tokenizer)  # no-op for a checkpoint's tokenizer, which has them
-    queries = load_queries(config.data, config.split, tokenizer, config.txt_in_len)
-    say(f"{len(queries)} prompts from {config.data or 'imdb'}")
+    # A local file keeps its held-out share for ctrl-eval; Hub data keeps the other split.
+    part = "train" if config.data and config.held_out > 0 else "all"
+    queries = load_queries(config.data, config.split, tokenizer, config.txt_in_len,
+                           config.held_out, part)
+    kept = f" ({config.held_out:.0%} held out for ctrl-eval)" if part == "train" else ""
+    say(f"{len(queries)} prompts from {config.data or f'imdb[{config.split}]'}{kept}")
     if reward_fn is None:
         reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
                                  accelerator.device, config.forward_batch_size)
@@ -69,8 +73,12 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
                reward_fn: RewardFn | None = None,
                on_step: Callable[[StepResult], None] | None = None,
                say: Callable[[str], None] = lambda message: None,
-               accelerator=None) -> TrainResult:
-    """Train (or resume) a controlled-sentiment policy with PPO; see the module docstring."""
+               accelerator=None,
+               on_progress: Callable[[str, int, int], None] | None = None) -> TrainResult:
+    """Train (or resume) a controlled-sentiment policy with PPO; see the module docstring.
+
+    `on_step` gets each update's result, `on_progress(phase, done, total)` the progress inside
+    an update (PPO only), `say` the messages."""
     if config.algo != "ppo":
         from sumprobe.rl.trl_algos import train_trl
 
@@ -90,6 +98,8 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
     accelerator = accelerator or Accelerator(log_with=log_with or None, project_dir=str(output))
     set_seed(config.seed)
     trainer, tokenizer = _setup(config, resume_from, reward_fn, accelerator, say)
+    if on_progress:
+        trainer.progress = on_progress
     if resume_from:
         state = ckpt.load_trainer_state(resume_from)
         if len(state["rng"]) != accelerator.num_processes:
@@ -126,8 +136,10 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
                 on_step(last)
             due = config.save_every and trainer.updates % config.save_every == 0
             if due or trainer.updates == config.updates or stop.requested:
-                saved = ckpt.save_checkpoint(trainer, tokenizer, config, config.keep_checkpoints)
-                say(f"checkpoint: {saved}")
+                saved = ckpt.save_checkpoint(trainer, tokenizer, config, config.save_total_limit)
+                if main:
+                    size = ckpt.human_size(ckpt.folder_size(saved))
+                    say(f"checkpoint: {saved} ({size}; keeping {config.save_total_limit})")
             if stop.requested:
                 break
     if log_with:

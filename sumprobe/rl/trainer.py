@@ -7,6 +7,12 @@ policy and value losses over shuffled mini-batches. The math lives in `sumprobe.
 class only orchestrates it. Accelerate carries it across devices and processes: each process
 draws `batch_size / num_processes` samples and gradients are averaged.
 
+Speed: a mini-batch is one forward/backward pass (or several, with gradients accumulated, when
+`backward_batch_size` is smaller), the reference runs once per batch, the output layer only at
+response positions, and Adam is torch's fused kernel where the device has one. With
+`mini_batch_size 1` the update is the seed's, one sample per optimiser step. `progress(phase,
+done, total)` is told how far each phase (rollout, reward, forward, optimise) has come.
+
 Two deliberate differences from trl 0.x: advantages are whitened over the whole batch (trl 0.x
 whitened within each one-sample mini-batch, which erases the sign of a sample's advantage), and
 the models run without dropout.
@@ -16,7 +22,10 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -38,6 +47,32 @@ from sumprobe.rl.ppo import (
 from sumprobe.rl.prompts import Prompt, PromptSampler
 from sumprobe.rl.rewards import RewardFn
 from sumprobe.rl.rollout import generate_responses, left_pad
+
+
+def _adam(parameters, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam; torch's fused kernel on CPU and CUDA, where it updates every tensor in one pass
+    (on a 2-core CPU the step of a 135M model drops from about 0.6 s to 0.1 s). The result is
+    Adam's, up to rounding."""
+    parameters = list(parameters)
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(parameters, lr=lr, fused=True)
+        except RuntimeError:  # torch < 2.4 has no fused Adam for CPU tensors
+            pass
+    return torch.optim.Adam(parameters, lr=lr)
+
+
+class _Batch(NamedTuple):
+    """One update's samples and what the rollout computed for them, [B, L] or [B, T]."""
+
+    ids: torch.Tensor  # [B, L]: prompt then response, left-padded
+    attention: torch.Tensor  # [B, L]
+    response_ids: torch.Tensor  # [B, T]
+    mask: torch.Tensor  # [B, T]
+    old_logprobs: torch.Tensor  # [B, T]
+    old_values: torch.Tensor  # [B, T]
+    advantages: torch.Tensor  # [B, T], whitened
+    returns: torch.Tensor  # [B, T]
 
 
 @dataclass
@@ -64,10 +99,12 @@ class PPOTrainer:
             raise ValueError(f"batch_size {config.batch_size} is not a multiple of the "
                              f"{processes} processes")
         self.local_batch = config.batch_size // processes
-        if self.local_batch % config.mini_batch_size:
+        self.mini_batch = min(config.mini_batch_size, self.local_batch)
+        if self.local_batch % self.mini_batch:
             raise ValueError(f"the per-process batch ({self.local_batch}) is not a multiple of "
                              f"mini_batch_size ({config.mini_batch_size})")
-        optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+        self.backward_batch = min(config.backward_batch_size or self.mini_batch, self.mini_batch)
+        optimizer = _adam(policy.parameters(), config.lr, self.accelerator.device)
         self.policy, self.optimizer = self.accelerator.prepare(policy, optimizer)
         self.ref = ref_lm.to(self.accelerator.device).eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -79,6 +116,7 @@ class PPOTrainer:
         else:
             self.kl_ctl = FixedKLController(config.init_kl_coef)
         self.updates = 0
+        self.progress: Callable[[str, int, int], None] = lambda phase, done, total: None
         # Mini-batch order has its own generator, so it does not shift the sampling stream.
         self.shuffle = torch.Generator().manual_seed(config.seed + self.accelerator.process_index)
 
@@ -96,17 +134,21 @@ class PPOTrainer:
         start = time.perf_counter()
         prompts = self.sampler.sample(self.local_batch)
         t = time.perf_counter()
-        response_ids = generate_responses(self.unwrapped.lm, [p.ids for p in prompts],
-                                          cfg.txt_out_len, self.pad_id, cfg.gen_batch_size)
+        tokens = len(prompts) * cfg.txt_out_len
+        response_ids = generate_responses(
+            self.unwrapped.lm, [p.ids for p in prompts], cfg.txt_out_len, self.pad_id,
+            cfg.gen_batch_size, on_tokens=lambda done: self.progress("rollout", done, tokens))
         responses = self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
         timing["time/get_response"] = time.perf_counter() - t
         t = time.perf_counter()
+        self.progress("reward", 0, 1)
         rewards = self.reward_fn([p.query for p in prompts], responses, [p.task for p in prompts])
         scores = torch.tensor(rewards, dtype=torch.float32, device=response_ids.device)  # [B]
         self._check_finite("reward", scores)
+        self.progress("reward", 1, 1)
         timing["time/get_sentiment"] = time.perf_counter() - t
         t = time.perf_counter()
-        stats = self._optimize(prompts, response_ids, scores, timing)
+        stats = self.train_on(prompts, response_ids, scores, timing)
         timing["time/optimization"] = time.perf_counter() - t
         self.updates += 1
         stats.update(self._reward_stats(prompts, scores))
@@ -134,7 +176,9 @@ class PPOTrainer:
         size = self.config.forward_batch_size
         logprobs, values, ref_logprobs = [], [], []
         labels = ids[:, -n_response:]  # [B, T]
+        chunks = -(-ids.shape[0] // size)
         for s in range(0, ids.shape[0], size):
+            self.progress("forward", s // size, chunks)
             chunk_ids, chunk_attn = ids[s:s + size], attention[s:s + size]  # [b, L]
             with self.accelerator.autocast():
                 logits, value = self.unwrapped(chunk_ids, chunk_attn, n_response)  # [b, T, V]
@@ -144,8 +188,12 @@ class PPOTrainer:
             values.append(value.float())  # [b, T]
         return torch.cat(logprobs), torch.cat(values), torch.cat(ref_logprobs)  # [B, T] each
 
-    def _optimize(self, prompts, response_ids, scores, timing) -> dict[str, float]:
+    def train_on(self, prompts, response_ids, scores, timing=None) -> dict[str, float]:
+        """The PPO update on given samples: `response_ids` [B, T] after each prompt, `scores`
+        [B]. What `step` runs after the rollout; public so a benchmark can feed two trainers the
+        same samples. Returns the seed's ppo/ and objective/ statistics."""
         cfg, n_response = self.config, response_ids.shape[1]
+        timing = {} if timing is None else timing
         t = time.perf_counter()
         sequences = [list(p.ids) + r for p, r in zip(prompts, response_ids.tolist())]
         ids, attention = left_pad(sequences, self.pad_id, response_ids.device)  # [B, L]
@@ -159,34 +207,26 @@ class PPOTrainer:
         self._check_finite("KL", kl)
         advantages, returns = gae_advantages(old_values, rewards, cfg.gamma, cfg.lam, mask)
         advantages = whiten(advantages, mask)  # [B, T]
+        batch = _Batch(ids, attention, response_ids, mask, old_logprobs, old_values, advantages,
+                       returns)
 
         t = time.perf_counter()
-        sums = defaultdict(float)
-        n_minibatches = 0
+        sums, done = defaultdict(float), 0
+        steps = cfg.ppo_epochs * (ids.shape[0] // self.mini_batch)
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(ids.shape[0], generator=self.shuffle).to(ids.device)  # [B]
-            for s in range(0, ids.shape[0], cfg.mini_batch_size):
-                idx = order[s:s + cfg.mini_batch_size]  # [b]
-                with self.accelerator.autocast():
-                    logits, values = self.policy(ids[idx], attention[idx], n_response)
-                logits, values = logits.float(), values.float()  # [b, T, V], [b, T]
-                logprobs = logprobs_from_logits(logits, response_ids[idx])  # [b, T]
-                losses = ppo_losses(old_logprobs[idx], logprobs, advantages[idx], values,
-                                    old_values[idx], returns[idx], mask[idx], cfg.cliprange,
-                                    cfg.cliprange_value, cfg.vf_coef)
-                self._check_finite("PPO loss", losses.loss.detach())
-                self.optimizer.zero_grad()
-                self.accelerator.backward(losses.loss)
-                self.optimizer.step()
-                n_minibatches += 1
-                for key, value in zip(losses._fields, losses):
-                    sums[key] += float(value.detach())
-                sums["entropy"] += float(entropy_from_logits(logits.detach()).mean())
+            for s in range(0, ids.shape[0], self.mini_batch):
+                self.progress("optimise", done, steps)
+                for key, value in self._optimiser_step(batch, order[s:s + self.mini_batch],
+                                                       n_response).items():
+                    sums[key] += value
+                done += 1
+        self.progress("optimise", steps, steps)
         timing["time/ppo/optimize_step"] = time.perf_counter() - t
 
         mean_kl = self.accelerator.reduce(kl.sum(1).mean(), "mean")  # []
         self.kl_ctl.update(float(mean_kl), cfg.batch_size)
-        avg = {k: v / n_minibatches for k, v in sums.items()}
+        avg = {k: v / done for k, v in sums.items()}
         return {
             "objective/kl": float(mean_kl),
             "objective/kl_coef": kl_coef,
@@ -205,6 +245,40 @@ class PPOTrainer:
             "ppo/returns/mean": float(returns.mean()),
             "ppo/returns/var": float(returns.var()),
         }
+
+    def _optimiser_step(self, batch: _Batch, idx: torch.Tensor,
+                        n_response: int) -> dict[str, float]:
+        """One optimiser step on the mini-batch `idx` [b], in backward_batch_size slices whose
+        gradients add up to the whole mini-batch's (each loss weighted by its share of the
+        mini-batch's tokens, as masked_mean over the whole would weigh it). Returns the loss
+        terms and the entropy of this mini-batch."""
+        cfg = self.config
+        self.optimizer.zero_grad()
+        total = batch.mask[idx].sum()  # []
+        slices = [idx[s:s + self.backward_batch] for s in range(0, len(idx), self.backward_batch)]
+        stats = defaultdict(float)
+        for i, part in enumerate(slices):
+            weight = batch.mask[part].sum() / total  # []
+            # Gradients are synchronised across processes on the last slice only.
+            sync = self.accelerator.no_sync(self.policy) if i < len(slices) - 1 else nullcontext()
+            with sync:
+                with self.accelerator.autocast():
+                    logits, values = self.policy(batch.ids[part], batch.attention[part],
+                                                 n_response)
+                logits, values = logits.float(), values.float()  # [b, T, V], [b, T]
+                logprobs = logprobs_from_logits(logits, batch.response_ids[part])  # [b, T]
+                losses = ppo_losses(batch.old_logprobs[part], logprobs, batch.advantages[part],
+                                    values, batch.old_values[part], batch.returns[part],
+                                    batch.mask[part], cfg.cliprange, cfg.cliprange_value,
+                                    cfg.vf_coef)
+                self._check_finite("PPO loss", losses.loss.detach())
+                self.accelerator.backward(losses.loss * weight)
+            w = float(weight)
+            for key, value in zip(losses._fields, losses):
+                stats[key] += w * float(value.detach())
+            stats["entropy"] += w * float(entropy_from_logits(logits.detach()).mean())
+        self.optimizer.step()
+        return stats
 
     def _reward_stats(self, prompts, scores) -> dict[str, float]:
         """The seed's env/ statistics, over every process's samples."""

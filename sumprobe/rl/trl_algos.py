@@ -6,11 +6,12 @@ reward (a Python function calling `SentimentReward`), same sampling (full distri
 
 - one trainer step = `batch_size` completions, `batch_size / num_generations` prompts, one
   optimiser step; `max_steps` = the run's updates; `lr`, `seed`, `save_every`,
-  `keep_checkpoints`, `report_to` as named;
+  `save_total_limit`, `report_to` as named;
 - the KL coefficient `beta` is `init_kl_coef`, fixed (trl has no adaptive controller), and the
   reference is the initial policy (trl builds it from the policy: `ref_lm_name`, when it names
   another model, is not used);
-- `ppo_epochs`, `mini_batch_size`, the clip ranges, `vf_coef`, `gamma` and `lam` are PPO's.
+- `ppo_epochs`, `mini_batch_size`, `backward_batch_size`, the clip ranges, `vf_coef`, `gamma`
+  and `lam` are PPO's, and `held_out` is not applied: these trainers see every query.
 
 trl writes its own checkpoints (`checkpoint-N`, resumable with `--resume`); the final policy is
 saved in `final/` with the tokenizer and `ctrl_config.json`, so `ctrl-sample` and `ctrl-eval`
@@ -162,7 +163,7 @@ def train_trl(config: CtrlConfig, *, resume=None, reward_fn=None, on_step=None,
         temperature=1.0, top_k=0, top_p=1.0, generation_kwargs={"eos_token_id": []},
         beta=config.init_kl_coef, num_iterations=1, max_steps=config.updates,
         logging_steps=1, save_steps=config.save_every or config.updates,
-        save_total_limit=config.keep_checkpoints, report_to=report_to or "none",
+        save_total_limit=config.save_total_limit, report_to=report_to or "none",
         bf16=False, gradient_checkpointing=False, disable_tqdm=True, shuffle_dataset=False,
         lr_scheduler_type="constant", use_cpu=pick_device("auto").type == "cpu",
     )

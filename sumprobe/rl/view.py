@@ -6,18 +6,21 @@ Rendering only: every number comes from the trainer, the core's `by_group` or `e
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from sumprobe.core.distribution import Distribution
 from sumprobe.core.reward import TASKS
 from sumprobe.rl.evaluate import EvalResult
+from sumprobe.rl.health import is_unusual, warnings_for
 from sumprobe.rl.trainer import StepResult
 
 
@@ -29,43 +32,114 @@ def _num(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-class LiveView:
-    """A table of the latest updates (per-task mean reward, KL, time), redrawn after each one."""
+PHASES = {"rollout": "sampling responses", "reward": "scoring", "forward": "old and reference "
+          "log-probs", "optimise": "optimiser steps"}
 
-    def __init__(self, console: Console, total_updates: int, rows: int = 12):
+
+def _eta(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class LiveView:
+    """While training: a bar inside the current update (its phase and how far it has come),
+    the run's ETA, a table of the latest updates (reward per task, KL, PPO diagnostics) and a
+    plain warning when a diagnostic leaves its usual range (`sumprobe.rl.health`).
+
+    On a stream that is not a terminal (a log file) nothing is redrawn: each update prints one
+    line instead, with its warnings.
+    """
+
+    def __init__(self, console: Console, total_updates: int, rows: int = 12,
+                 done_updates: int = 0):
         self.console = console
         self.total = total_updates
         self.rows = rows
         self.history: list[dict] = []
-        self.live = Live(self._render(), console=console, refresh_per_second=4)
+        self.first = done_updates  # updates done before this session (a resumed run)
+        self.started: float | None = None  # when the first update began (models loaded)
+        self.phase = ("rollout", 0, 1)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+                            TimeElapsedColumn(), console=console)
+        self.task = self.bar.add_task(self._describe(), total=1)
+        self.live = Live(self._render(), console=console, refresh_per_second=4,
+                         transient=False)
 
     def __enter__(self):
-        self.live.start()
+        if self.console.is_terminal:
+            self.live.start()
         return self
 
     def __exit__(self, *exc):
-        self.live.stop()
-        if not self.console.is_terminal:
-            self.console.line()  # Live leaves a redirected stream mid-line
+        if self.console.is_terminal:
+            self.live.stop()
+
+    def _describe(self) -> str:
+        phase, done, total = self.phase
+        update = self.first + len(self.history) + 1
+        return f"update {min(update, self.total)}/{self.total} · {PHASES.get(phase, phase)}"
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        """Where the current update is: `done` of `total` units of `phase`."""
+        if self.started is None:
+            self.started = time.monotonic()
+        self.phase = (phase, done, total)
+        self.bar.update(self.task, description=self._describe(), completed=done,
+                        total=max(total, 1))
+        if self.console.is_terminal:
+            self.live.update(self._render())
+
+    def eta(self) -> str:
+        """Time left for the run, from the mean time of this session's updates so far."""
+        if not self.history or self.started is None:
+            return "ETA after the first update"
+        per_update = (time.monotonic() - self.started) / len(self.history)
+        left = self.total - self.first - len(self.history)
+        return f"{per_update:.1f} s/update · ETA {_eta(per_update * left)}"
 
     def update(self, result: StepResult) -> None:
         self.history.append(result.stats)
-        self.live.update(self._render())
+        if self.console.is_terminal:
+            self.live.update(self._render())
+            return
+        s = result.stats
+        tasks = " ".join(f"{t[:3]} {_num(s[f'env/reward_{t}'])}" for t in TASKS)
+        self.console.print(
+            f"update {s['step']}/{self.total}: reward {_num(s['env/reward_mean'])} ({tasks}), "
+            f"KL {_num(s['objective/kl'])}, approxkl {_num(s.get('ppo/policy/approxkl'), 3)}, "
+            f"clipfrac {_num(s.get('ppo/policy/clipfrac'))}, value loss "
+            f"{_num(s.get('ppo/loss/value'), 3)}, {_num(s['time/epoch'], 1)} s; {self.eta()}",
+            highlight=False, markup=False, soft_wrap=True)
+        for warning in warnings_for(s):
+            self.console.print(f"warning: {warning}", style="yellow", highlight=False,
+                               markup=False, soft_wrap=True)
+
+    def _cell(self, stats: dict, key: str, digits: int) -> Text:
+        value = stats.get(key)
+        return Text(_num(value, digits), style="bold red" if is_unusual(key, value) else "")
 
     def _render(self):
-        table = Table(title="ctrl-train", title_justify="left")
+        table = Table(title=f"ctrl-train · {self.eta()}", title_justify="left")
         tasks = (escape(f"[{task[:3]}]") for task in TASKS)  # "[neg]" is not rich markup
-        for name in ("update", "reward", *tasks, "KL", "KL coef", "s/update"):
+        for name in ("update", "reward", *tasks, "KL", "KL coef", "approxkl", "clipfrac",
+                     "value loss", "s/update"):
             table.add_column(name, justify="right", no_wrap=True)
         for s in self.history[-self.rows:]:
             table.add_row(
                 f"{s['step']}/{self.total}", _num(s["env/reward_mean"]),
                 *(_num(s[f"env/reward_{task}"]) for task in TASKS),
-                _num(s["objective/kl"]), _num(s["objective/kl_coef"], 3), _num(s["time/epoch"], 1),
+                _num(s["objective/kl"]), _num(s["objective/kl_coef"], 3),
+                self._cell(s, "ppo/policy/approxkl", 3), self._cell(s, "ppo/policy/clipfrac", 2),
+                _num(s.get("ppo/loss/value"), 3), _num(s["time/epoch"], 1),
             )
-        if not self.history:
-            return Group(table, Text("waiting for the first update …", style="dim"))
-        return table
+        parts = [table]
+        if self.history:
+            parts += [Text(f"warning: {w}", style="yellow")
+                      for w in warnings_for(self.history[-1])]
+        parts.append(self.bar)
+        return Group(*parts)
 
 
 def reward_table(distributions: dict[str, Distribution], title: str) -> Table:
@@ -115,15 +189,29 @@ def write_histograms(folder: str | Path, rewards: Sequence[float], tasks: Sequen
 
 
 def eval_means_table(result: EvalResult, title: str) -> Table:
-    """Per task: mean reward of the reference, of the tuned model, and the gain."""
+    """Per task: mean reward of the reference and of the tuned model, the gain with its
+    interval (resampled by opening) and the paired test's p-value."""
     table = Table(title=title, title_justify="left")
-    for name, justify in (("task", "left"), ("n", "right"), ("reference", "right"),
-                          ("tuned", "right"), ("gain", "right")):
+    for name, justify in (("task", "left"), ("n", "right"), ("openings", "right"),
+                          ("reference", "right"), ("tuned", "right"), ("gain", "right"),
+                          ("95% CI", "right"), ("p", "right")):
         table.add_column(name, justify=justify)
+    notes = []
     for task, means in result.means.items():
-        n = sum(1 for row in result.rows if row.task == task)
-        table.add_row(task, str(n), _num(means["reference"]), _num(means["tuned"]),
-                      _num(means["gain"]))
+        gain = result.gains.get(task)
+        if gain is None:
+            interval, p_value, n, k = "", "", sum(1 for r in result.rows if r.task == task), ""
+        else:
+            n, k = gain.n, str(gain.n_clusters)
+            interval = (f"[{_num(gain.low)}, {_num(gain.high)}]" if math.isfinite(gain.low)
+                        else "(no CI)")
+            p_value = "" if not math.isfinite(gain.p_value) else f"{gain.p_value:.3g}"
+            if gain.note:  # the core calls its resampling units documents
+                notes.append(f"{task}: {gain.note.replace('documents', 'openings')}")
+        table.add_row(task, str(n), k, _num(means["reference"]), _num(means["tuned"]),
+                      _num(means["gain"]), interval, p_value)
+    if notes:
+        table.caption = "; ".join(notes)
     return table
 
 

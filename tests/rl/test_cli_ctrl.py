@@ -14,7 +14,7 @@ def train_args(tmp_path, tiny_policy_dir, tiny_classifier_dir, imdb_sample):
             "--cls-model-name", str(tiny_classifier_dir), "--data", str(imdb_sample),
             "--batch-size", "4", "--forward-batch-size", "2", "--mini-batch-size", "2",
             "--ppo-epochs", "1", "--txt-out-len", "4", "--save-every", "1",
-            "--output-dir", str(tmp_path / "run")]
+            "--held-out", "0.3", "--output-dir", str(tmp_path / "run")]
 
 
 def run(*args):
@@ -46,7 +46,8 @@ def test_train_resume_sample_eval(train_args, tmp_path):
     evaluated = run("ctrl-eval", "--model", run_dir / "checkpoint-000004", "--queries", 3,
                     "--show", 2, "--output", out)
     assert evaluated.exit_code == 0, evaluated.output
-    assert "mean reward per task" in evaluated.stdout
+    assert "reward per task, tuned vs reference" in evaluated.stdout
+    assert "3 openings (of 8) from the held-out 30% of" in evaluated.stderr
     results = json.loads(out.read_text())
     assert set(results["means"]) == {"negative", "neutral", "positive"}
     assert len(results["rows"]) == 9 and "versions" in results
@@ -228,3 +229,37 @@ def test_unknown_key_in_config_file_is_named(command, tiny_policy_dir, tmp_path)
     assert result.exit_code == 2, result.output
     assert "unknown setting(s) num_samples" in result.output
     assert "Traceback" not in result.output
+
+
+def test_train_writes_the_curve_and_a_line_per_update(train_args, tmp_path):
+    result = run(*train_args, "--steps", 8, "--save-total-limit", 1, "--reward", "vader")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "run"
+    assert (run_dir / "training_curve.png").stat().st_size > 1000
+    assert [p.name for p in run_dir.glob("checkpoint-*")] == ["checkpoint-000002"]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("update ")]
+    assert len(lines) == 2 and lines[0].startswith("update 1/2: reward ")
+    for part in ("approxkl", "clipfrac", "value loss", "ETA"):
+        assert part in lines[1], part
+    assert "checkpoint: " in result.stderr and "keeping 1)" in result.stderr
+
+
+def test_help_says_where_the_seeds_update_is():
+    result = run("ctrl-train", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "--mini-batch-size" in text and "1 is the seed's exact behaviour" in text
+    for option in ("--backward-batch-size", "--save-total-limit", "--held-out"):
+        assert option in text, option
+
+
+def test_ctrl_eval_intervals_and_plot(trained_run, tmp_path):
+    plot = tmp_path / "gains.png"
+    result = run("ctrl-eval", "--model", trained_run, "--queries", 6, "--samples", 2,
+                 "--show", 0, "--bootstrap", 200, "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert "6 openings (of 8) from the held-out 30% of" in result.stderr
+    assert "2 response(s) each" in result.stderr
+    for column in ("gain", "95% CI", "p"):
+        assert column in result.stdout, column
+    assert plot.stat().st_size > 1000

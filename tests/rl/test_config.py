@@ -134,3 +134,32 @@ def test_parse_ctrl_options():
 def test_parse_ctrl_options_errors_name_the_option(args, message):
     with pytest.raises(DataError, match="^harness: " + message):
         parse_ctrl_options(args, "harness")
+
+
+def test_mini_batch_default_is_batched_and_capped_at_the_batch():
+    assert CtrlConfig().mini_batch_size > 1  # the seed's 1 is one option away
+    assert CtrlConfig(batch_size=8).batch_size == 8  # a default larger than the batch is capped
+    help_text = CtrlConfig.__dataclass_fields__["mini_batch_size"].metadata["help"]
+    assert "1 is the seed's exact behaviour" in help_text
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 16, "mini_batch_size": 8, "backward_batch_size": 3}, "multiple of "
+     "backward_batch_size"),
+    ({"held_out": 0.9}, "held_out must be <= 0.5"),
+    ({"save_total_limit": 0}, "save_total_limit must be >= 1"),
+])
+def test_new_fields_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        CtrlConfig(**changes)
+
+
+def test_the_old_name_of_save_total_limit_is_read(tmp_path):
+    from sumprobe.rl.checkpoint import CONFIG_FILE, read_config
+
+    assert CtrlConfig.from_dict({"keep_checkpoints": 3}).save_total_limit == 3
+    # A run saved before held_out existed trained on everything: it must not claim otherwise.
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({"lm_name": "m", "keep_checkpoints": 2}))
+    saved = read_config(tmp_path)
+    assert (saved.save_total_limit, saved.held_out) == (2, 0.0)
+    assert CtrlConfig().held_out == 0.1

@@ -22,7 +22,7 @@ def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
     pytester.makepyfile(test_ctrl=evals.read_text())
     options = (f"--lm-name {tiny_policy_dir} --ref-lm-name {tiny_policy_dir} --reward vader "
                "--batch-size 4 --forward-batch-size 2 --mini-batch-size 2 --ppo-epochs 1 "
-               "--txt-out-len 4")
+               "--txt-out-len 4 --held-out 0.3")
     out = pytester.path / "out"
     result = pytester.runpytest(
         "--run-evals", "-rs", "--sumprobe-ctrl-steps", "8", "--sumprobe-ctrl-options", options,

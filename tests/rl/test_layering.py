@@ -26,9 +26,20 @@ def test_run_and_trl_algos_share_runlog_without_a_circle():
     assert not _imported(RL / "runlog.py") & {"sumprobe.rl.run", "sumprobe.rl.trl_algos"}
 
 
-def test_importing_the_ctrl_commands_imports_no_heavy_package():
-    code = ("import sys, sumprobe.cli_ctrl; "
-            "print([m for m in ('torch', 'transformers', 'datasets') if m in sys.modules])")
+def _loaded_after_import(module: str, heavy: tuple[str, ...]) -> str:
+    """Which of `heavy` a fresh interpreter holds after importing `module` (printed list)."""
+    code = (f"import sys, {module}; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
+
+
+def test_importing_the_ctrl_commands_imports_no_heavy_package():
+    assert _loaded_after_import("sumprobe.cli_ctrl", ("torch", "transformers", "datasets")) \
+        == "[]"
+
+
+def test_the_health_rules_are_pure():
+    assert _loaded_after_import("sumprobe.rl.health", ("torch", "numpy", "rich")) == "[]"
+    assert not {n for n in _imported(RL / "health.py")} - {"sumprobe.rl.health"}

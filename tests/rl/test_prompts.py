@@ -104,3 +104,26 @@ def test_hub_failure_is_a_data_error(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match="--data PATH"):
         load_reviews(None)
+
+
+def test_held_out_share_is_decided_by_the_text_alone():
+    from sumprobe.rl.prompts import in_held_out
+
+    texts = [f"review number {i} " * 40 for i in range(2000)]
+    chosen = [t for t in texts if in_held_out(t, 0.1)]
+    assert 140 < len(chosen) < 260  # about a tenth
+    assert chosen == [t for t in reversed(texts) if in_held_out(t, 0.1)][::-1]  # order-free
+    assert not any(in_held_out(t, 0.0) for t in texts)
+    assert set(chosen) <= {t for t in texts if in_held_out(t, 0.3)}  # nested shares
+
+
+def test_training_and_held_out_parts_split_the_file(imdb_sample, tiny_policy_dir):
+    tokenizer = load_tokenizer(str(tiny_policy_dir))
+    path = str(imdb_sample)
+    every = load_queries(path, "train", tokenizer, 5)
+    train = load_queries(path, "train", tokenizer, 5, 0.3, "train")
+    held = load_queries(path, "train", tokenizer, 5, 0.3, "held_out")
+    assert train and held and not set(train) & set(held)
+    assert sorted(train + held, key=every.index) == every
+    with pytest.raises(ValueError, match="part must be one of"):
+        load_queries(path, "train", tokenizer, 5, 0.3, "test")

@@ -43,7 +43,7 @@ def test_resume_continues_exactly(tiny_config, tmp_path):
 
 
 def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
-    result = train_ctrl(tiny_config(steps=12, save_every=1, keep_checkpoints=2))
+    result = train_ctrl(tiny_config(steps=12, save_every=1, save_total_limit=2))
     names = [p.name for p in list_checkpoints(result.output_dir)]
     assert names == ["checkpoint-000002", "checkpoint-000003"]
     folder = find_checkpoint(result.output_dir)
@@ -70,8 +70,7 @@ def test_nan_reward_stops_and_keeps_the_last_good_checkpoint(tiny_config):
     assert "stopped at update 3" in message and "non-finite reward" in message
     assert "checkpoint-000002" in message and "--resume" in message
     config = tiny_config()
-    assert [p.name for p in list_checkpoints(config.output_dir)] == [
-        "checkpoint-000001", "checkpoint-000002"]
+    assert [p.name for p in list_checkpoints(config.output_dir)] == ["checkpoint-000002"]
 
 
 def test_nan_before_any_checkpoint_says_so(tiny_config):
@@ -119,3 +118,22 @@ def test_finding_checkpoints(tmp_path):
     assert find_model_dir(tmp_path).name == "final"
     with pytest.raises(ModelError, match="trainer_state.pt"):
         find_checkpoint(tmp_path)
+
+
+def test_save_total_limit_keeps_logs_and_says_the_size(tiny_config):
+    said = []
+    result = train_ctrl(tiny_config(steps=12, save_every=1, save_total_limit=1), say=said.append)
+    assert [p.name for p in list_checkpoints(result.output_dir)] == ["checkpoint-000003"]
+    for name in ("log.jsonl", "samples.jsonl", "run.json"):  # never pruned
+        assert (result.output_dir / name).exists(), name
+    assert len(_log(result.output_dir)) == 3
+    sizes = [m for m in said if m.startswith("checkpoint:")]
+    assert len(sizes) == 3 and all(" kB;" in m or " MB;" in m for m in sizes), sizes
+    assert sizes[-1].endswith("keeping 1)")
+
+
+def test_training_leaves_out_the_held_out_share(tiny_config):
+    said = []
+    train_ctrl(tiny_config(steps=4), say=said.append)
+    assert any(m.startswith("8 prompts from") and "30% held out for ctrl-eval" in m
+               for m in said), said

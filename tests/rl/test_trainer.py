@@ -69,3 +69,67 @@ def test_nan_reward_raises_before_any_update(tiny_policy_dir):
     with pytest.raises(NonFiniteError, match="non-finite reward"):
         trainer.step()
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.unwrapped.parameters()))
+
+
+def _fixed_samples(trainer, n_new=4):
+    """One batch of prompts and sampled responses, with a reward that depends on them."""
+    from sumprobe.rl.rollout import generate_responses
+
+    prompts = trainer.sampler.sample(trainer.local_batch)
+    torch.manual_seed(5)
+    response_ids = generate_responses(trainer.unwrapped.lm, [p.ids for p in prompts], n_new,
+                                      trainer.pad_id, 8)
+    scores = (response_ids % 3 == 0).float().sum(1) - 1.0  # [B]
+    return prompts, response_ids, scores
+
+
+def test_gradient_accumulation_gives_the_same_update(tiny_policy_dir):
+    results = []
+    for backward in (None, 2):
+        trainer = _trainer(tiny_policy_dir, count_good, mini_batch_size=8, ppo_epochs=2,
+                           backward_batch_size=backward)
+        assert trainer.backward_batch == (backward or 8)
+        stats = trainer.train_on(*_fixed_samples(trainer))
+        results.append((stats, [p.detach().clone() for p in trainer.unwrapped.parameters()]))
+    (whole, weights_a), (sliced, weights_b) = results
+    for key in ("ppo/loss/policy", "ppo/loss/value", "ppo/policy/approxkl", "objective/kl"):
+        assert whole[key] == pytest.approx(sliced[key], rel=1e-4, abs=1e-6), key
+    assert max(float((a - b).abs().max()) for a, b in zip(weights_a, weights_b)) < 1e-5
+
+
+def test_one_sample_per_step_is_the_seeds_update(tiny_policy_dir):
+    trainer = _trainer(tiny_policy_dir, count_good, mini_batch_size=1, ppo_epochs=2)
+    calls = []
+    trainer.optimizer.step = lambda *a, _step=trainer.optimizer.step, **k: (calls.append(1),
+                                                                            _step(*a, **k))
+    trainer.train_on(*_fixed_samples(trainer))
+    assert len(calls) == 8 * 2  # one optimiser step per sample and epoch, as the seed
+
+
+def test_mini_batch_is_capped_at_the_batch(tiny_policy_dir):
+    trainer = _trainer(tiny_policy_dir, count_good, mini_batch_size=64)
+    assert trainer.mini_batch == 8 and trainer.backward_batch == 8
+
+
+def test_progress_reports_every_phase_in_order(tiny_policy_dir):
+    trainer = _trainer(tiny_policy_dir, count_good, mini_batch_size=4, ppo_epochs=2,
+                       forward_batch_size=4, txt_out_len=3)
+    seen = []
+    trainer.progress = lambda phase, done, total: seen.append((phase, done, total))
+    trainer.step()
+    phases = [phase for phase, _, _ in seen]
+    first = {phase: phases.index(phase) for phase in set(phases)}
+    assert sorted(first, key=first.get) == ["rollout", "reward", "forward", "optimise"]
+    rollout = [(d, t) for p, d, t in seen if p == "rollout"]
+    assert rollout[-1] == (8 * 3, 8 * 3) and all(t == 24 for _, t in rollout)
+    assert len(rollout) >= 3  # it moves inside the rollout, not only at its end
+    optimise = [(d, t) for p, d, t in seen if p == "optimise"]
+    assert optimise[0] == (0, 4) and optimise[-1] == (4, 4)  # 2 epochs x 2 mini-batches
+    assert all(d <= t for _, d, t in seen)
+
+
+def test_fused_adam_where_the_device_has_it(tiny_policy_dir):
+    trainer = _trainer(tiny_policy_dir, count_good)
+    group = trainer.optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(2e-3)
+    assert group.get("fused") in (True, None)  # None: a torch without fused CPU Adam
