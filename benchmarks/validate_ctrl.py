@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -159,9 +160,13 @@ def main() -> None:
     gap = sentiment["positive"]["tuned"] - sentiment["negative"]["tuned"]
     gap0 = sentiment["positive"]["reference"] - sentiment["negative"]["reference"]
     print(f"positive minus negative sentiment: {gap0:.2f} at step 0, {gap:.2f} after N")
+    for task, d in after.gains.items():  # resampled by opening, as ctrl-eval reports them
+        print(f"{task:9} gain {d.value:+.2f} [{d.low:+.2f}, {d.high:+.2f}], sign-flip p "
+              f"{d.p_value:.3g}{'  (' + d.note + ')' if d.note else ''}")
     if args.output:
         figures = {"config": config.to_dict(), "updates": config.updates, "wall_s": wall,
                    "train_s": trained - loaded, "rewards": after.means,
+                   "gains": {t: dataclasses.asdict(d) for t, d in after.gains.items()},
                    "sentiment": sentiment, "curves": curves,
                    "samples": [row.__dict__ for row in after.rows[:: max(1, len(held_out) // 4)]]}
         Path(args.output).write_text(json.dumps(figures, indent=2), encoding="utf-8")
