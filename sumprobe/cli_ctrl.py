@@ -162,8 +162,13 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
 
     trained = load_trained(model, pick_device(device))
     n_new = txt_out_len or trained.config.txt_out_len
-    for continuation in sample_continuations(trained.lm, trained.tokenizer, task, text, num,
-                                             n_new, seed):
+    continuations, notes = sample_continuations(trained.lm, trained.tokenizer, task, text, num,
+                                                n_new, seed)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for number, continuation in enumerate(continuations, start=1):
+        if num > 1:  # where one sample ends and the next begins, when a sample has newlines
+            click.echo(f"--- sample {number} of {num} [{task}] ---")
         click.echo(text + continuation)
 
 

@@ -61,13 +61,49 @@ def query_from_text(tokenizer, text: str) -> Query:
     return Query(text, ids)
 
 
+def model_window(lm) -> int | None:
+    """The longest sequence the model takes (positions), when its config says."""
+    for key in ("n_positions", "max_position_embeddings", "max_sequence_length"):
+        value = getattr(lm.config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def fit_to_window(prefix: tuple[int, ...], opening: tuple[int, ...], n_new: int,
+                  window: int | None) -> tuple[tuple[int, ...], int, list[str]]:
+    """The prompt (control prefix, then as much of the opening's end as fits) and the number
+    of new tokens, within the model's window; and what had to give, in words."""
+    notes = []
+    if window is None:
+        return prefix + opening, n_new, notes
+    most_new = window - len(prefix) - 1  # room for the prefix and one token of the opening
+    if most_new < 1:
+        raise ModelError(f"the model takes {window} tokens: too few for the control prefix")
+    if n_new > most_new:
+        notes.append(f"--txt-out-len {n_new} is more than the model's window of {window} "
+                     f"tokens allows: {most_new} new tokens instead")
+        n_new = most_new
+    room = window - len(prefix) - n_new
+    if len(opening) > room:
+        notes.append(f"the text is {len(opening)} tokens; its last {room} are kept (the "
+                     f"model's window is {window} tokens, {n_new} of them for the continuation)")
+        opening = opening[len(opening) - room :]
+    return prefix + opening, n_new, notes
+
+
 def sample_continuations(lm, tokenizer, task: str, text: str, n: int, n_new: int,
-                         seed: int) -> list[str]:
-    """`n` continuations of `text` under `task`'s control prefix, `n_new` tokens each."""
-    prompt = make_prompt(query_from_text(tokenizer, text), task, prefix_ids(tokenizer))
+                         seed: int) -> tuple[list[str], list[str]]:
+    """`n` continuations of `text` under `task`'s control prefix, `n_new` tokens each, and
+    notes on what was cut to fit the model's window."""
+    prefixes = prefix_ids(tokenizer)
+    if task not in prefixes:
+        raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    query = query_from_text(tokenizer, text)
+    ids, n_new, notes = fit_to_window(prefixes[task], query.ids, n_new, model_window(lm))
     torch.manual_seed(seed)
-    ids = generate_responses(lm, [prompt.ids] * n, n_new, _pad_id(tokenizer), n)  # [n, T]
-    return tokenizer.batch_decode(ids, skip_special_tokens=True)
+    out = generate_responses(lm, [ids] * n, n_new, _pad_id(tokenizer), n)  # [n, T]
+    return tokenizer.batch_decode(out, skip_special_tokens=True), notes
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,7 @@ def test_train_resume_sample_eval(train_args, tmp_path):
 
     sampled = run("ctrl-sample", "--model", run_dir, "--task", "negative", "-n", 2, "The movie")
     assert sampled.exit_code == 0, sampled.output
-    lines = sampled.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("The movie") for line in lines)
+    assert _samples(sampled.stdout, 2, "negative")
 
     out = tmp_path / "eval.json"
     evaluated = run("ctrl-eval", "--model", run_dir / "checkpoint-000004", "--queries", 3,
@@ -199,15 +198,43 @@ def test_ctrl_sample_config_file(trained_run, tmp_path, suffix):
                                   "txt-out-len": 2}))  # JSON is YAML too
     from_file = run("ctrl-sample", "--config", config, "The movie")
     assert from_file.exit_code == 0, from_file.output
-    lines = from_file.stdout.splitlines()
-    assert len(lines) == 2 and all(line.startswith("The movie") for line in lines)
+    assert _samples(from_file.stdout, 2, "positive")
     given = run("ctrl-sample", "--model", trained_run, "-n", 2, "--seed", 3, "--txt-out-len", 2,
                 "The movie")
     assert given.stdout == from_file.stdout  # the file's seed and lengths were used
     # Options on the command line win over the file.
     fewer = run("ctrl-sample", "--config", config, "-n", 1, "The movie")
     assert fewer.exit_code == 0, fewer.output
-    assert len(fewer.stdout.splitlines()) == 1
+    assert fewer.stdout.startswith("The movie") and "--- sample" not in fewer.stdout
+
+
+def _samples(stdout: str, n: int, task: str) -> bool:
+    """n samples, each under its own header line, each the text and its continuation."""
+    import re
+
+    parts = re.split(rf"^--- sample \d+ of {n} \[{task}\] ---\n", stdout, flags=re.M)
+    return parts[0] == "" and len(parts) == n + 1 and all(p.startswith("The movie")
+                                                         for p in parts[1:])
+
+
+def test_ctrl_sample_fits_a_long_text_and_length_to_the_window(trained_run):
+    text = "The movie " * 80  # far beyond the tiny policy's 64 positions
+    result = run("ctrl-sample", "--model", trained_run, "--txt-out-len", 100, text)
+    assert result.exit_code == 0, result.output
+    assert "is more than the model's window of 64 tokens allows" in result.stderr
+    assert "its last" in result.stderr and "are kept" in result.stderr
+
+
+def test_fit_to_window_keeps_the_prefix_and_the_end_of_the_opening():
+    from sumprobe.rl.evaluate import fit_to_window
+
+    prefix, opening = (1, 2, 3), tuple(range(10, 110))
+    ids, n_new, notes = fit_to_window(prefix, opening, 20, 64)
+    assert ids[:3] == prefix and ids[-1] == 109 and len(ids) + n_new == 64 and n_new == 20
+    assert len(notes) == 1
+    ids, n_new, notes = fit_to_window(prefix, opening[:5], 500, 64)
+    assert n_new == 60 and ids == prefix + (14,) and len(notes) == 2  # the last token left
+    assert fit_to_window(prefix, opening[:5], 5, None) == (prefix + opening[:5], 5, [])
 
 
 def test_ctrl_eval_config_file(trained_run, tmp_path):
