@@ -64,13 +64,65 @@ def find_resumable(path: str | Path) -> Path:
     return checkpoints[-1]
 
 
-def find_checkpoint(path: str | Path) -> Path:
-    """The PPO checkpoint to resume from (see find_resumable), with its trainer state."""
-    folder = find_resumable(path)
+def damage(folder: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (a file missing, unreadable or holding NaN),
+    naming the file; None when every part reads back."""
+    from safetensors import safe_open
+
+    from sumprobe.rl.policy import VALUE_HEAD_FILE
+
     if not (folder / STATE_FILE).exists():
-        raise ModelError(f"{folder}: no {STATE_FILE}; --resume needs a ctrl-train checkpoint "
-                         "(or the run folder holding them)")
-    return folder
+        return f"no {STATE_FILE}"
+    try:
+        read_config(folder)
+    except Exception as error:  # unreadable JSON, or values the configuration refuses
+        return f"{CONFIG_FILE} is damaged ({type(error).__name__}: {error})"
+    if not any((folder / name).exists() for name in ("tokenizer.json", "vocab.json",
+                                                      "tokenizer.model", "vocab.txt")):
+        return "no tokenizer files (tokenizer.json or vocab)"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not any(w.name != VALUE_HEAD_FILE for w in weights):
+        return "no model weights (*.safetensors)"
+    for file in weights:
+        try:
+            with safe_open(str(file), framework="pt") as tensors:
+                for name in tensors.keys():
+                    if not torch.isfinite(tensors.get_tensor(name)).all():
+                        return f"{file.name} holds NaN or infinite values ({name})"
+        except Exception as error:  # a truncated or overwritten file: any parse error
+            return f"{file.name} is damaged ({type(error).__name__}: {error})"
+    try:
+        load_trainer_state(folder)
+    except Exception as error:
+        return f"{STATE_FILE} is damaged ({type(error).__name__}: {error})"
+    return None
+
+
+def find_checkpoint(path: str | Path, say=None) -> Path:
+    """The PPO checkpoint to resume from: the one named, or a run folder's newest that reads
+    back whole. A damaged newest checkpoint is skipped, saying so through `say`; a damaged one
+    named directly is an error that names the newest earlier one that loads."""
+    path = Path(path)
+    named = checkpoint_number(path) is not None and path.is_dir()
+    candidates = [path] if named else list(reversed(list_checkpoints(path)))
+    if not candidates:
+        raise ModelError(f"{path}: no {PREFIX}* checkpoint to resume from")
+    problems = []
+    for folder in candidates:
+        problem = damage(folder)
+        if problem is None:
+            return folder
+        problems.append(f"{folder.name}: {problem}")
+        if named:
+            earlier = [c for c in reversed(list_checkpoints(path.parent))
+                       if checkpoint_number(c) < checkpoint_number(path) and damage(c) is None]
+            fallback = (f"; the newest earlier one that loads is {earlier[0]}" if earlier
+                        else "; no earlier checkpoint loads")
+            raise ModelError(f"{folder} cannot be resumed from: {problem}{fallback}")
+        if say is not None:
+            say(f"{folder.name} cannot be resumed from: {problem}; trying the one before it")
+    raise ModelError(f"{path}: no checkpoint loads ({'; '.join(problems)}); --resume needs a "
+                     "ctrl-train checkpoint or the run folder holding them")
 
 
 def write_config(folder: str | Path, config: CtrlConfig) -> None:

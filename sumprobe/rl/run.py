@@ -90,7 +90,7 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
 
     log_with = check_report_to(config.report_to)
     output = Path(config.output_dir)
-    resume_from = ckpt.find_checkpoint(resume) if resume else None
+    resume_from = ckpt.find_checkpoint(resume, say) if resume else None
     if resume_from is None and any((p / ckpt.STATE_FILE).exists()
                                    for p in ckpt.list_checkpoints(output)):
         raise SumprobeError(f"{output} already holds checkpoints: continue with --resume "

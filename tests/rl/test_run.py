@@ -137,3 +137,40 @@ def test_training_leaves_out_the_held_out_share(tiny_config):
     train_ctrl(tiny_config(steps=4), say=said.append)
     assert any(m.startswith("8 prompts from") and "30% held out for ctrl-eval" in m
                for m in said), said
+
+
+@pytest.mark.parametrize("damaged", ["trainer_state.pt", "value_head.safetensors",
+                                     "ctrl_config.json", "tokenizer.json", "nan"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_config, damaged):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.checkpoint import damage
+
+    result = train_ctrl(tiny_config(steps=8, save_every=1, save_total_limit=2))
+    older, newest = list_checkpoints(result.output_dir)[-2:]
+    if damaged == "tokenizer.json":
+        for name in ("tokenizer.json", "vocab.json"):
+            (newest / name).unlink(missing_ok=True)
+    elif damaged == "nan":
+        weights = next(p for p in newest.glob("*.safetensors")
+                       if p.name != "value_head.safetensors")
+        tensors = load_file(str(weights))
+        first = next(iter(tensors))
+        tensors[first] = tensors[first].clone().fill_(float("nan"))
+        save_file(tensors, str(weights))
+    else:
+        data = (newest / damaged).read_bytes()
+        (newest / damaged).write_bytes(data[: len(data) // 2])  # truncated
+    problem = damage(newest)
+    assert problem and (damaged in problem or damaged in ("tokenizer.json", "nan"))
+    said = []
+    assert find_checkpoint(result.output_dir, said.append) == older
+    assert newest.name in said[0] and "trying the one before it" in said[0]
+    with pytest.raises(ModelError, match=f"newest earlier one that loads is .*{older.name}"):
+        find_checkpoint(newest)
+    shutil.rmtree(older)
+    with pytest.raises(ModelError, match="no checkpoint loads"):
+        find_checkpoint(result.output_dir)
