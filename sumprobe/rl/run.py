@@ -69,6 +69,24 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
     return PPOTrainer(config, policy, ref, tokenizer, reward_fn, sampler, accelerator), tokenizer
 
 
+def _run_record(path: Path, config: CtrlConfig, resume_from: Path | None) -> dict:
+    """The run file: the command that started the run at the top, and one header per resume
+    after it (a resume used to overwrite the original command and settings)."""
+    import json
+
+    from sumprobe.results import run_header
+
+    header = {**run_header(config.to_dict()),
+              "resumed_from": str(resume_from) if resume_from else None}
+    if resume_from is None or not path.exists():
+        return {**header, "resumes": []}
+    try:
+        first = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable: keep what is known now, and say so in it
+        return {**header, "resumes": [], "note": f"{path.name} was unreadable at this resume"}
+    return {**first, "resumes": [*first.get("resumes", []), header]}
+
+
 def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
                reward_fn: RewardFn | None = None,
                on_step: Callable[[StepResult], None] | None = None,
@@ -86,7 +104,7 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from sumprobe.results import run_header, write_json
+    from sumprobe.results import write_json
 
     log_with = check_report_to(config.report_to)
     output = Path(config.output_dir)
@@ -110,8 +128,7 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
     main = accelerator.is_main_process
     if main:
         output.mkdir(parents=True, exist_ok=True)
-        write_json(output / RUN_FILE, {**run_header(config.to_dict()),
-                                       "resumed_from": str(resume_from) if resume_from else None})
+        write_json(output / RUN_FILE, _run_record(output / RUN_FILE, config, resume_from))
     log = RunLog(output, trainer.updates) if main else None
     if log_with:
         accelerator.init_trackers("sumprobe-ctrl", config=config.to_dict())

@@ -174,3 +174,15 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_config, d
     shutil.rmtree(older)
     with pytest.raises(ModelError, match="no checkpoint loads"):
         find_checkpoint(result.output_dir)
+
+
+def test_a_resume_keeps_the_original_command_and_adds_its_own(tiny_config):
+    first = train_ctrl(tiny_config(steps=8, save_every=1))
+    original = json.loads((first.output_dir / "run.json").read_text())
+    assert original["resumes"] == [] and original["resumed_from"] is None
+    train_ctrl(tiny_config(steps=12, save_every=1), resume=first.output_dir)
+    train_ctrl(tiny_config(steps=16, save_every=1), resume=first.output_dir)
+    record = json.loads((first.output_dir / "run.json").read_text())
+    assert record["config"]["steps"] == 8 and record["created"] == original["created"]
+    assert [r["config"]["steps"] for r in record["resumes"]] == [12, 16]
+    assert all(r["resumed_from"] for r in record["resumes"])
