@@ -81,6 +81,19 @@ def _plot_curve(output_dir: str, result) -> str | None:
     return str(path)
 
 
+def _check_resume(config, saved: dict, done: int) -> None:
+    """A resumed run keeps the batch its updates were made of, and must have updates left."""
+    if config.batch_size != saved.get("batch_size", config.batch_size):
+        raise click.UsageError(
+            f"--batch-size {config.batch_size} differs from the run's {saved['batch_size']}: "
+            f"its {done} updates so far were of {saved['batch_size']} samples each, and the "
+            "rest must be too; start a new run (--output-dir) to change it")
+    if config.updates <= done:
+        raise click.UsageError(
+            f"nothing to resume: the run has done {done} updates, and --steps {config.steps} "
+            f"at batch {config.batch_size} is {config.updates}; pass a larger --steps")
+
+
 @click.command("ctrl-train")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML or JSON file of fields; options given here override it.")
@@ -108,6 +121,8 @@ def ctrl_train(config_file, resume, **options):
         config = load_config(config_file, base=base, **options)
     except DataError as error:
         raise click.UsageError(str(error)) from None
+    if base is not None:
+        _check_resume(config, base, done)
     # Under `accelerate launch` (or torchrun) every process runs this command; rank 0 talks.
     if os.environ.get("RANK", "0") != "0":
         train_ctrl(config, resume=resume)

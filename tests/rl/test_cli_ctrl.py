@@ -29,6 +29,11 @@ def test_train_resume_sample_eval(train_args, tmp_path):
     assert (run_dir / "checkpoint-000002" / "trainer_state.pt").exists()
     assert "reward per task" in first.stdout
 
+    # A resume keeps the run's batch, and must have updates left to do.
+    other = run("ctrl-train", "--resume", run_dir, "--steps", 16, "--batch-size", 8)
+    assert other.exit_code == 2 and "differs from the run's 4" in other.output
+    done = run("ctrl-train", "--resume", run_dir, "--steps", 8)
+    assert done.exit_code == 2 and "nothing to resume: the run has done 2 updates" in done.output
     resumed = run("ctrl-train", "--resume", run_dir, "--steps", 16)
     assert resumed.exit_code == 0, resumed.output
     assert (run_dir / "checkpoint-000004").exists()
