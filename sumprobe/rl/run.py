@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from sumprobe.errors import SumprobeError, TrainingError
+from sumprobe.errors import ModelError, SumprobeError, TrainingError
 from sumprobe.rl import checkpoint as ckpt
 from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.ppo import NonFiniteError
@@ -26,6 +26,38 @@ from sumprobe.rl.runlog import DeferredInterrupt, RunLog, TrainResult, check_rep
 from sumprobe.rl.trainer import StepResult
 
 RUN_FILE = "run.json"
+
+
+def _model_config(name: str):
+    from sumprobe.engine.loading import load_model_config, resolve_model
+
+    return load_model_config(resolve_model(name))
+
+
+def check_models(config: CtrlConfig, n_tokens: int) -> None:
+    """Refuse, from the models' configs, what would train silently on wrong numbers: a policy
+    or reference that is not a causal LM (its output layer would be new), a reference with
+    another vocabulary (the KL penalty compares them token by token), and a tokenizer with more
+    tokens than the policy has embeddings (they would be grown with random rows)."""
+    policy = _model_config(config.lm_name)
+    models = [("--lm-name", config.lm_name, policy)]
+    if config.reference != config.lm_name:
+        models.append(("--ref-lm-name", config.reference, _model_config(config.reference)))
+    for option, name, model in models:
+        architectures = getattr(model, "architectures", None) or []
+        if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))
+                                     for a in architectures):
+            raise ModelError(f"{option} {name} is a {', '.join(architectures)}: ctrl-train "
+                             "needs a causal LM (one that continues text, e.g. gpt2)")
+    vocab = getattr(policy, "vocab_size", None)
+    if len(models) == 2 and vocab and getattr(models[1][2], "vocab_size", vocab) != vocab:
+        raise ModelError(f"--ref-lm-name {config.reference} has {models[1][2].vocab_size} "
+                         f"tokens and the policy {config.lm_name} {vocab}: the KL penalty "
+                         "compares them token by token, so they must share a vocabulary")
+    if config.tk_name and vocab and n_tokens > vocab:
+        raise ModelError(f"--tk-name {config.tk_name} has {n_tokens} tokens, more than the "
+                         f"{vocab} embeddings of {config.lm_name}: pass the policy's own "
+                         "tokenizer (or one of its vocabulary)")
 
 
 def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator, say):
@@ -43,6 +75,8 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
 
     tokenizer = load_tokenizer(str(resume_from) if resume_from else config.tk_name or
                                config.lm_name)
+    if not resume_from:
+        check_models(config, len(tokenizer))  # from configs, before any weights load
     if config.prefix_tokens == "special":
         add_prefix_tokens(tokenizer)  # no-op for a checkpoint's tokenizer, which has them
     # A local file keeps its held-out share for ctrl-eval; Hub data keeps the other split.

@@ -186,3 +186,22 @@ def test_a_resume_keeps_the_original_command_and_adds_its_own(tiny_config):
     assert record["config"]["steps"] == 8 and record["created"] == original["created"]
     assert [r["config"]["steps"] for r in record["resumes"]] == [12, 16]
     assert all(r["resumed_from"] for r in record["resumes"])
+
+
+def test_models_that_would_train_on_wrong_numbers_are_refused_before_loading(
+        tiny_config, tiny_classifier_dir, word_policy_dir):
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.run import check_models
+
+    config = tiny_config()
+    check_models(config, 100)  # the policy as its own reference: fine
+    with pytest.raises(ModelError, match="BertForSequenceClassification: ctrl-train needs a "
+                                         "causal LM"):
+        check_models(tiny_config(lm_name=str(tiny_classifier_dir)), 100)
+    with pytest.raises(ModelError, match="must share a vocabulary"):
+        check_models(tiny_config(ref_lm_name=str(word_policy_dir)), 100)
+    with pytest.raises(ModelError, match="more than the .* embeddings"):
+        check_models(tiny_config(tk_name=str(tiny_classifier_dir)), 10**6)
+    # End to end, through train_ctrl: refused before any weights load.
+    with pytest.raises(ModelError, match="must share a vocabulary"):
+        train_ctrl(tiny_config(ref_lm_name=str(word_policy_dir)))
