@@ -237,6 +237,23 @@ class CtrlEvalRun:
         write_json(path, self.to_json())
 
 
+def _check_reference(reference: str, tuned: Path) -> None:
+    """From the configs, before any weights load: the reference must be a causal LM with the
+    tuned model's vocabulary (which may have gained a pad token and the control prefixes)."""
+    from sumprobe.rl.policy import model_config
+
+    ref, mine = model_config(reference), model_config(str(tuned))
+    architectures = getattr(ref, "architectures", None) or []
+    if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))
+                                 for a in architectures):
+        raise ModelError(f"--ref-model {reference} is a {', '.join(architectures)}: the "
+                         "reference must be a causal LM")
+    extra = getattr(mine, "vocab_size", 0) - getattr(ref, "vocab_size", 0)
+    if not 0 <= extra <= len(TASKS) + 1:
+        raise ModelError(f"--ref-model {reference} has {ref.vocab_size} tokens and the tuned "
+                         f"model {mine.vocab_size}: the reference must share its vocabulary")
+
+
 def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
                   data: str | None = None, reward: str | None = None,
                   cls_model_name: str | None = None, n_queries: int = 64, seed: int = 0,
@@ -272,6 +289,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
     except ValueError as error:  # e.g. an unknown reward backend
         raise DataError(f"ctrl-eval: {error}") from None
     config = dataclasses.replace(config, ref_lm_name=config.reference)
+    _check_reference(config.ref_lm_name, path)
     model = load_trained(path, torch_device)
     available, source = eval_queries(config, data, model.tokenizer)
     queries = pick_queries(available, n_queries, seed)

@@ -93,6 +93,13 @@ def load_causal_lm(name: str, dtype: torch.dtype = torch.float32):
     return load_weights(resolve_model(name), AutoModelForCausalLM, dtype, what="causal LM")
 
 
+def model_config(name: str):
+    """A model's configuration (architectures, vocabulary size) without its weights."""
+    from sumprobe.engine.loading import load_model_config, resolve_model
+
+    return load_model_config(resolve_model(name))
+
+
 def load_tokenizer(name: str):
     """The tokenizer of a model, with a pad token, padding on the left (queries are)."""
     from sumprobe.engine.loading import load_tokenizer as load

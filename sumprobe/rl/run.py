@@ -28,21 +28,17 @@ from sumprobe.rl.trainer import StepResult
 RUN_FILE = "run.json"
 
 
-def _model_config(name: str):
-    from sumprobe.engine.loading import load_model_config, resolve_model
-
-    return load_model_config(resolve_model(name))
-
-
 def check_models(config: CtrlConfig, n_tokens: int) -> None:
     """Refuse, from the models' configs, what would train silently on wrong numbers: a policy
     or reference that is not a causal LM (its output layer would be new), a reference with
     another vocabulary (the KL penalty compares them token by token), and a tokenizer with more
     tokens than the policy has embeddings (they would be grown with random rows)."""
-    policy = _model_config(config.lm_name)
+    from sumprobe.rl.policy import model_config
+
+    policy = model_config(config.lm_name)
     models = [("--lm-name", config.lm_name, policy)]
     if config.reference != config.lm_name:
-        models.append(("--ref-lm-name", config.reference, _model_config(config.reference)))
+        models.append(("--ref-lm-name", config.reference, model_config(config.reference)))
     for option, name, model in models:
         architectures = getattr(model, "architectures", None) or []
         if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))

@@ -100,3 +100,18 @@ def test_eval_queries_never_come_from_training(tiny_config, tiny_policy_dir, imd
                         [json.loads(x)["text"] for x in imdb_sample.read_text().splitlines()])
     _, source = eval_queries(tiny_config(data=None), None, tokenizer)
     assert splits == ["test"] and source == "imdb[test] (the run trained on imdb[train])"
+
+
+def test_ctrl_eval_refuses_a_reference_of_another_vocabulary(tiny_config, word_policy_dir,
+                                                            tiny_classifier_dir):
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.evaluate import run_ctrl_eval
+    from sumprobe.rl.run import train_ctrl
+
+    result = train_ctrl(tiny_config(steps=4, save_every=1))
+    with pytest.raises(ModelError, match="must share its vocabulary"):
+        run_ctrl_eval(result.output_dir, ref_model=str(word_policy_dir), n_queries=1,
+                      device="cpu")
+    with pytest.raises(ModelError, match="must be a causal LM"):
+        run_ctrl_eval(result.output_dir, ref_model=str(tiny_classifier_dir), n_queries=1,
+                      device="cpu")
