@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -215,7 +216,9 @@ def _axis_score(row: dict, axis: str, where: str) -> int | None:
     score = axes.get(axis)
     if score is None:
         return None
-    whole = isinstance(score, (int, float)) and not isinstance(score, bool) and score == int(score)
+    # json reads Infinity and NaN too: a finite number first, then a whole one
+    whole = (isinstance(score, (int, float)) and not isinstance(score, bool)
+             and math.isfinite(score) and score == int(score))
     if not whole or not 1 <= score <= 7:
         raise DataError(
             f"{where}: field 'summary.axes.{axis}' should be a whole number 1-7 or null, "

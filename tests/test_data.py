@@ -345,3 +345,59 @@ def test_a_raw_control_character_is_explained_in_full(tmp_path):
     message = str(caught.value)
     assert "tab.jsonl:1: invalid JSON: Invalid control character (" in message
     assert "at column 21" in message and " at at " not in message
+
+
+def _set(row: dict, field: str, value) -> dict:
+    target, path = row, field.split(".")
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return row
+
+
+@pytest.mark.parametrize("field", ["info", "info.post", "info.id", "summary", "summary.text",
+                                   "summary.policy", "summary.axes", "summary.axes.overall"])
+@given(value=json_values)
+def test_any_json_value_in_an_axis_field_is_a_clear_error_or_a_counted_skip(field, value):
+    from sumprobe.data import axis_items
+
+    lines = (FIXTURES / "axis.jsonl").read_text().splitlines()[:3]
+    rows = [("file.jsonl:1", _set(json.loads(lines[0]), field, value))]
+    rows += [(f"file.jsonl:{n}", json.loads(line)) for n, line in enumerate(lines[1:], 2)]
+    try:
+        loaded = axis_items(rows, (7, 4))
+    except DataError as error:
+        assert str(error).startswith("file.jsonl:1:")
+    else:
+        assert all(isinstance(item.document, str) for item in loaded.items)
+        assert all(isinstance(n, int) for n in loaded.skipped.values())
+
+
+@pytest.mark.parametrize("field", ["article_id", "summary_id", "article", "summary",
+                                   "coherence", "relevance"])
+@given(value=json_values)
+def test_any_json_value_in_a_summeval_field_is_a_clear_error_or_a_record(field, value):
+    from sumprobe.data import summeval_items
+
+    lines = (FIXTURES / "summeval_sample.jsonl").read_text().splitlines()[:3]
+    rows = [("file.jsonl:1", _set(json.loads(lines[0]), field, value))]
+    rows += [(f"file.jsonl:{n}", json.loads(line)) for n, line in enumerate(lines[1:], 2)]
+    try:
+        loaded = summeval_items(rows)
+    except DataError as error:
+        assert str(error).startswith("file.jsonl:1:")
+    else:
+        assert all(isinstance(item.document, str) for item in loaded.items)
+
+
+@given(junk=st.binary(max_size=40))
+def test_any_bytes_on_a_line_are_a_clear_error_or_a_counted_skip(tmp_path_factory, junk):
+    lines = (FIXTURES / "comparisons.jsonl").read_bytes().splitlines()[:2]
+    path = tmp_path_factory.mktemp("junk") / "data.jsonl"
+    path.write_bytes(b"\n".join([lines[0], junk.replace(b"\n", b" "), lines[1]]) + b"\n")
+    try:
+        loaded = load_items("comparisons", [path])
+    except DataError as error:
+        assert f"{path}:2" in str(error) or f"{path}:" in str(error)
+    else:
+        assert 2 <= len(loaded.items) + sum(loaded.skipped.values()) <= 3
