@@ -355,22 +355,29 @@ def _set(row: dict, field: str, value) -> dict:
     return row
 
 
+def _load_with(fixture: str, field: str, value, load):
+    """The fixture's first three rows, the first with `field` set to `value`, through `load`:
+    the loaded items, or the DataError it raised (which must name the first row)."""
+    lines = (FIXTURES / fixture).read_text().splitlines()[:3]
+    rows = [("file.jsonl:1", _set(json.loads(lines[0]), field, value))]
+    rows += [(f"file.jsonl:{n}", json.loads(line)) for n, line in enumerate(lines[1:], 2)]
+    try:
+        loaded = load(rows)
+    except DataError as error:
+        assert str(error).startswith("file.jsonl:1:")
+        return None
+    assert all(isinstance(item.document, str) for item in loaded.items)
+    assert all(isinstance(n, int) for n in loaded.skipped.values())
+    return loaded
+
+
 @pytest.mark.parametrize("field", ["info", "info.post", "info.id", "summary", "summary.text",
                                    "summary.policy", "summary.axes", "summary.axes.overall"])
 @given(value=json_values)
 def test_any_json_value_in_an_axis_field_is_a_clear_error_or_a_counted_skip(field, value):
     from sumprobe.data import axis_items
 
-    lines = (FIXTURES / "axis.jsonl").read_text().splitlines()[:3]
-    rows = [("file.jsonl:1", _set(json.loads(lines[0]), field, value))]
-    rows += [(f"file.jsonl:{n}", json.loads(line)) for n, line in enumerate(lines[1:], 2)]
-    try:
-        loaded = axis_items(rows, (7, 4))
-    except DataError as error:
-        assert str(error).startswith("file.jsonl:1:")
-    else:
-        assert all(isinstance(item.document, str) for item in loaded.items)
-        assert all(isinstance(n, int) for n in loaded.skipped.values())
+    _load_with("axis.jsonl", field, value, lambda rows: axis_items(rows, (7, 4)))
 
 
 @pytest.mark.parametrize("field", ["article_id", "summary_id", "article", "summary",
@@ -379,15 +386,7 @@ def test_any_json_value_in_an_axis_field_is_a_clear_error_or_a_counted_skip(fiel
 def test_any_json_value_in_a_summeval_field_is_a_clear_error_or_a_record(field, value):
     from sumprobe.data import summeval_items
 
-    lines = (FIXTURES / "summeval_sample.jsonl").read_text().splitlines()[:3]
-    rows = [("file.jsonl:1", _set(json.loads(lines[0]), field, value))]
-    rows += [(f"file.jsonl:{n}", json.loads(line)) for n, line in enumerate(lines[1:], 2)]
-    try:
-        loaded = summeval_items(rows)
-    except DataError as error:
-        assert str(error).startswith("file.jsonl:1:")
-    else:
-        assert all(isinstance(item.document, str) for item in loaded.items)
+    _load_with("summeval_sample.jsonl", field, value, summeval_items)
 
 
 @given(junk=st.binary(max_size=40))
