@@ -50,3 +50,24 @@ def test_two_processes_score_what_one_does(tmp_path, tiny_bert_dir):
     # Only rank 0 reports: one table, not two.
     title = "single: mean score per group"
     assert two.stdout.count(title) == one.stdout.count(title) == 1
+
+
+def test_rm_train_under_torchrun_trains_on_both_and_evaluates_on_rank_0(tmp_path,
+                                                                          tiny_gpt2_dir):
+    from tests.test_rm import planted
+
+    data = planted(tmp_path / "planted.jsonl")
+    out = tmp_path / "rm.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "sumprobe", "rm-train", "--model", str(tiny_gpt2_dir), "--data", str(data),
+         "--eval-fraction", "0.25", "--max-length", "128", "--epochs", "2", "--batch-size",
+         "8", "--lr", "1e-3", "--device", "cpu", "--output-dir", str(tmp_path / "run"),
+         "--output", str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+             "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    payload = json.loads(out.read_text())
+    assert payload["accuracy"][0]["result"]["agree"]["value"] > 0.9  # the planted signal
+    assert (tmp_path / "run" / "final" / "sumprobe_rm.json").exists()

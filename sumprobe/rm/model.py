@@ -84,7 +84,8 @@ def score_ids(model, inputs: Sequence[tuple[int, ...]], pad_id: int, batch_size:
 
     device = next(model.parameters()).device
     # No scoring cache: a reward model changes while it trains, and its evaluation is cheap.
-    runner = SimpleNamespace(batch_size=batch_size, work=Counter(), cache=None)
+    # Not sharded: rm-train evaluates on rank 0 alone.
+    runner = SimpleNamespace(batch_size=batch_size, work=Counter(), cache=None, shard=False)
 
     @torch.inference_mode()
     def run(batch):
