@@ -8,6 +8,7 @@ Each measure is one module with a `Measure` (see `base`), found by name in the r
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,13 @@ def _shifted(row, offset: int):
     return row
 
 
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    from sumprobe.results import source_version
+
+    return source_version()
+
+
 def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
     """What decides a measure's result on a block of records besides the model: the measure,
     its settings and every field of every record, in order."""
@@ -79,7 +87,10 @@ def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
     from sumprobe.engine.cache import CACHE_VERSION
 
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(repr((CACHE_VERSION, config.measure, config.options)).encode())
+    # The code's version too (the commit, in a checkout): a block holds the measure's own row
+    # classes, pickled, and what made them; units hold only numbers and outlive versions.
+    digest.update(repr((CACHE_VERSION, _code_version(), config.measure,
+                        config.options)).encode())
     for item in part:
         digest.update(repr(item).encode("utf-8", "surrogatepass"))
     return digest.digest()
