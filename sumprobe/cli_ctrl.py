@@ -23,6 +23,7 @@ from sumprobe.cli_options import config_file_option
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError
+from sumprobe.report import stdout_console
 from sumprobe.rl.config import REWARDS
 
 
@@ -127,7 +128,7 @@ def ctrl_train(config_file, resume, **options):
     if os.environ.get("RANK", "0") != "0":
         train_ctrl(config, resume=resume)
         return
-    err, out = Console(stderr=True), Console()
+    err, out = Console(stderr=True), stdout_console()
     say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
                                     soft_wrap=True)
     result = None
@@ -224,11 +225,24 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     check_outputs({"--data": [data] if data else [], "--model": [model]},
                   {"--output": output, "--plot": plot})
 
-    run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
-                        cls_model_name=cls_model_name, n_queries=queries, seed=seed,
-                        device=device, samples=samples,
-                        stats=StatsConfig(n_resamples=bootstrap, seed=seed))
-    out, err = Console(), Console(stderr=True)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), "generations", TimeRemainingColumn(), console=err,
+                   transient=True)
+    with bar:
+        task = bar.add_task("tuned and reference, every task", total=None)
+
+        def progress(done, total, what):
+            bar.update(task, completed=done, total=total, description=f"done: {what}")
+
+        run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
+                            cls_model_name=cls_model_name, n_queries=queries, seed=seed,
+                            device=device, samples=samples,
+                            stats=StatsConfig(n_resamples=bootstrap, seed=seed),
+                            progress=progress)
+    out = stdout_console()
     err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
               f"{samples} response(s) each per task and model", markup=False, highlight=False,
               soft_wrap=True)

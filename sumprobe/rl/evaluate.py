@@ -141,11 +141,13 @@ def task_gains(rows: Sequence[EvalRow], tasks: Sequence[str] = TASKS,
 def evaluate_ctrl(lm, ref_lm, tokenizer, reward_fn: RewardFn, queries: Sequence[Query],
                   n_new: int, seed: int, batch_size: int,
                   tasks: Sequence[str] = TASKS, samples: int = 1,
-                  stats: StatsConfig | None = None) -> EvalResult:
+                  stats: StatsConfig | None = None, progress=None) -> EvalResult:
     """Every query under every task (`samples` responses each), tuned vs reference, scored by
-    `reward_fn`; means and gains per task (see `task_gains`)."""
+    `reward_fn`; means and gains per task (see `task_gains`). `progress(done, total, what)` is
+    told after each generation (task and model)."""
     prefixes, pad = prefix_ids(tokenizer), _pad_id(tokenizer)
     rows = []
+    total, done = 2 * len(tasks), 0
     for task in tasks:
         prompts = [make_prompt(q, task, prefixes) for q in queries for _ in range(samples)]
         texts = {}
@@ -153,6 +155,9 @@ def evaluate_ctrl(lm, ref_lm, tokenizer, reward_fn: RewardFn, queries: Sequence[
             torch.manual_seed(seed)  # the same random stream for both models
             ids = generate_responses(model, [p.ids for p in prompts], n_new, pad, batch_size)
             texts[name] = tokenizer.batch_decode(ids, skip_special_tokens=True)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"[{task}] {'reference' if name == 'ref' else 'tuned'}")
         q_texts, task_list = [p.query for p in prompts], [task] * len(prompts)
         ref_rewards = reward_fn(q_texts, texts["ref"], task_list)
         rewards = reward_fn(q_texts, texts["tuned"], task_list)
@@ -258,7 +263,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
                   data: str | None = None, reward: str | None = None,
                   cls_model_name: str | None = None, n_queries: int = 64, seed: int = 0,
                   device: str | torch.device = "auto", samples: int = 1,
-                  stats: StatsConfig | None = None) -> CtrlEvalRun:
+                  stats: StatsConfig | None = None, progress=None) -> CtrlEvalRun:
     """Evaluate a ctrl-train checkpoint (or a run folder's newest) against its reference.
 
     `n_queries` review openings the run did not train on (`eval_queries`), drawn with `seed`,
@@ -298,6 +303,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
     ref = load_causal_lm(config.ref_lm_name).to(torch_device)
     fit_embeddings(ref, model.tokenizer)  # the tuned model's tokenizer may have added prefixes
     result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
-                           seed, config.gen_batch_size, samples=samples, stats=stats)
+                           seed, config.gen_batch_size, samples=samples, stats=stats,
+                           progress=progress)
     return CtrlEvalRun(result, model.path, config, len(queries), seed, source, len(available),
                        samples)
