@@ -280,6 +280,10 @@ def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
 
 
 def output_options(command):
+    command = click.option("--format", "output_format", type=click.Choice(("table", "json")),
+                           default="table", show_default=True,
+                           help="What goes to stdout: rich tables, or the results JSON (the "
+                           "same as --output writes) for scripts.")(command)
     command = click.option("--plot", type=click.Path(dir_okay=False),
                            help="Write a chart (PNG/PDF/SVG).")(command)
     return click.option("--output", type=click.Path(dir_okay=False),
@@ -297,7 +301,7 @@ def output_options(command):
 @measure_options(many=False)
 @config_file_option
 @errors_to_messages
-def compare(output, plot, samples, **options):
+def compare(output, plot, output_format, samples, **options):
     """Per-group scores on a data set, with intervals and tests between groups."""
     from sumprobe.compare import run_compare
     from sumprobe.report import compare_tables, skipped_lines
@@ -323,14 +327,13 @@ def compare(output, plot, samples, **options):
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
     model = build(ModelConfig, options)
     signed = _signature(engine, data, model, stats_config, [measure], "documents")
-    out = stdout_console()
-    for table in compare_tables(result, stats_config.confidence, signed):
-        out.print(table)
+    config = _config_record(engine, data, model, stats_config, measures=[measure])
+    payload = compare_json(result, {**run_header(config), "signature": signed})
+    _emit(output_format, compare_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
-    config = _config_record(engine, data, model, stats_config, measures=[measure])
     if output:
-        write_json(output, compare_json(result, {**run_header(config), "signature": signed}))
+        write_json(output, payload)
         err.print(f"results: {output}")
     if samples:
         write_jsonl(samples, compare_rows(result))
@@ -340,6 +343,20 @@ def compare(output, plot, samples, **options):
 
         plot_groups(plot, result, f"{data.dataset} · {measure.measure}", signed)
         err.print(f"plot: {plot}")
+
+
+def _emit(output_format: str, tables, payload: dict) -> None:
+    """The results on stdout: tables, or the results JSON."""
+    if output_format == "json":
+        import json
+
+        from sumprobe.results import plain
+
+        click.echo(json.dumps(plain(payload), indent=2, ensure_ascii=False))
+        return
+    out = stdout_console()
+    for table in tables:
+        out.print(table)
 
 
 def _check_aspects(data: DataConfig) -> None:
@@ -365,7 +382,7 @@ def _check_aspects(data: DataConfig) -> None:
 @measure_options(many=True)
 @config_file_option
 @errors_to_messages
-def agreement(output, plot, scores, **options):
+def agreement(output, plot, output_format, scores, **options):
     """How well measures agree with human judgments, beside ROUGE and summary length."""
     from sumprobe.agreement import run_agreement
     from sumprobe.report import agreement_tables, skipped_lines
@@ -391,14 +408,13 @@ def agreement(output, plot, scores, **options):
     model = build(ModelConfig, options)
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)
-    out = stdout_console()
-    for table in agreement_tables(result, stats_config.confidence, signed):
-        out.print(table)
+    config = _config_record(engine, data, model, stats_config, measures=measures)
+    payload = agreement_json(result, {**run_header(config), "signature": signed})
+    _emit(output_format, agreement_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
-    config = _config_record(engine, data, model, stats_config, measures=measures)
     if output:
-        write_json(output, agreement_json(result, {**run_header(config), "signature": signed}))
+        write_json(output, payload)
         err.print(f"results: {output}")
     if scores:
         write_jsonl(scores, result.summaries())

@@ -420,3 +420,19 @@ def test_probe_says_what_the_shannon_details_are(runner, tiny_gpt2_dir):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "help=" in text and "log-likelihood of the document in nats" in text
+
+
+def test_format_json_puts_the_results_on_stdout(runner, tiny_bert_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(cli, ["compare", "--model", str(tiny_bert_dir), "--dataset",
+                                 "comparisons", "--data", COMPARISONS, "--drop-shortest", "0",
+                                 "--limit", "6", "--format", "json", "--output", str(out)],
+                           catch_exceptions=False)
+    assert result.exit_code == 0
+    printed = json.loads(result.stdout)
+    assert printed == json.loads(out.read_text())  # what --output writes, nothing else
+    assert {g["group"] for g in printed["groups"]} == {"chosen", "rejected"}
+    result = runner.invoke(cli, ["agreement", "--model", str(tiny_bert_dir), "--dataset",
+                                 "comparisons", "--data", COMPARISONS, "--format", "json",
+                                 "--bootstrap", "200"])
+    assert result.exit_code == 0 and "pairwise" in json.loads(result.stdout)
