@@ -75,8 +75,10 @@ def _measure_configs(options: dict, seed: int, **fixed) -> list[MeasureConfig]:
     return configs
 
 
-def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
-    """The engine the measures need (None when none needs a model)."""
+def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console, items=None):
+    """The engine the measures need (None when none needs a model). Given the records, a
+    rerun whose every block is cached gets an engine that reads the cache and loads no
+    weights (for a large model, the longest part of a warm rerun)."""
     from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
 
     for config in configs:  # settings that cannot work are refused before any model loads
@@ -90,8 +92,20 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console):
 
     # Refused in the first second, from the config, not after minutes of loading weights.
     family = preflight(model.model, model.model_type, needs)
+    model = dc.replace(model, model_type=family)
+    if items is not None and model.cache_path and not parallel.launched():
+        from sumprobe.engine import cached_engine
+        from sumprobe.measures import blocks_cached
+
+        cached = cached_engine(model, family)
+        if all(blocks_cached(items, c, cached.cache) for c in configs
+               if c.spec.needs in needs):
+            err.print(f"every block of records is cached for {model.model}: its weights are "
+                      "not loaded")
+            return cached
+        cached.cache.close()
     err.print(f"loading {model.model} …")
-    return engine_from(dc.replace(model, model_type=family))
+    return engine_from(model)
 
 
 @contextlib.contextmanager
@@ -145,7 +159,8 @@ def _config_record(engine, *configs, measures=()) -> dict:
         model = getattr(engine, "model", None)
         record["resolved"] = {
             "device": str(getattr(engine, "device", "")),
-            "dtype": str(next(model.parameters()).dtype).removeprefix("torch.") if model else None,
+            "dtype": str(next(model.parameters()).dtype if model else
+                         getattr(engine, "dtype", "")).removeprefix("torch.") or None,
             "batch_size": getattr(engine, "batch_size", None),  # after any out-of-memory halving
         }
     record["scoring"] = dict(getattr(engine, "work", {}))  # units run and cached, tokens run
@@ -318,7 +333,7 @@ def compare(output, plot, output_format, samples, **options):
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
                        data.axis)
     [measure] = _measure_configs(options, stats_config.seed)
-    engine = _engine_for([measure], build(ModelConfig, options), err)
+    engine = _engine_for([measure], build(ModelConfig, options), err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
     if not world.main:
@@ -399,7 +414,7 @@ def agreement(output, plot, output_format, scores, **options):
     measures = _measure_configs(options, stats_config.seed)
     if len({m.measure for m in measures}) < len(measures):
         raise click.BadParameter("a measure is named twice", param_hint="--measure")
-    engine = _engine_for(measures, build(ModelConfig, options), err)
+    engine = _engine_for(measures, build(ModelConfig, options), err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress,
                                aspects=data.aspects)

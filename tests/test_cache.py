@@ -306,3 +306,42 @@ def test_a_block_of_records_is_read_whole_only_when_nothing_that_decides_it_chan
     edited = [dataclasses.replace(items[0], document=items[0].document + " Extra."), *items[1:]]
     score_summaries(edited, engine, MeasureConfig("single"), chunk=5)
     assert engine.work["records_cached"] == len(items) - 5  # the first block only is new
+
+
+def test_a_rerun_with_every_block_cached_loads_no_weights(tmp_path, tiny_bert_dir, tiny_gpt2_dir,
+                                                          monkeypatch):
+    runner = CliRunner()
+    cache = str(tmp_path / "c.sqlite")
+    data = FIXTURES / "comparisons.jsonl"
+    first, again = tmp_path / "a.json", tmp_path / "b.json"
+    assert _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output",
+                    str(first)).exit_code == 0
+
+    import sumprobe.engine.loading as loading
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(loading, "load_weights", no_weights)
+    result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(again),
+                      "--confidence", "0.9")
+    assert result.exit_code == 0, result.output
+    assert "its weights are not loaded" in " ".join(result.output.split())
+    a, b = json.loads(first.read_text()), json.loads(again.read_text())
+    assert [g["n"] for g in a["groups"]] == [g["n"] for g in b["groups"]]
+    assert [g["score"]["value"] for g in a["groups"]] == [g["score"]["value"] for g in b["groups"]]
+    assert b["config"]["resolved"]["dtype"] == "float32"
+    # A block that is not cached (another limit) needs the model: it is loaded as usual.
+    monkeypatch.undo()
+    result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--limit", "5")
+    assert result.exit_code == 0 and "loading" in result.output
+    # agreement: the measure's blocks cached, the references computed from text alone.
+    assert runner.invoke(cli, ["agreement", "--model", str(tiny_gpt2_dir), "--measure",
+                               "shannon", "--dataset", "comparisons", "--data", str(data),
+                               "--cache", cache, "--bootstrap", "200"]).exit_code == 0
+    monkeypatch.setattr(loading, "load_weights", no_weights)
+    result = runner.invoke(cli, ["agreement", "--model", str(tiny_gpt2_dir), "--measure",
+                                 "shannon", "--dataset", "comparisons", "--data", str(data),
+                                 "--cache", cache, "--bootstrap", "300"])
+    assert result.exit_code == 0, result.output
+    assert "its weights are not loaded" in " ".join(result.output.split())

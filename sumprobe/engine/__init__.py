@@ -104,18 +104,52 @@ def load_engine(
     engine_class = MaskedEngine if model_type == "masked" else CausalEngine
     engine = engine_class(network, tokenizer, source.name, size)
     if cache is not None:
-        from sumprobe.engine.cache import open_for_model
-
-        # A de-quantized copy keeps the GGUF file's entries: a run resumed after the first one
-        # made the copy reads what that run scored.
-        local, gguf = source.path if source.local else None, source.gguf_file
-        if source.gguf_origin:
-            local, gguf = str(Path(source.gguf_origin).parent), Path(source.gguf_origin).name
-        engine.cache = open_for_model(
-            cache, name=source.name, local_path=local, gguf_file=gguf,
-            revision=engine.revision, family=model_type,
-            dtype=str(torch_dtype).removeprefix("torch."), device=torch_device.type)
+        engine.cache = _open_cache(cache, source, engine.revision, model_type, torch_dtype,
+                                   torch_device)
     return engine
+
+
+def _open_cache(path: str, source, revision, family: str, torch_dtype, torch_device):
+    """The cache bound to this model setting (the one place its identity is put together)."""
+    from sumprobe.engine.cache import open_for_model
+
+    # A de-quantized copy keeps the GGUF file's entries: a run resumed after the first one
+    # made the copy reads what that run scored.
+    local, gguf = source.path if source.local else None, source.gguf_file
+    if source.gguf_origin:
+        local, gguf = str(Path(source.gguf_origin).parent), Path(source.gguf_origin).name
+    return open_for_model(path, name=source.name, local_path=local, gguf_file=gguf,
+                          revision=revision, family=family,
+                          dtype=str(torch_dtype).removeprefix("torch."),
+                          device=torch_device.type)
+
+
+class CachedEngine:
+    """An engine that only reads the scoring cache: for a rerun whose every block of records
+    is cached, which then needs no weights at all. Any model call is a bug, so it has none."""
+
+    cache_only = True
+
+    def __init__(self, name: str, cache, revision, device, dtype):
+        from collections import Counter
+
+        self.name, self.cache, self.revision = name, cache, revision
+        self.device, self.dtype, self.batch_size = device, dtype, None
+        self.work = Counter()
+
+
+def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
+    """The cache of `config`'s model setting, opened without loading the model's weights."""
+    from sumprobe.engine.device import pick_device, pick_dtype
+    from sumprobe.engine.loading import load_model_config
+
+    source = resolve_model(config.model)
+    torch_device = pick_device(config.device)
+    torch_dtype = pick_dtype(config.dtype, torch_device)
+    # What load_engine reads from the loaded model's config, read here without the weights.
+    revision = getattr(load_model_config(source), "_commit_hash", None)
+    cache = _open_cache(config.cache_path, source, revision, family, torch_dtype, torch_device)
+    return CachedEngine(source.name, cache, revision, torch_device, torch_dtype)
 
 
 def engine_from(config: ModelConfig):
