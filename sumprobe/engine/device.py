@@ -50,28 +50,25 @@ def default_batch_size(device: torch.device) -> int:
     return CUDA_START_BATCH if device.type == "cuda" else CPU_BATCH
 
 
-def run_in_batches(
-    items: Sequence[T],
-    batch_size: int,
-    run: Callable[[Sequence[T]], list[R]],
-    on_batch: Callable[[int], None] | None = None,
-) -> list[R]:
-    """Apply `run` to consecutive slices of `items`; halve the slice on CUDA out-of-memory."""
-    results: list[R] = []
+def run_backing_off(engine, batch: Sequence[T], run: Callable[[Sequence[T]], list[R]]
+                    ) -> list[R]:
+    """`run` over one batch, in smaller slices after a CUDA out-of-memory error. The halved
+    size is kept for the rest of the run (`engine.batch_size`) and each halving is counted
+    (`engine.work["oom_backoffs"]`)."""
+    answers: list[R] = []
     start = 0
-    while start < len(items):
-        chunk = items[start : start + batch_size]
+    while start < len(batch):
+        size = engine.batch_size
+        chunk = batch[start : start + size]
         try:
-            results.extend(run(chunk))
+            answers.extend(run(chunk))
         except torch.cuda.OutOfMemoryError:
-            if batch_size == 1:
-                raise ModelError(
-                    "out of GPU memory even at batch size 1; try --dtype float16 or a smaller model"
-                ) from None
+            if size == 1:
+                raise ModelError("out of GPU memory even at batch size 1; try --dtype float16 "
+                                 "or a smaller model") from None
             torch.cuda.empty_cache()
-            batch_size = max(1, batch_size // 2)
+            engine.batch_size = max(1, size // 2)
+            engine.work["oom_backoffs"] += 1
             continue
         start += len(chunk)
-        if on_batch is not None:
-            on_batch(len(chunk))
-    return results
+    return answers

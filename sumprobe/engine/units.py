@@ -15,31 +15,6 @@ from collections.abc import Callable, Hashable, Sequence
 
 from sumprobe.engine import parallel
 from sumprobe.engine.cache import unit_key
-from sumprobe.errors import ModelError
-
-
-def _run_batch(engine, batch: Sequence, run: Callable) -> list:
-    """`run` over one batch, in smaller slices after a CUDA out-of-memory error; the smaller
-    size is kept for the rest of the run (engine.batch_size)."""
-    import torch
-
-    answers: list = []
-    start = 0
-    while start < len(batch):
-        size = engine.batch_size
-        chunk = batch[start : start + size]
-        try:
-            answers.extend(run(chunk))
-        except torch.cuda.OutOfMemoryError:
-            if size == 1:
-                raise ModelError("out of GPU memory even at batch size 1; try --dtype float16 "
-                                 "or a smaller model") from None
-            torch.cuda.empty_cache()
-            engine.batch_size = max(1, size // 2)
-            engine.work["oom_backoffs"] += 1
-            continue
-        start += len(chunk)
-    return answers
 
 
 def run_units(engine, kind: str, units: Sequence[Hashable], run: Callable[[Sequence], list],
@@ -52,6 +27,8 @@ def run_units(engine, kind: str, units: Sequence[Hashable], run: Callable[[Seque
     runs on rank 0 alone, as rm-train's evaluation does, must not wait for the others).
     kind: names what is asked of the units, part of their cache key.
     """
+    from sumprobe.engine.device import run_backing_off  # torch: only once there is work
+
     world = parallel.current() if getattr(engine, "shard", True) else parallel.World()
     cache = getattr(engine, "cache", None)
     unique = list(dict.fromkeys(units))
@@ -72,7 +49,7 @@ def run_units(engine, kind: str, units: Sequence[Hashable], run: Callable[[Seque
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     for first in range(0, len(batches), world.size):
         mine = batches[first + world.rank] if first + world.rank < len(batches) else []
-        done = list(zip(mine, _run_batch(engine, mine, run))) if mine else []
+        done = list(zip(mine, run_backing_off(engine, mine, run))) if mine else []
         if world.size > 1:
             done = [pair for part in world.gather(done) for pair in part]
         work["units_run"] += len(done)
