@@ -154,6 +154,11 @@ class ScoreCache:
         except Exception:  # written by another sumprobe version: score again
             return None
 
+    def has_result(self, key: bytes) -> bool:
+        """Whether a block's result is stored (without reading it back)."""
+        return self._db.execute("SELECT 1 FROM results WHERE namespace = ? AND key = ?",
+                                (self.namespace, key)).fetchone() is not None
+
     def put_result(self, key: bytes, value) -> None:
         import pickle
 

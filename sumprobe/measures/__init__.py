@@ -104,9 +104,9 @@ def _score_block(measure, part: Sequence, engine, config: MeasureConfig, progres
 
     cache = getattr(engine, "cache", None)
     world = parallel.current()
-    key = _block_key(config, part) if cache is not None else None
-    done = None
+    done = key = None
     if cache is not None:
+        key = _block_key(config, part)
         done = world.broadcast(cache.get_result(key) if world.main else None)
     if done is not None:
         engine.work["records_cached"] += len(part)
@@ -126,7 +126,7 @@ def _score_block(measure, part: Sequence, engine, config: MeasureConfig, progres
 def blocks_cached(items: Sequence, config: MeasureConfig, cache,
                   chunk: int = CHUNK_RECORDS) -> bool:
     """Whether the measure's result on every block of `items` is in `cache`."""
-    return all(cache.get_result(_block_key(config, items[start : start + chunk])) is not None
+    return all(cache.has_result(_block_key(config, items[start : start + chunk]))
                for start in range(0, len(items), chunk))
 
 
