@@ -104,6 +104,10 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console, 
                       "not loaded")
             return cached
         cached.cache.close()
+    if model.cache_path:  # a cache that cannot be opened is refused before the weights load
+        from sumprobe.engine.cache import ScoreCache
+
+        ScoreCache(model.cache_path).close()
     err.print(f"loading {model.model} …")
     return engine_from(model)
 
@@ -327,7 +331,8 @@ def compare(output, plot, output_format, samples, **options):
     from sumprobe.results import check_outputs
 
     check_outputs({"--data": data.data},
-                  {"--output": output, "--samples": samples, "--plot": plot})
+                  {"--output": output, "--samples": samples, "--plot": plot,
+                   "--cache": build(ModelConfig, options).cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
     err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
@@ -407,7 +412,8 @@ def agreement(output, plot, output_format, scores, **options):
     _check_aspects(data)
     from sumprobe.results import check_outputs
 
-    check_outputs({"--data": data.data}, {"--output": output, "--scores": scores, "--plot": plot})
+    check_outputs({"--data": data.data}, {"--output": output, "--scores": scores, "--plot": plot,
+                                          "--cache": build(ModelConfig, options).cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
     err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, range(1, 8), "overall")

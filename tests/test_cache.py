@@ -345,3 +345,28 @@ def test_a_rerun_with_every_block_cached_loads_no_weights(tmp_path, tiny_bert_di
                                  "--cache", cache, "--bootstrap", "300"])
     assert result.exit_code == 0, result.output
     assert "its weights are not loaded" in " ".join(result.output.split())
+
+
+def test_a_cache_path_that_would_destroy_a_file_or_cannot_open_is_refused_first(
+        tmp_path, monkeypatch, tiny_bert_dir):
+    import sumprobe.engine.loading as loading
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(loading, "load_weights", no_weights)
+    runner = CliRunner()
+    data = tmp_path / "data.jsonl"
+    data.write_bytes((FIXTURES / "comparisons.jsonl").read_bytes())
+    out = tmp_path / "r.json"
+    for cache, message in ((data, "is an input of this command"),
+                           (out, "both write")):
+        result = _compare(runner, tiny_bert_dir, data, "--cache", str(cache), "--output",
+                          str(out))
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert data.read_bytes() == (FIXTURES / "comparisons.jsonl").read_bytes()
+    broken = tmp_path / "broken.sqlite"
+    broken.write_text("x" * 5000)
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--cache", str(broken),
+                                 "The cat sat on the mat.", "A cat."])
+    assert result.exit_code == 1 and "damaged" in result.output  # and no weights loaded
