@@ -3,9 +3,10 @@
 Any measure: every summary gets a score (`sumprobe.measures`), each group's mean gets a bootstrap
 interval that resamples documents (records that share a post share its uncertainty), and two
 groups are compared paired when every record has exactly one summary in each (comparisons:
-chosen vs rejected; a cluster sign-flip test), otherwise through the documents they share
-(axis: a post may have summaries in both groups). A measure may add tables of its own
-(`single`: accuracy against the document alone, on the same masks), carried in `detail`.
+chosen vs rejected; a cluster sign-flip test and the interval inverting it), otherwise through
+the documents they share (axis: a post may have summaries in both groups). A measure may add
+tables of its own (`single`: accuracy against the document alone, on the same masks), carried
+in `detail`.
 """
 
 from __future__ import annotations

@@ -8,8 +8,14 @@ import math
 DASH = "–"  # an undefined figure
 
 
+def _signed(value: float, spec: str, scale: float = 1.0) -> str:
+    """`value` in `spec`, float noise about zero shown as zero: a bound at -1e-17 (or -0.0)
+    printed "-0.0" would read as below zero. A real small negative keeps its sign."""
+    return format(0.0 if abs(value) < 1e-12 else scale * value, spec)
+
+
 def pct(value: float) -> str:
-    return DASH if not math.isfinite(value) else f"{100 * value:.1f}"
+    return DASH if not math.isfinite(value) else _signed(value, ".1f", 100)
 
 
 NO_INTERVAL = "(no CI)"  # a figure whose interval could not be had: the note says why
@@ -36,11 +42,11 @@ def pct_interval(estimate) -> str:
 
 def interval(estimate, digits: int = 4) -> str:
     """Signed, in the estimate's own unit."""
-    return _ranged(estimate, lambda x: f"{x:+.{digits}f}")
+    return _ranged(estimate, lambda x: _signed(x, f"+.{digits}f"))
 
 
 def correlation(value) -> str:
-    return _ranged(value, lambda x: f"{x:+.3f}", lambda x: f"{x:+.2f}")
+    return _ranged(value, lambda x: _signed(x, "+.3f"), lambda x: _signed(x, "+.2f"))
 
 
 def p_value(value: float) -> str:

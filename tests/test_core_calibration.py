@@ -71,6 +71,23 @@ def test_paired_differences_cover_a_known_effect():
     assert 0.93 <= coverage(paired, 0.5, seed=12) <= 0.97
 
 
+def test_paired_differences_of_sparse_hits_cover_and_agree_with_their_test():
+    # The probe's case: a mask is filled with one summary and not the other in a few pairs
+    # (+1 with 0.2, -1 with 0.1, else 0). A percentile bootstrap printed intervals above 0
+    # beside sign-flip p = 0.25 here; the inverted test cannot, and still covers.
+    def sparse_hits(rng, i):
+        documents = np.repeat(np.arange(DOCUMENTS), rng.integers(1, 4, size=DOCUMENTS))
+        u = rng.random(len(documents))
+        d = np.where(u < 0.2, 1.0, np.where(u < 0.3, -1.0, 0.0))
+        found = paired_mean_difference(d, np.zeros_like(d), documents, n_resamples=RESAMPLES,
+                                       seed=i)
+        if not found.note:
+            assert (found.low > 0 or found.high < 0) == (found.p_value <= 0.05)
+        return found
+
+    assert 0.93 <= coverage(sparse_hits, 0.1, seed=15) <= 0.98
+
+
 def test_unpaired_differences_over_shared_documents_cover_a_known_effect():
     def unpaired(rng, i):
         values, documents = clustered(rng, uniform_sizes, 0.0)

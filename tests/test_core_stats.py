@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from sumprobe.core.resampling import MIN_CLUSTERS
+from sumprobe.core.resampling import MIN_CLUSTERS, cluster_codes, sign_flip
 from sumprobe.core.stats import (
     mcnemar_exact,
     mean,
@@ -118,8 +118,9 @@ def test_paired_difference_on_the_hand_example():
     difference = paired_difference(A, B, n_resamples=20000, seed=1)
     assert difference.value == pytest.approx(0.7 - 0.3)
     assert difference.low <= difference.value <= difference.high
-    assert difference.p_value == pytest.approx(14 / 64, abs=0.01)
-    assert difference.p_value == pytest.approx(mcnemar_exact(A, B), abs=0.01)
+    # 2^10 sign patterns <= 20000 resamples: every one is tried, so p is exact.
+    assert difference.p_value == pytest.approx(14 / 64, abs=1e-12)
+    assert difference.p_value == pytest.approx(mcnemar_exact(A, B), abs=1e-12)
     assert difference.test == "sign-flip" and difference.n == 10
 
 
@@ -162,6 +163,57 @@ def test_paired_difference_is_antisymmetric(pair):
     if not forward.note:  # the same seed resamples the same pairs: the interval mirrors
         assert backward.low == pytest.approx(-forward.high, abs=1e-9)
         assert backward.high == pytest.approx(-forward.low, abs=1e-9)
+
+
+@st.composite
+def clustered_pairs(draw):
+    """Paired hits with a document for each pair (a few documents, several pairs each)."""
+    a, b = draw(paired_hits(min_size=5))
+    documents = draw(st.lists(st.integers(0, 12), min_size=len(a), max_size=len(a)))
+    return a, b, documents
+
+
+@given(clustered_pairs(), st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+       st.sampled_from([200, 2000]))
+def test_the_paired_interval_leaves_out_zero_exactly_when_the_test_rejects(data, confidence,
+                                                                           resamples):
+    a, b, documents = data
+    difference = paired_difference(a, b, documents, confidence=confidence,
+                                   n_resamples=resamples, seed=3)
+    if not difference.note:
+        rejected = difference.p_value <= 1 - confidence + 1e-12
+        assert (difference.low > 0 or difference.high < 0) == rejected
+
+
+def test_the_paired_interval_bounds_are_where_the_test_turns():
+    rng = np.random.default_rng(8)
+    documents = np.repeat(np.arange(30), rng.integers(1, 4, size=30))
+    d = 0.3 + rng.normal(size=30)[documents] + rng.normal(size=len(documents))
+    codes = cluster_codes(documents, len(d))
+    options = dict(confidence=0.9, n_resamples=999, seed=2)
+    _, low, high = sign_flip(d, codes, **options)
+    assert low < d.mean() < high
+    for bound, inward in ((low, 1e-6), (high, -1e-6)):
+        assert sign_flip(d - (bound + inward), codes, **options)[0] > 0.1  # not rejected
+        assert sign_flip(d - (bound - inward), codes, **options)[0] <= 0.1  # rejected
+
+
+def test_few_documents_get_the_exact_sign_flip_p():
+    d = np.array([0.5, 1.2, -0.3, 0.8, 2.0, 0.1, 0.7])
+    codes = np.arange(7)
+    signs = (np.arange(128)[:, None] >> np.arange(7)) & 1  # every pattern, by brute force
+    flipped = np.abs(((1 - 2 * signs) * d).sum(1))
+    exact = np.mean(flipped >= abs(d.sum()) - 1e-12)
+    assert sign_flip(d, codes, confidence=0.95, n_resamples=128, seed=0)[0] == exact
+    monte_carlo = sign_flip(d, codes, confidence=0.95, n_resamples=100, seed=0)[0]
+    assert monte_carlo == pytest.approx(exact, abs=0.1) and monte_carlo != exact
+
+
+def test_too_few_documents_for_a_sign_flip_interval_say_so():
+    # Five documents: 32 sign patterns, so p is at least 2/32 and no 95% interval exists.
+    difference = paired_mean_difference([1.0, 2, 3, 4, 5], [0.0] * 5, list("abcde"))
+    assert difference.p_value == pytest.approx(2 / 32)
+    assert _no_interval(difference) and "too few" in difference.note
 
 
 def test_paired_difference_rejects_different_lengths():
@@ -215,7 +267,10 @@ def test_unpaired_difference_properties(a, b):
         assert _no_interval(difference)
     else:
         assert difference.low < difference.high
-        assert 0.0 <= difference.p_value <= 1.0
+        assert 0.0 < difference.p_value <= 1.0
+        # p is the smallest 1 - confidence whose interval leaves out 0 (to its bisection)
+        outside = difference.low > 0 or difference.high < 0
+        assert difference.p_value <= 0.05 + 1e-9 if outside else difference.p_value >= 0.05 - 1e-9
 
 
 def test_unpaired_difference_of_constant_groups_has_no_interval():

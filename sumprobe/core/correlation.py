@@ -25,7 +25,7 @@ from sumprobe.core.resampling import (
     bootstrap_ratio,
     cluster_codes,
     interval,
-    sign_flip_p,
+    sign_flip,
 )
 from sumprobe.core.stats import BOOTSTRAP, SIGN_FLIP, Difference
 
@@ -199,7 +199,8 @@ def correlation(x: Sequence[float], y: Sequence[float], documents: Sequence | No
     units = data.n_docs if resample == "documents" else data.n_systems if \
         resample == "systems" else min(data.n_docs, data.n_systems)
     low, high, note = interval(draws, confidence, value, units, (-1.0, 1.0))
-    return Correlation(value, low, high, bootstrap_p(draws), **sizes, note=note)
+    p = bootstrap_p(draws, value, units, (-1.0, 1.0))
+    return Correlation(value, low, high, p, **sizes, note=note)
 
 
 def correlation_difference(x_a: Sequence[float], x_b: Sequence[float], y: Sequence[float],
@@ -209,7 +210,7 @@ def correlation_difference(x_a: Sequence[float], x_b: Sequence[float], y: Sequen
                            n_resamples: int = 1000, seed: int = 0) -> Difference:
     """corr(x_a, y) - corr(x_b, y) at `level` on the same summaries (rows where x_a, x_b and y
     are all defined). Summary level with documents resampled: the per-document differences,
-    sign-flipped by document for the p-value; other levels: the bootstrap's p."""
+    sign-flipped by document, the interval inverting that test; other levels: a bootstrap."""
     x_a, x_b, y = (np.asarray(v, dtype=float) for v in (x_a, x_b, y))
     kept = ~(np.isnan(x_a) | np.isnan(x_b) | np.isnan(y))
     documents = [d for d, k in zip(documents, kept) if k]
@@ -225,24 +226,31 @@ def correlation_difference(x_a: Sequence[float], x_b: Sequence[float], y: Sequen
         diffs = (per_a - per_b)[~(np.isnan(per_a) | np.isnan(per_b))]
         value = float(diffs.mean()) if len(diffs) else NAN
         test = SIGN_FLIP
-        p = sign_flip_p(diffs, np.arange(len(diffs)), n_resamples=n_resamples, seed=seed)
+        p, low, high = sign_flip(diffs, np.arange(len(diffs)), confidence=confidence,
+                                 n_resamples=n_resamples, seed=seed)
     else:
         value = stat_a(*_everything(a)) - stat_b(*_everything(a))
         test, p = BOOTSTRAP, NAN
     if note or math.isnan(value):
         return Difference(value, NAN, NAN, p, test, len(a.x), a.n_docs,
                           note or "undefined: too few distinct values")
-    if fast:
-        draws = bootstrap_ratio(diffs, np.ones_like(diffs), np.arange(len(diffs)),
-                                n_resamples=n_resamples, seed=seed)
-    else:
-        rng = np.random.default_rng(seed)
-        draws = np.empty(n_resamples)
-        for r in range(n_resamples):
-            rows, drawn = _resampled_rows(rng, a, resample)
-            draws[r] = stat_a(rows, drawn) - stat_b(rows, drawn)
-        p = bootstrap_p(draws)
+    if fast:  # the interval inverts the sign-flip test, so the two never disagree
+        if not np.isfinite(low + high):
+            return Difference(value, NAN, NAN, p, test, len(a.x), a.n_docs,
+                              f"{len(diffs)} documents: too few for a {confidence:.0%} "
+                              "interval from the sign-flip test")
+        low, high = max(low, float(diffs.min())), min(high, float(diffs.max()))
+        note = "" if low < high else "the per-document differences do not vary"
+        if note:
+            low = high = NAN
+        return Difference(value, low, high, p, test, len(a.x), a.n_docs, note)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_resamples)
+    for r in range(n_resamples):
+        rows, drawn = _resampled_rows(rng, a, resample)
+        draws[r] = stat_a(rows, drawn) - stat_b(rows, drawn)
     low, high, note = interval(draws, confidence, value, a.n_docs, (-2.0, 2.0))
+    p = bootstrap_p(draws, value, a.n_docs, (-2.0, 2.0))
     return Difference(value, low, high, p, test, len(a.x), a.n_docs, note)
 
 
@@ -278,7 +286,8 @@ def partial_spearman(x: Sequence[float], y: Sequence[float], given: Sequence[flo
                            note=note or "undefined: a side is constant")
     draws = _draws(partial, data, "documents", n_resamples, seed)
     low, high, note = interval(draws, confidence, value, data.n_docs, (-1.0, 1.0))
-    return Correlation(value, low, high, bootstrap_p(draws), **sizes, note=note)
+    p = bootstrap_p(draws, value, data.n_docs, (-1.0, 1.0))
+    return Correlation(value, low, high, p, **sizes, note=note)
 
 
 def system_means(systems: Sequence[str], values: Sequence[float]) -> dict[str, float]:

@@ -3,8 +3,10 @@
 
 Rows that share a document (the masks of one post, the ~6 comparisons of one TL;DR post, the
 summaries of one SummEval article) are correlated, so a bootstrap over rows gives intervals that
-are too narrow. Here every interval resamples whole clusters, with replacement, and every paired
-test flips the sign of whole clusters. Each function takes cluster labels (None: every row is its
+are too narrow. Here every paired test flips the sign of whole clusters, and its interval is the
+set of shifts that test does not reject; other intervals resample whole clusters, with
+replacement, and their p-values are read off the same draws. Either way an interval leaves out 0
+exactly when p is below 1 - confidence. Each function takes cluster labels (None: every row is its
 own cluster) and an explicit seed; none keeps state. A case with too little to resample gives a
 note saying why, and no interval: never a zero-width one.
 """
@@ -52,15 +54,22 @@ def interval(draws: np.ndarray, confidence: float, point: float | None = None,
     draws = draws[np.isfinite(draws)]
     if len(draws) < 20:
         return float("nan"), float("nan"), "too few resamples with a defined value"
+    low, high = _bounds(draws, confidence, point, k, limits)
+    if low == high:
+        return float("nan"), float("nan"), "the resampled values do not vary"
+    return low, high, ""
+
+
+def _bounds(draws: np.ndarray, confidence: float, point: float | None, k: int,
+            limits: tuple[float, float] | None) -> tuple[float, float]:
+    """`interval`'s bounds from finite draws, zero width allowed."""
     if point is not None and k >= 2:
         draws = point + (draws - point) * small_sample_factor(k, confidence)
     tail = 100 * (1 - confidence) / 2
     low, high = (float(x) for x in np.percentile(draws, [tail, 100 - tail]))
     if limits is not None:
         low, high = max(low, limits[0]), min(high, limits[1])
-    if low == high:
-        return float("nan"), float("nan"), "the resampled values do not vary"
-    return low, high, ""
+    return low, high
 
 
 def degenerate(values: np.ndarray, codes: np.ndarray, unit: str = "documents") -> str:
@@ -115,35 +124,100 @@ def bootstrap_rows(statistic: Callable[[np.ndarray], float], codes: np.ndarray, 
     return draws
 
 
-def sign_flip_p(differences: np.ndarray, codes: np.ndarray, *, n_resamples: int,
-                seed: int) -> float:
-    """Two-sided p-value of "the mean difference is 0" by flipping the sign of whole clusters.
+def _sign_patterns(k: int, n_resamples: int, seed: int):
+    """Batches of cluster sign patterns, shape [b, k], and whether they are all 2^k of them
+    (few clusters: the test is then exact, with no Monte Carlo error)."""
+    if 2 ** k <= n_resamples:
+        every = (np.arange(2 ** k)[:, None] >> np.arange(k)) & 1  # [2^k, k] of 0/1
+        return [1.0 - 2.0 * every], True
+    rng = np.random.default_rng(seed)
+    per_batch = max(1, _CELLS // max(1, k))
+    sizes = [min(per_batch, n_resamples - done) for done in range(0, n_resamples, per_batch)]
+    return (rng.choice((-1.0, 1.0), size=(b, k)) for b in sizes), False
+
+
+def sign_flip(differences: np.ndarray, codes: np.ndarray, *, confidence: float,
+              n_resamples: int, seed: int) -> tuple[float, float, float]:
+    """The cluster sign-flip test of "the mean difference is 0" and the interval made of
+    every shift it does not reject: (two-sided p, low, high).
 
     Under the null hypothesis each cluster's differences are as likely negated (the two sides
     of every pair exchangeable), so the clusters' sums are symmetric about 0 and the test is
-    exact up to Monte Carlo error, however the clusters are correlated inside.
+    exact up to Monte Carlo error (exact outright when all 2^k sign patterns are tried),
+    however the rows of a cluster are correlated. The interval inverts the same test: a shift
+    d is inside when the differences minus d are not rejected, on the same sign patterns. So
+    the interval leaves out 0 exactly when p <= 1 - confidence; a percentile bootstrap beside
+    this test disagreed with it on sparse 0/1 hits (an interval above 0 with p = 0.25).
+
+    For each pattern e the flipped statistic sum_c e_c (S_c - d n_c) is at least as far from
+    0 as the observed sum_c (S_c - d n_c) on one closed interval of d (a quadratic in d with a
+    negative leading term), which always holds the mean; so counting patterns per shift is
+    counting those intervals, and each bound is an order statistic of their ends.
+    Infinite bounds mean too few clusters for an interval at this level.
     """
     if len(differences) == 0:
-        return float("nan")
+        return float("nan"), float("nan"), float("nan")
     k = int(codes.max()) + 1
-    sums = np.bincount(codes, weights=differences, minlength=k)  # [k]
-    observed = abs(sums.sum())
-    if observed == 0:
-        return 1.0
-    rng = np.random.default_rng(seed)
-    extreme = 0
-    for picked in draw_clusters(rng, k, n_resamples):  # only the batch shape is used
-        signs = rng.choice((-1.0, 1.0), size=picked.shape)  # [b, k]
-        # A small tolerance: float sums of the same values in another order must count as equal.
-        extreme += int((np.abs(signs @ sums) >= observed * (1 - 1e-12)).sum())
-    return (1 + extreme) / (1 + n_resamples)
+    sums = np.bincount(codes, weights=differences, minlength=k)  # S_c, [k]
+    sizes = np.bincount(codes, minlength=k).astype(float)  # n_c, [k]
+    total, n = float(sums.sum()), float(sizes.sum())
+    # A small tolerance: float sums of the same values in another order must count as equal.
+    tolerance = 1e-12 * max(1.0, float(np.abs(differences).max()))
+    batches, exact = _sign_patterns(k, n_resamples, seed)
+    lows, highs, at_zero = [], [], 0
+    for signs in batches:
+        flipped, weight = signs @ sums, signs @ sizes  # [b] each
+        every_way = np.abs(np.abs(weight) - n) < 0.5  # all signs alike: always as extreme
+        with np.errstate(divide="ignore", invalid="ignore"):
+            one = np.where(every_way, 0.0, (flipped - total) / (weight - n))
+            two = np.where(every_way, 0.0, (flipped + total) / (weight + n))
+        low = np.where(every_way, -np.inf, np.minimum(one, two))
+        high = np.where(every_way, np.inf, np.maximum(one, two))
+        lows.append(low)
+        highs.append(high)
+        at_zero += int(((low <= tolerance) & (high >= -tolerance)).sum())
+    lows, highs = np.concatenate(lows), np.concatenate(highs)
+    extra = 0 if exact else 1  # a Monte Carlo test counts the observed pattern once more
+    draws = len(lows) + extra
+    p = min(1.0, (at_zero + extra) / draws)
+    # A shift is inside when its p, (count + extra) / draws, exceeds alpha = 1 - confidence:
+    # at least `needed` patterns. The slack makes p = 100/1000 count as p <= 0.1, as a reader
+    # would, though 1 - 0.9 is 0.0999... in floats.
+    alpha = 1 - confidence + 1e-12
+    needed = max(1, int(alpha * draws) - 2)
+    while (needed + extra) / draws <= alpha:
+        needed += 1
+    if needed > len(lows):
+        return p, -np.inf, np.inf
+    low = float(np.partition(lows, needed - 1)[needed - 1])
+    high = float(-np.partition(-highs, needed - 1)[needed - 1])
+    return p, low, high
 
 
-def bootstrap_p(draws: np.ndarray) -> float:
-    """Two-sided p-value of "the statistic is 0" read off its bootstrap draws (the share of
-    draws on the far side of 0, doubled): for tests with no exchangeable null."""
+def bootstrap_p(draws: np.ndarray, point: float | None = None, k: int = 0,
+                limits: tuple[float, float] | None = None) -> float:
+    """Two-sided p-value of "the statistic is 0" read off its bootstrap draws, for tests with
+    no exchangeable null. Given what `interval` is given (point, clusters, limits), it is the
+    smallest 1 - confidence whose interval leaves out 0, so a printed interval and p never
+    disagree; without them, the share of draws on the far side of 0, doubled."""
     draws = draws[np.isfinite(draws)]
     if len(draws) == 0:
         return float("nan")
-    below, above = np.mean(draws <= 0), np.mean(draws >= 0)
-    return float(min(1.0, 2 * min(below, above)))
+    if point is None or k < 2:
+        below, above = np.mean(draws <= 0), np.mean(draws >= 0)
+        return float(min(1.0, 2 * min(below, above)))
+
+    def leaves_out_zero(alpha: float) -> bool:
+        low, high = _bounds(draws, 1 - alpha, point, k, limits)
+        return low > 0 or high < 0
+
+    floor = 1 / len(draws)
+    if not leaves_out_zero(0.999):  # inside even a 0.1% interval
+        return 1.0
+    if leaves_out_zero(floor):
+        return floor
+    rejects, keeps = 0.999, floor  # alpha where 0 is left out / where it is inside
+    for _ in range(40):  # widening is monotone in alpha: bisect to ~1e-12
+        middle = (rejects + keeps) / 2
+        rejects, keeps = (middle, keeps) if leaves_out_zero(middle) else (rejects, middle)
+    return float(rejects)

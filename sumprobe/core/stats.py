@@ -2,8 +2,8 @@
 
 Everything here takes plain sequences, optional cluster labels (the document of each value) and
 a seed, and returns plain values, so results are reproducible and the functions are testable
-without a model. Intervals are percentile cluster bootstraps; paired tests flip the signs of
-whole clusters.
+without a model. Paired differences: a sign-flip test over whole clusters and the interval that
+inverts it. Means and unpaired differences: percentile cluster bootstraps, p from the same draws.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sumprobe.core.resampling import (
     degenerate,
     draw_clusters,
     interval,
-    sign_flip_p,
+    sign_flip,
 )
 from sumprobe.fields import check_fields, setting
 
@@ -130,7 +130,7 @@ BOOTSTRAP = "bootstrap"  # p read off the cluster bootstrap (no exchangeable nul
 def paired_mean_difference(a: Sequence[float], b: Sequence[float],
                            clusters: Sequence | None = None, *, confidence: float = 0.95,
                            n_resamples: int = 2000, seed: int = 0) -> Difference:
-    """Mean of a - b over pairs: cluster bootstrap interval, cluster sign-flip p-value."""
+    """Mean of a - b over pairs: cluster sign-flip p-value and the interval inverting it."""
     if len(a) != len(b):
         raise ValueError(f"paired samples differ in length: {len(a)} and {len(b)}")
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
@@ -138,13 +138,16 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float],
     k = len(np.unique(codes))
     if len(d) == 0:
         return Difference(NAN, NAN, NAN, NAN, SIGN_FLIP, 0, 0, "no pairs")
-    p = sign_flip_p(d, codes, n_resamples=n_resamples, seed=seed)
+    p, low, high = sign_flip(d, codes, confidence=confidence, n_resamples=n_resamples,
+                             seed=seed)
     note = degenerate(d, codes, _unit(clusters))
+    if not note and not np.isfinite(low + high):
+        note = (f"{k} {_unit(clusters)}: too few for a {confidence:.0%} interval "
+                "from the sign-flip test")
     if note:
         return Difference(float(d.mean()), NAN, NAN, p, SIGN_FLIP, len(d), k, note)
-    draws = bootstrap_ratio(d, np.ones_like(d), codes, n_resamples=n_resamples, seed=seed)
-    low, high, note = interval(draws, confidence, float(d.mean()), k, (d.min(), d.max()))
-    return Difference(float(d.mean()), low, high, p, SIGN_FLIP, len(d), k, note)
+    low, high = max(low, float(d.min())), min(high, float(d.max()))
+    return Difference(float(d.mean()), low, high, p, SIGN_FLIP, len(d), k)
 
 
 def paired_difference(a: Sequence[bool], b: Sequence[bool], clusters: Sequence | None = None,
@@ -191,5 +194,5 @@ def unpaired_difference(a: Sequence[float], b: Sequence[float],
     draws = np.concatenate(draws)
     spread = (x.min() - y.max(), x.max() - y.min())  # the most the difference can be
     low, high, note = interval(draws, confidence, value, k, spread)
-    return Difference(value, low, high, bootstrap_p(draws), BOOTSTRAP, min(len(x), len(y)), k,
-                      note)
+    p = bootstrap_p(draws, value, k, spread)
+    return Difference(value, low, high, p, BOOTSTRAP, min(len(x), len(y)), k, note)

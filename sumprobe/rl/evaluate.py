@@ -2,8 +2,8 @@
 
 `evaluate_ctrl` asks the tuned model and the reference the same queries under every task, with
 the same seed for both, and scores every response with the run's reward: per task, the mean
-reward before and after tuning and the gain (tuned − reference) with a bootstrap interval and a
-sign-flip test that resample whole openings (`sumprobe.core.stats.paired_mean_difference`;
+reward before and after tuning and the gain (tuned − reference) with a sign-flip test over whole
+openings and the interval inverting it (`sumprobe.core.stats.paired_mean_difference`;
 with `samples` > 1 an opening's responses move together). `run_ctrl_eval` is the whole of
 `sumprobe ctrl-eval` as a function (load, evaluate, results JSON), for the command and the
 evaluation harness. Its openings come from reviews the run did not train on (`eval_queries`).

@@ -1,0 +1,42 @@
+"""How tables show numbers: no "-0.0" for a zero, dashes for undefined figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sumprobe import formatting as fmt
+
+
+@dataclass
+class Figure:
+    value: float
+    low: float
+    high: float
+
+
+def test_a_bound_at_zero_is_not_shown_below_it():
+    assert fmt.pct(-1e-17) == "0.0" and fmt.pct(-0.0) == "0.0"
+    assert fmt.pct_interval(Figure(0.214, -1e-17, 0.5)) == "21.4 [0.0, 50.0]"
+    assert fmt.interval(Figure(0.2, -0.0, 0.5)) == "+0.2000 [+0.0000, +0.5000]"
+
+
+def test_negative_figures_keep_their_sign_even_when_rounded_to_zero():
+    assert fmt.pct(-0.004) == "-0.4"
+    assert fmt.interval(Figure(-0.25, -0.5, -1e-3), 2) == "-0.25 [-0.50, -0.00]"
+    assert fmt.correlation(Figure(-0.0001, -0.3, 0.001)) == "-0.000 [-0.30, +0.00]"
+
+
+def test_undefined_figures_are_dashes_and_missing_intervals_said():
+    assert fmt.pct(float("nan")) == fmt.DASH
+    assert fmt.pct_interval(Figure(0.5, float("nan"), float("nan"))) == "50.0 (no CI)"
+    assert fmt.p_value(0.0004) == "<0.001" and fmt.p_value(float("nan")) == fmt.DASH
+
+
+@given(st.floats(-1e-13, 1e-13))
+def test_float_noise_about_zero_never_reads_as_negative(x):
+    for text in (fmt.pct(x), fmt.interval(Figure(x, x, x + 1), 2), fmt.correlation(
+            Figure(x, x, 1.0))):
+        assert "-" not in text
