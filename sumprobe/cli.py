@@ -19,14 +19,21 @@ from rich.console import Console
 
 from sumprobe import __version__
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import LiveChoice, build, config_file_option, options_from, param_name
+from sumprobe.cli_options import (
+    LiveChoice,
+    build,
+    config_file_option,
+    format_option,
+    options_from,
+    param_name,
+)
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import DataConfig
 from sumprobe.engine import parallel
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import SumprobeError
 from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
-from sumprobe.report import stdout_console
+from sumprobe.report import print_tables
 
 _MEASURE_HELP = "; ".join(
     [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
@@ -213,17 +220,18 @@ def _read_text(path: str) -> str:
 @click.option("--word", help="Mask this word (its first occurrence) instead of a seeded draw "
               "(measures that mask one word).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the mask draw.")
+@format_option()
 @measure_options(many=False)
 @config_file_option
 @errors_to_messages
-def probe(texts, document_file, summary_file, word, seed, **options):
+def probe(texts, document_file, summary_file, word, seed, output_format, **options):
     """Score the summaries of one document with a measure, showing how it decided.
 
     TEXTS: the document, then any summaries (or give them as files).
     """
     from sumprobe.data import ProbeItem, Summary
     from sumprobe.measures import score_summaries
-    from sumprobe.report import detail_table, measure_table
+    from sumprobe.report import detail_table, measure_table, print_tables
 
     texts = list(texts)
     document = _read_text(document_file) if document_file else (texts.pop(0) if texts else None)
@@ -254,17 +262,16 @@ def probe(texts, document_file, summary_file, word, seed, **options):
     [config] = _measure_configs(options, seed, **({"word": word} if word else {}))
     item = ProbeItem("document", document, tuple(
         Summary(f"summary {i}", text) for i, text in enumerate(summaries, start=1)), "argument")
-    err, out = Console(stderr=True), stdout_console()
+    err = Console(stderr=True)
     engine = _engine_for([config], build(ModelConfig, options), err)
     run = score_summaries([item], engine, config)
     examples = measure.examples(run)
     if not (run.scores or examples):
         reasons = "; ".join(f"{why}" for why in run.skipped) or "nothing to score"
         raise click.ClickException(f"{measure.name} could not score this document: {reasons}")
-    if run.scores:
-        out.print(measure_table(run.scores, measure.name, measure.details_legend))
-    for table in examples:
-        out.print(detail_table(table))
+    tables = [measure_table(run.scores, measure.name, measure.details_legend)] if run.scores \
+        else []
+    print_tables(tables + [detail_table(table) for table in examples], output_format)
 
 
 def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
@@ -299,10 +306,7 @@ def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
 
 
 def output_options(command):
-    command = click.option("--format", "output_format", type=click.Choice(("table", "json")),
-                           default="table", show_default=True,
-                           help="What goes to stdout: rich tables, or the results JSON (the "
-                           "same as --output writes) for scripts.")(command)
+    command = format_option(with_json=True)(command)
     command = click.option("--plot", type=click.Path(dir_okay=False),
                            help="Write a chart (PNG/PDF/SVG).")(command)
     return click.option("--output", type=click.Path(dir_okay=False),
@@ -374,9 +378,7 @@ def _emit(output_format: str, tables, payload: dict) -> None:
 
         click.echo(json.dumps(plain(payload), indent=2, ensure_ascii=False))
         return
-    out = stdout_console()
-    for table in tables:
-        out.print(table)
+    print_tables(tables, output_format)
 
 
 def _check_aspects(data: DataConfig) -> None:

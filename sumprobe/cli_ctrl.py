@@ -19,11 +19,11 @@ import click
 from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import config_file_option
+from sumprobe.cli_options import config_file_option, format_option
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError
-from sumprobe.report import stdout_console
+from sumprobe.report import print_tables, stdout_console
 from sumprobe.rl.config import REWARDS
 
 
@@ -44,7 +44,9 @@ def _option_for(f: dataclasses.Field, hint):
     elif kind is float:
         kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
                                 min_open=meta.get("low_open", False))
-    return click.option(flag, f.name, type=kind, default=None, help=help_text)
+    # Aliases: the names the other commands use (--model, --output) reach the seed's field.
+    return click.option(flag, *meta.get("aliases", ()), f.name, type=kind, default=None,
+                        help=help_text)
 
 
 def config_options(command):
@@ -211,10 +213,11 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
               help="Responses shown (all go to --output).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
+@format_option()
 @_device_option
 @errors_to_messages
 def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, bootstrap,
-              plot, show, seed, output, device):
+              plot, show, seed, output, output_format, device):
     """The tuned model beside its reference on openings the run did not train on: per task,
     mean rewards and the gain with its interval and paired test."""
     from sumprobe.core.stats import StatsConfig
@@ -242,14 +245,12 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
                             device=device, samples=samples,
                             stats=StatsConfig(n_resamples=bootstrap, seed=seed),
                             progress=progress)
-    out = stdout_console()
     err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
               f"{samples} response(s) each per task and model", markup=False, highlight=False,
               soft_wrap=True)
-    if show:
-        out.print(eval_rows_table(run.result, show))
-    out.print(eval_means_table(run.result, f"reward per task, tuned vs reference · "
-                                           f"{run.model_path}"))
+    tables = [eval_rows_table(run.result, show)] if show else []
+    print_tables(tables + [eval_means_table(run.result, f"reward per task, tuned vs reference · "
+                                                         f"{run.model_path}")], output_format)
     if plot:
         from sumprobe.plots import plot_ctrl_eval
 

@@ -51,10 +51,11 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
     elif kind is float and (meta.get("low") is not None or meta.get("high") is not None):
         kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
                                 min_open=meta.get("low_open", False))
+    flags = (flag, *meta.get("aliases", ()))
     if is_sequence(hint):
-        return click.option(flag, param_name(f), type=kind, multiple=True,
+        return click.option(*flags, param_name(f), type=kind, multiple=True,
                             default=default or (), help=help_text)
-    return click.option(flag, param_name(f), type=kind, default=default, help=help_text)
+    return click.option(*flags, param_name(f), type=kind, default=default, help=help_text)
 
 
 def options_from(cls, *, defaults: dict | None = None, choices: dict | None = None,
@@ -147,3 +148,14 @@ def config_file_option(command):
         is_eager=True, expose_value=False, callback=_read_into_default_map,
         help="YAML or JSON file of option values (names as below, - or _); options given "
         "here override it.")(command)
+
+
+def format_option(*, with_json: bool = False):
+    """`--format`: how a command's tables reach stdout (the same choice on every command that
+    prints results)."""
+    choices = ("table", "markdown", "tsv") + (("json",) if with_json else ())
+    text = ("What goes to stdout: rich tables, or the same tables as Markdown or tab-separated "
+            "values")
+    text += ("; or the results JSON (what --output writes) for scripts." if with_json else ".")
+    return click.option("--format", "output_format", type=click.Choice(choices),
+                        default="table", show_default=True, help=text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from rich.table import Table
 
@@ -244,6 +245,89 @@ def as_text(*tables) -> str:
         for table in tables:
             console.print(table)
         return console.export_text()
+
+
+def _plain(cell) -> str:
+    """A cell (a string or rich Text) as one line of plain text."""
+    text = cell.plain if hasattr(cell, "plain") else str(cell)
+    return " ".join(text.split())
+
+
+def _caption_lines(table: Table) -> list[str]:
+    caption = table.caption
+    if caption is None:
+        return []
+    text = caption.plain if hasattr(caption, "plain") else str(caption)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def as_markdown(table: Table) -> str:
+    """A table as GitHub-flavoured Markdown: the title in bold, numbers right-aligned, the
+    footnotes and signature under it (the signature in backticks, so it pastes unchanged)."""
+    def row(cells) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    headers = [_plain(column.header) for column in table.columns]
+    rule = ["---:" if column.justify == "right" else "---" for column in table.columns]
+    lines = [f"**{_plain(table.title)}**", ""] if table.title else []
+    lines += [row(headers), "|" + "|".join(rule) + "|"]
+    lines += [row([_plain(cell) for cell in cells])
+              for cells in zip(*(column.cells for column in table.columns))]
+    notes = _caption_lines(table)
+    if notes:
+        lines.append("")
+        # The signature in backticks (its | would start a table); two trailing spaces keep
+        # each line its own.
+        lines += [f"`{line}`  " if "|" in line else f"{line}  " for line in notes]
+    return "\n".join(lines)
+
+
+_LEVEL = re.compile(r"\s*\[([\d.]+% CI)\]")  # "mean [95% CI]"
+_RANGED = re.compile(r"^(\S+) \[(\S+), (\S+)\]$")  # "+0.21 [+0.03, +0.50]"
+
+
+def _split_interval(header: str, cells: list[str]) -> list[list[str]]:
+    """A "figure [95% CI]" column as three (figure, low, high), so a spreadsheet or
+    `pandas.read_csv(sep="\\t", comment="#")` gets numbers; other columns as they are."""
+    level = _LEVEL.search(header)
+    if not level:
+        return [[header, *cells]]
+    name = _LEVEL.sub("", header)
+    columns = [[name], [f"{name} low ({level.group(1)})"], [f"{name} high ({level.group(1)})"]]
+    for cell in cells:
+        ranged = _RANGED.match(cell)
+        parts = ranged.groups() if ranged else (cell.split(" ")[0] if cell != fmt.DASH else "",
+                                                "", "")
+        for column, part in zip(columns, parts):
+            column.append(part)
+    return columns
+
+
+def as_tsv(table: Table) -> str:
+    """A table as tab-separated values: a `# title` line, the header, one line per row (an
+    interval in two columns of its own), and the footnotes and signature as `# ` lines."""
+    columns = []
+    for column in table.columns:
+        columns += _split_interval(_plain(column.header), [_plain(c) for c in column.cells])
+    lines = [f"# {_plain(table.title)}"] if table.title else []
+    lines += ["\t".join(cell.replace("\t", " ") for cell in row) for row in zip(*columns)]
+    lines += [f"# {line}" for line in _caption_lines(table)]
+    return "\n".join(lines)
+
+
+TEXT_FORMATS = {"markdown": as_markdown, "tsv": as_tsv}
+
+
+def print_tables(tables, output_format: str = "table") -> None:
+    """Tables on stdout: drawn by rich ("table"), or as Markdown or TSV, a blank line between."""
+    if output_format == "table":
+        out = stdout_console()
+        for table in tables:
+            out.print(table)
+        return
+    import click
+
+    click.echo("\n\n".join(TEXT_FORMATS[output_format](table) for table in tables))
 
 
 PIPED_WIDTH = 200  # columns for tables written to a file or a pipe (rich would use 80)

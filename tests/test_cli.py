@@ -422,6 +422,43 @@ def test_probe_says_what_the_shannon_details_are(runner, tiny_gpt2_dir):
     assert "help=" in text and "log-likelihood of the document in nats" in text
 
 
+def test_format_markdown_and_tsv_carry_the_same_figures_as_the_json(runner, tiny_gpt2_dir):
+    base = ["compare", "--model", str(tiny_gpt2_dir), "--measure", "shannon", "--dataset",
+            "comparisons", "--data", COMPARISONS, "--drop-shortest", "0", "--bootstrap", "200"]
+    printed = {form: runner.invoke(cli, [*base, "--format", form], catch_exceptions=False)
+               for form in ("json", "markdown", "tsv")}
+    assert all(r.exit_code == 0 for r in printed.values())
+    results = json.loads(printed["json"].stdout)
+    chosen = next(g for g in results["groups"] if g["group"] == "chosen")["score"]
+    shown = f"{chosen['value']:+.4f} [{chosen['low']:+.4f}, {chosen['high']:+.4f}]"
+
+    markdown = printed["markdown"].stdout.splitlines()
+    header = next(i for i, line in enumerate(markdown) if line.startswith("| group | summaries"))
+    assert markdown[header + 1] == "|---|---:|---:|---:|---|"
+    row = next(line for line in markdown[header:] if line.startswith("| chosen |"))
+    assert shown in row and row.count("|") == 6
+    assert f"`{results['signature']}`  " in markdown  # pasted whole, pipes and all
+
+    tsv = printed["tsv"].stdout.splitlines()
+    assert tsv[0].startswith("# shannon: mean score per group")
+    assert tsv[1].split("\t") == ["group", "summaries", "documents", "mean",
+                                   "mean low (95% CI)", "mean high (95% CI)", "note"]
+    cells = next(line for line in tsv if line.startswith("chosen\t")).split("\t")
+    assert [float(c) for c in cells[3:6]] == pytest.approx(
+        [chosen["value"], chosen["low"], chosen["high"]], abs=5e-5)
+    assert f"# {results['signature']}" in tsv
+    assert "\x1b" not in printed["tsv"].stdout + printed["markdown"].stdout  # no colour codes
+
+
+def test_probe_prints_tsv(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--format", "tsv",
+                                 "--word", "heater", "The landlord fixed the heater.", "A heater."])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# single per summary" and lines[1] == "summary\tscore\tdetails"
+    assert lines[2].startswith("summary 1\t")
+
+
 def test_format_json_puts_the_results_on_stdout(runner, tiny_bert_dir, tmp_path):
     out = tmp_path / "r.json"
     result = runner.invoke(cli, ["compare", "--model", str(tiny_bert_dir), "--dataset",

@@ -38,7 +38,7 @@ class CtrlConfig:
     """A controlled-generation run; defaults are the seed's (gpt2-sentiment-control)."""
 
     lm_name: str = _opt("lvwerra/gpt2-imdb", "Policy to tune: Hub id, folder, .gguf or "
-                        "pypi:PACKAGE.")
+                        "pypi:PACKAGE.", aliases=("--model",))
     ref_lm_name: str | None = _opt(None, "Frozen reference model of the KL penalty [default: "
                                    "--lm-name, the policy as it starts].")
     cls_model_name: str = _opt("lvwerra/distilbert-imdb", "Sentiment classifier (--reward "
@@ -87,7 +87,8 @@ class CtrlConfig:
     algo: str = _opt("ppo", "ppo: sumprobe's PPO; rloo/grpo: trl's trainers with the same data "
                      "and reward.", choices=ALGOS)
     num_generations: int = _opt(4, "Completions per prompt (rloo/grpo).", low=2)
-    output_dir: str = _opt("ctrl-out", "Folder of checkpoints, logs and plots.")
+    output_dir: str = _opt("ctrl-out", "Folder of checkpoints, logs and plots.",
+                           aliases=("--output",))
     save_every: int = _opt(20, "Updates between checkpoints (0: only at the end).", low=0)
     save_total_limit: int = _opt(1, "Checkpoints kept on disk, oldest removed (one of "
                                  "SmolLM2-135M with its optimizer state is about 1.6 GB); logs "
@@ -165,6 +166,9 @@ def _field_of(flag: str, hints: dict) -> tuple[str | None, bool]:
     name = flag[2:].replace("-", "_")
     if name in hints:
         return name, False
+    for field in dataclasses.fields(CtrlConfig):  # --model for --lm-name, as on the command line
+        if flag in field.metadata.get("aliases", ()):
+            return field.name, False
     if name.startswith("no_") and name[3:] in hints and base_type(hints[name[3:]]) is bool:
         return name[3:], True
     return None, False

@@ -168,11 +168,13 @@ def loaded_models(monkeypatch):
 
 def test_reference_defaults_to_the_policy_end_to_end(tmp_path, tiny_policy_dir, imdb_sample,
                                                      loaded_models):
-    # Only --lm-name: the reference must be that model, loaded offline (the Hub is off here).
+    # Only the policy: the reference must be that model, loaded offline (the Hub is off here).
+    # Given as --model and --output, the names ctrl-eval uses (aliases of --lm-name and
+    # --output-dir).
     policy = str(tiny_policy_dir)
-    trained = run("ctrl-train", "--lm-name", policy, "--reward", "vader", "--data", imdb_sample,
+    trained = run("ctrl-train", "--model", policy, "--reward", "vader", "--data", imdb_sample,
                   "--steps", 4, "--batch-size", 4, "--mini-batch-size", 2, "--ppo-epochs", 1,
-                  "--txt-out-len", 4, "--output-dir", tmp_path / "run")
+                  "--txt-out-len", 4, "--output", tmp_path / "run")
     assert trained.exit_code == 0, trained.output
     assert loaded_models == [policy, policy]
     saved = json.loads((tmp_path / "run" / "checkpoint-000001" / "ctrl_config.json").read_text())
@@ -251,6 +253,16 @@ def test_ctrl_eval_config_file(trained_run, tmp_path):
     results = json.loads(out.read_text())
     assert (results["config"]["queries"], results["config"]["seed"]) == (1, 5)
     assert len(results["rows"]) == 3
+
+
+def test_ctrl_eval_prints_markdown(trained_run):
+    result = run("ctrl-eval", "--model", trained_run, "--queries", 2, "--show", 0,
+                 "--format", "markdown")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("**reward per task, tuned vs reference")
+    for task in ("negative", "neutral", "positive"):
+        assert any(line.startswith(f"| {task} |") for line in lines)
 
 
 @pytest.mark.parametrize("command", [["ctrl-sample", "The movie"], ["ctrl-eval"]])
