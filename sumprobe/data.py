@@ -179,9 +179,13 @@ def _document(row: dict, where: str) -> tuple[str, str, dict[str, str]]:
     raise DataError(f"{where}: missing field 'info.post' (or 'info.article')")
 
 
-def parse_comparison(row: dict, where: str) -> ProbeItem:
-    """A comparisons row: the labeler's chosen summary and the rejected one."""
+def parse_comparison(row: dict, where: str, shared: dict | None = None) -> ProbeItem:
+    """A comparisons row: the labeler's chosen summary and the rejected one. Rows that share a
+    post (about 6 per TL;DR post) share one copy of its text and context through `shared`."""
     doc_id, document, context = _document(row, where)
+    if shared is not None:
+        key = (doc_id, document, tuple(context.items()))
+        document, context = shared.setdefault(key, (document, context))
     summaries = _field(row, "summaries", where, list)
     if len(summaries) != 2:
         raise DataError(f"{where}: field 'summaries' should hold 2 summaries, got {len(summaries)}")
@@ -339,7 +343,8 @@ def load_items(
                         "article_id, summary_id, article, summary and the four scores)")
     rows = read_json_lines(paths) if paths else read_hub(dataset, split)
     if dataset == "comparisons":
-        loaded = Loaded([parse_comparison(row, where) for where, row in rows])
+        shared: dict = {}
+        loaded = Loaded([parse_comparison(row, where, shared) for where, row in rows])
     elif dataset == "axis":
         loaded = axis_items(rows, groups, axis)
     else:

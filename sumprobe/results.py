@@ -65,15 +65,19 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str | Path, text: str) -> None:
+def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
     """Write a file whole or not at all (a crash or a full disk never leaves half a results
-    file, nor a hidden temporary one), with the permissions the user's umask gives."""
+    file, nor a hidden temporary one), with the permissions the user's umask gives. `text` may
+    come in pieces (a generator), so a large file is never held in memory whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
@@ -135,8 +139,7 @@ def write_json(path: str | Path, payload: dict) -> None:
 
 
 def write_jsonl(path: str | Path, rows: Iterable) -> None:
-    lines = (json.dumps(plain(row), ensure_ascii=False) for row in rows)
-    write_atomic(path, "".join(line + "\n" for line in lines))
+    write_atomic(path, (json.dumps(plain(row), ensure_ascii=False) + "\n" for row in rows))
 
 
 def compare_json(result, header: dict) -> dict:
@@ -154,9 +157,10 @@ def compare_json(result, header: dict) -> dict:
     }
 
 
-def compare_rows(result) -> list:
-    """One JSON line per scored example: the measure's samples, else one per summary."""
-    return list(result.samples) or list(result.scores)
+def compare_rows(result) -> Iterable:
+    """One JSON line per scored example: the measure's samples (read back from disk as they
+    are written), else one per summary."""
+    return result.samples if len(result.samples) else result.scores
 
 
 def agreement_json(result, header: dict) -> dict:

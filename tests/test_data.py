@@ -400,3 +400,17 @@ def test_any_bytes_on_a_line_are_a_clear_error_or_a_counted_skip(tmp_path_factor
         assert f"{path}:2" in str(error) or f"{path}:" in str(error)
     else:
         assert 2 <= len(loaded.items) + sum(loaded.skipped.values()) <= 3
+
+
+def test_comparisons_that_share_a_post_share_one_copy_of_it(tmp_path):
+    post = "My landlord will not fix the heater. " * 20
+    rows = [{"info": {"id": "p1", "post": post, "title": "t"}, "summaries": [
+        {"text": f"summary {i}"}, {"text": f"other {i}"}], "choice": i % 2} for i in range(3)]
+    rows.append({**rows[0], "info": {"id": "p1", "post": post, "title": "another title"}})
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    items = load_items("comparisons", [path]).items
+    assert items[0].document is items[1].document is items[2].document  # read 3 times, kept once
+    assert items[0].context is items[1].context
+    assert items[3].context["title"] == "another title"  # a different context is its own
+    assert [item.summaries[0].text for item in items[:3]] == ["summary 0", "other 1", "summary 2"]

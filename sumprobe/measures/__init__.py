@@ -7,7 +7,6 @@ Each measure is one module with a `Measure` (see `base`), found by name in the r
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sumprobe.engine.cache import CacheError
 from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN, require
 from sumprobe.measures.base import DetailTable, Measure, ScoredRun, SummaryScore
 from sumprobe.measures.registry import all_measures, get, names, register, unregister
+from sumprobe.measures.spill import SpilledRows
 
 __all__ = ["DetailTable", "Measure", "MeasureConfig", "ScoredRun", "SummaryScore",
            "all_measures", "get", "names", "register", "score_summaries", "unregister"]
@@ -64,13 +64,28 @@ class _ChunkProgress:
             self.outer.advance(count * self.records / self.total)
 
 
-def _shifted(row, offset: int):
-    """A per-summary or per-sample row with its record index moved by `offset`."""
-    if dataclasses.is_dataclass(row) and hasattr(row, "item"):
-        return dataclasses.replace(row, item=row.item + offset)
-    if isinstance(row, dict) and "item" in row:
-        return {**row, "item": row["item"] + offset}
-    return row
+def _shifted(rows: list, offset: int) -> list:
+    """Per-summary or per-sample rows with their record index moved by `offset`, in place: a
+    block's rows are fresh (just scored, or just read from the cache, which holds its own
+    copy), and a copy of each would cost a second or more per 100k rows."""
+    if offset:
+        for row in rows:
+            if isinstance(row, dict):
+                if "item" in row:
+                    row["item"] += offset
+            elif hasattr(row, "item"):
+                object.__setattr__(row, "item", row.item + offset)  # frozen dataclasses too
+    return rows
+
+
+def _texts_shared(scores: list, part: Sequence) -> list:
+    """Scores whose summary text is the record's own string, not a copy: a block read from the
+    cache brings its own copy of every summary (a tenth of what 100k scores hold)."""
+    for score in scores:
+        summaries = part[score.item].summaries
+        if score.summary < len(summaries) and summaries[score.summary].text == score.text:
+            object.__setattr__(score, "text", summaries[score.summary].text)
+    return scores
 
 
 @functools.lru_cache(maxsize=1)
@@ -139,12 +154,14 @@ def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=Non
         require(engine, measure.needs, measure.name)
     if progress is not None:
         progress.start(len(items))
-    run = ScoredRun([])
+    # Per-sample rows (a masked word under every condition) go to disk as each block is done:
+    # kept in memory they were most of what a run of 100k records held.
+    run = ScoredRun([], samples=SpilledRows())
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
         done = _score_block(measure, part, engine, config, progress)
-        run.scores += [_shifted(score, start) for score in done.scores]
-        run.samples += [_shifted(sample, start) for sample in done.samples]
+        run.scores += _shifted(_texts_shared(done.scores, part), start)
+        run.samples.extend(_shifted(done.samples, start))
         run.skipped += done.skipped
         run.n_cut += done.n_cut
     return run

@@ -9,10 +9,13 @@ same masks, a sign-flip test by document), and between summary groups on top-1 a
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+
+import numpy as np
 
 from sumprobe import formatting as fmt
 from sumprobe.core import stats
@@ -45,48 +48,79 @@ def _key(sample: Sample) -> tuple[int, int]:
     return sample.item, sample.mask
 
 
-def accuracy(samples: Sequence[Sample], groups: Sequence[str], config: stats.StatsConfig
-             ) -> tuple[list[AccuracyRow], list[AccuracyPair]]:
-    """Group rows (document alone first) and pairwise comparisons between summary groups."""
-    by_group: dict[str, list[Sample]] = defaultdict(list)
-    baseline: dict[tuple[int, int], bool] = {}
-    for sample in samples:
-        if sample.group == BASELINE:
-            baseline[_key(sample)] = sample.top1_hit
-        else:
-            by_group[sample.group].append(sample)
+class _Columns:
+    """The samples as compact columns, read in one pass (the samples may be on disk): what
+    the accuracy tables need, about 20 bytes a sample instead of a Python object each."""
+
+    def __init__(self, samples: Iterable[Sample]):
+        groups: dict[str, int] = {}
+        documents: dict[str, int] = {}
+        group, key, document = array("i"), array("q"), array("i")
+        top1, topk, logprob = array("b"), array("b"), array("d")
+        self.top_k = 0
+        for s in samples:
+            group.append(groups.setdefault(s.group, len(groups)))
+            key.append((s.item << 20) | s.mask)  # (record, mask) as one integer
+            document.append(documents.setdefault(s.doc_id, len(documents)))
+            top1.append(s.top1_hit)
+            topk.append(s.topk_hit)
+            logprob.append(s.logprob)
+            self.top_k = self.top_k or len(s.top_tokens)
+        self.codes = groups
+        self.group, self.key, self.document = (np.frombuffer(a, dtype=a.typecode) if a else
+                                               np.zeros(0, int) for a in (group, key, document))
+        self.top1, self.topk = (np.frombuffer(a, dtype=np.int8).astype(float) if a else
+                                np.zeros(0) for a in (top1, topk))
+        self.logprob = np.frombuffer(logprob, dtype=float) if logprob else np.zeros(0)
+
+    def rows(self, group: str) -> np.ndarray:
+        """Indices of a group's samples, in the order they came."""
+        code = self.codes.get(group)
+        return np.flatnonzero(self.group == code) if code is not None else np.zeros(0, int)
+
+    def baseline_hits(self, rows: np.ndarray) -> np.ndarray:
+        """The document-alone top-1 hit on the same mask as each of `rows`."""
+        alone = self.rows(BASELINE)
+        order = alone[np.argsort(self.key[alone], kind="stable")]
+        at = np.searchsorted(self.key[order], self.key[rows])
+        return self.top1[order[at]]
+
+
+def accuracy(samples: Iterable[Sample], groups: Sequence[str], config: stats.StatsConfig
+             ) -> tuple[list[AccuracyRow], list[AccuracyPair], int]:
+    """Group rows (document alone first), pairwise comparisons between summary groups, and
+    the k of top-k."""
+    table = _Columns(samples)
     options = config.options()
     rows = []
-    base_samples = [s for s in samples if s.group == BASELINE]
     for group in [BASELINE, *groups]:
-        members = base_samples if group == BASELINE else by_group.get(group, [])
-        hits = [s.top1_hit for s in members]
-        documents = [s.doc_id for s in members]  # the masks of one document resample together
-        versus = None
+        members = table.rows(group)
+        hits, documents = table.top1[members], table.document[members]  # masks of a document
+        versus = None  # resample together
         if group != BASELINE:
-            versus = stats.paired_difference(hits, [baseline[_key(s)] for s in members],
-                                             documents, **options)
+            versus = stats.paired_mean_difference(hits, table.baseline_hits(members), documents,
+                                                  **options)
         rows.append(AccuracyRow(group, len(members), stats.mean_ci(hits, documents, **options),
-                                stats.mean_ci([s.topk_hit for s in members], documents,
-                                              **options),
-                                stats.mean([s.logprob for s in members]), versus))
+                                stats.mean_ci(table.topk[members], documents, **options),
+                                stats.mean(table.logprob[members]), versus))
     pairs = []
     for a, b in combinations(groups, 2):
-        in_a, in_b = by_group.get(a, []), by_group.get(b, [])
-        keys_a, keys_b = Counter(map(_key, in_a)), Counter(map(_key, in_b))
-        paired = bool(in_a) and keys_a == keys_b and set(keys_a.values()) == {1}
-        if paired:
-            hit_b = {_key(s): s.top1_hit for s in in_b}
-            difference = stats.paired_difference(
-                [s.top1_hit for s in in_a], [hit_b[_key(s)] for s in in_a],
-                [s.doc_id for s in in_a], **options)
+        in_a, in_b = table.rows(a), table.rows(b)
+        keys_a, keys_b = np.sort(table.key[in_a]), np.sort(table.key[in_b])
+        paired = len(in_a) > 0 and np.array_equal(keys_a, keys_b) and \
+            len(np.unique(keys_a)) == len(keys_a)
+        if paired:  # each mask once on each side: line b's samples up with a's
+            b_by_key = in_b[np.argsort(table.key[in_b], kind="stable")]
+            matched = b_by_key[np.searchsorted(keys_b, table.key[in_a])]
+            difference = stats.paired_mean_difference(
+                table.top1[in_a], table.top1[matched], table.document[in_a], **options)
         else:
-            help_a = [int(s.top1_hit) - int(baseline[_key(s)]) for s in in_a]
-            help_b = [int(s.top1_hit) - int(baseline[_key(s)]) for s in in_b]
-            difference = stats.unpaired_difference(help_a, help_b, [s.doc_id for s in in_a],
-                                                   [s.doc_id for s in in_b], **options)
+            help_a = table.top1[in_a] - table.baseline_hits(in_a)
+            help_b = table.top1[in_b] - table.baseline_hits(in_b)
+            difference = stats.unpaired_difference(help_a, help_b, table.document[in_a],
+                                                   table.document[in_b], **options)
         pairs.append(AccuracyPair(a, b, paired, difference))
-    return rows, pairs
+    return rows, pairs, table.top_k
 
 
 class SingleWord(Measure):
@@ -120,9 +154,8 @@ class SingleWord(Measure):
         return ScoredRun(scores, run.skipped, n_cut, run.samples)
 
     def detail(self, run: ScoredRun, groups, stats_config) -> list[DetailTable]:
-        rows, pairs = accuracy(run.samples, groups, stats_config)
+        rows, pairs, top_k = accuracy(run.samples, groups, stats_config)
         level = f"{100 * stats_config.confidence:g}%"
-        top_k = len(run.samples[0].top_tokens) if run.samples else 0
         group_cells = tuple(
             (row.group, str(row.n), fmt.pct_interval(row.top1),
              fmt.pct_interval(row.vs_baseline) if row.vs_baseline else "",
