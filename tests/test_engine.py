@@ -238,3 +238,25 @@ def test_an_unreachable_hub_fails_at_once_with_what_to_do(tmp_path):
     message = " ".join(done.stderr.split())
     assert "The Hub could not be reached" in message and "local folder" in message
     assert "Traceback" not in done.stderr
+
+
+def test_freed_memory_is_given_back_on_cpu_at_most_every_few_seconds(monkeypatch):
+    from types import SimpleNamespace
+
+    from sumprobe.engine import device
+
+    calls = []
+    monkeypatch.setattr(device, "_malloc_trim", lambda: calls.append)
+    monkeypatch.setattr(device, "_last_trim", [0.0])
+    clock = [100.0]
+    monkeypatch.setattr(device.time, "monotonic", lambda: clock[0])
+    cpu, cuda = (SimpleNamespace(device=SimpleNamespace(type=t)) for t in ("cpu", "cuda"))
+    device.release_freed_memory(cuda)
+    assert calls == []  # torch's caching allocator keeps CUDA memory on purpose
+    device.release_freed_memory(cpu)
+    clock[0] += 0.5
+    device.release_freed_memory(cpu)  # too soon after the last: no second walk of the heap
+    assert calls == [0]
+    clock[0] += device._TRIM_EVERY
+    device.release_freed_memory(cpu)
+    assert calls == [0, 0]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -50,6 +53,38 @@ def default_batch_size(device: torch.device) -> int:
     return CUDA_START_BATCH if device.type == "cuda" else CPU_BATCH
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's malloc_trim, or None (another C library, another system)."""
+    import ctypes
+    import ctypes.util
+
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM_EVERY = 2.0  # seconds: a trim walks the heap (~15 ms), too dear after every small batch
+_last_trim = [0.0]
+
+
+def release_freed_memory(engine) -> None:
+    """On CPU, hand what batches freed back to the system, every few seconds. Batches of ever
+    new padded lengths leave glibc holding freed blocks between the run's long-lived objects;
+    trimmed, a tiny BERT over 20,000 records peaked at about 0.75 GB instead of 0.9-1.0 GB.
+    On CUDA, torch's caching allocator is meant to keep its memory."""
+    if getattr(getattr(engine, "device", None), "type", "cpu") != "cpu":
+        return
+    now = time.monotonic()
+    trim = _malloc_trim()
+    if trim is not None and now - _last_trim[0] >= _TRIM_EVERY:
+        trim(0)
+        _last_trim[0] = time.monotonic()
+
+
 def run_backing_off(engine, batch: Sequence[T], run: Callable[[Sequence[T]], list[R]]
                     ) -> list[R]:
     """`run` over one batch, in smaller slices after a CUDA out-of-memory error. The halved
@@ -62,6 +97,7 @@ def run_backing_off(engine, batch: Sequence[T], run: Callable[[Sequence[T]], lis
         chunk = batch[start : start + size]
         try:
             answers.extend(run(chunk))
+            release_freed_memory(engine)
         except torch.cuda.OutOfMemoryError:
             if size == 1:
                 raise ModelError("out of GPU memory even at batch size 1; try --dtype float16 "
