@@ -260,3 +260,29 @@ def test_freed_memory_is_given_back_on_cpu_at_most_every_few_seconds(monkeypatch
     clock[0] += device._TRIM_EVERY
     device.release_freed_memory(cpu)
     assert calls == [0, 0]
+
+
+def test_the_checks_before_loading_read_a_local_config_without_transformers(tiny_bert_dir):
+    # A fully cached rerun needs only the config's architectures: reading config.json as JSON
+    # spares it the import of transformers (seconds).
+    import subprocess
+    import sys
+
+    code = ("import sys; from sumprobe.engine import preflight; "
+            f"print(preflight({str(tiny_bert_dir)!r}, 'auto', {{'cloze'}}), "
+            "'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["masked", "False"], done.stderr
+
+
+def test_a_config_read_as_json_gives_what_transformers_gives(tiny_bert_dir, tiny_gpt2_dir):
+    from sumprobe.engine import detect_model_type
+    from sumprobe.engine.loading import config_fields, load_model_config, resolve_model
+
+    for folder in (tiny_bert_dir, tiny_gpt2_dir):
+        source = resolve_model(str(folder))
+        fast, full = config_fields(source), load_model_config(source)
+        assert fast.architectures == full.architectures and fast.model_type == full.model_type
+        assert detect_model_type(fast) == detect_model_type(full)
+        assert fast._commit_hash is None is getattr(full, "_commit_hash", None)

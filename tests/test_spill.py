@@ -14,8 +14,9 @@ from sumprobe.measures.spill import SpilledRows
 from sumprobe.probe import Sample
 
 
-def test_rows_come_back_in_order_as_often_as_asked():
-    rows = SpilledRows()
+@pytest.mark.parametrize("in_memory", [0, 2, 100])  # all on disk, some, none
+def test_rows_come_back_in_order_as_often_as_asked(in_memory):
+    rows = SpilledRows(in_memory)
     assert not rows and len(rows) == 0 and list(rows) == []
     rows.extend([{"item": 0}, {"item": 1}])
     rows.extend([])
@@ -23,12 +24,15 @@ def test_rows_come_back_in_order_as_often_as_asked():
     rows.extend([{"item": 2}])  # after a read: appended, not written over
     assert [r["item"] for r in rows] == [0, 1, 2] and len(rows) == 3 and rows
     assert [r["item"] for r in rows] == [0, 1, 2]
+    rows.extend({"item": i} for i in range(3, 7))
+    assert [r["item"] for r in rows] == list(range(7)) and len(rows) == 7
+    assert (rows._file is None) == (in_memory >= 7)
     rows.close()
     assert list(rows) == []
 
 
-def test_rows_are_not_held_in_memory():
-    rows = SpilledRows()
+def test_rows_beyond_those_kept_are_not_held_in_memory():
+    rows = SpilledRows(in_memory=0)
     block = [{"item": i, "text": "x" * 100} for i in range(1000)]
     rows.extend(block)
     block[0]["text"] = "changed"  # what was written is what comes back
@@ -57,7 +61,7 @@ def _paired_samples(rng, n_docs=12):
 def test_accuracy_from_columns_equals_the_same_figures_by_hand(seed):
     samples = _paired_samples(np.random.default_rng(seed))
     config = StatsConfig(n_resamples=300)
-    spilled = SpilledRows()
+    spilled = SpilledRows(in_memory=5)
     spilled.extend(samples)
     rows, pairs, top_k = accuracy(spilled, ["chosen", "rejected"], config)
     assert top_k == 3

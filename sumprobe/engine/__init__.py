@@ -21,16 +21,16 @@ __all__ = ["Cloze", "Engine", "Prediction", "ModelConfig", "ModelSource", "resol
 
 def detect_model_type(config) -> str:
     """masked or causal, from the config's architectures, else from the model type's mappings."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
     for architecture in getattr(config, "architectures", None) or []:
         if architecture.endswith("ForMaskedLM"):
             return "masked"
         if architecture.endswith(("ForCausalLM", "LMHeadModel")):
             return "causal"
+    from transformers.models.auto.modeling_auto import (  # only when architectures say nothing
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
     model_type = getattr(config, "model_type", None)
     masked = model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES
     causal = model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -47,9 +47,9 @@ def preflight(model: str, model_type: str, needs: set[str]) -> str:
     a ModelError when it cannot serve what the measures `needs`, or when the asked family
     would put a freshly initialised head on it (a classifier read as a masked LM)."""
     from sumprobe.engine.capabilities import MODEL_TYPES_FOR
-    from sumprobe.engine.loading import load_model_config
+    from sumprobe.engine.loading import config_fields
 
-    config = load_model_config(resolve_model(model))
+    config = config_fields(resolve_model(model))
     detected = detect_model_type(config) if model_type == "auto" else model_type
     architectures = getattr(config, "architectures", None) or []
     suffix = {"masked": "ForMaskedLM", "causal": ("ForCausalLM", "LMHeadModel")}[detected]
@@ -141,13 +141,13 @@ class CachedEngine:
 def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
     """The cache of `config`'s model setting, opened without loading the model's weights."""
     from sumprobe.engine.device import pick_device, pick_dtype
-    from sumprobe.engine.loading import load_model_config
+    from sumprobe.engine.loading import config_fields
 
     source = resolve_model(config.model)
     torch_device = pick_device(config.device)
     torch_dtype = pick_dtype(config.dtype, torch_device)
     # What load_engine reads from the loaded model's config, read here without the weights.
-    revision = getattr(load_model_config(source), "_commit_hash", None)
+    revision = getattr(config_fields(source), "_commit_hash", None)
     cache = _open_cache(config.cache_path, source, revision, family, torch_dtype, torch_device)
     return CachedEngine(source.name, cache, revision, torch_device, torch_dtype)
 

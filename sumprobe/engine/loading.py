@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from sumprobe.errors import ModelError
 
@@ -200,6 +202,23 @@ def load_model_config(source: ModelSource):
             return AutoConfig.from_pretrained(source.path, **source.kwargs())
     except Exception as error:  # from_pretrained raises OSError, ValueError, hub errors, …
         raise failure(source, "model config", error) from None
+
+
+def config_fields(source: ModelSource):
+    """What the checks before loading read of a model's config (architectures, model type,
+    revision): for a local folder, its config.json read as JSON, which spares a fully cached
+    rerun the import of transformers (seconds); otherwise `load_model_config`. A local
+    folder's config has no revision, as transformers gives none for it."""
+    if not source.gguf_file and source.local:
+        path = Path(source.path) / "config.json"
+        try:
+            fields = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            fields = None  # transformers then names what is wrong
+        if isinstance(fields, dict):
+            return SimpleNamespace(**{key: value for key, value in fields.items()
+                                      if key.isidentifier()}, _commit_hash=None)
+    return load_model_config(source)
 
 
 def load_tokenizer(source: ModelSource, *, pad: bool = True):

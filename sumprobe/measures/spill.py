@@ -2,9 +2,11 @@
 masked word under every condition, its top predictions) would otherwise be most of the
 memory a run holds.
 
-`SpilledRows` is an append-only sequence in an anonymous temporary file (removed when closed
-or when the process ends, also after a kill): `extend` pickles a block of rows as one frame,
-iteration reads them back a frame at a time. Memory is one block, whatever the number of rows.
+`SpilledRows` is an append-only sequence: its first rows in memory (a run of ordinary size
+pays nothing), the rest in an anonymous temporary file (removed when closed or when the process
+ends, also after a kill), where `extend` pickles each block of rows as one frame and iteration
+reads them back a frame at a time. Memory is bounded by the rows kept plus one block, whatever
+the number of rows.
 """
 
 from __future__ import annotations
@@ -13,17 +15,26 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 
+IN_MEMORY = 100_000  # rows kept in memory (about 50 MB of per-mask samples) before spilling
+
 
 class SpilledRows:
-    """Rows written to disk in blocks and read back in order (one pass or many)."""
+    """Rows kept in order, beyond the first `in_memory` on disk (one pass or many)."""
 
-    def __init__(self):
-        self._file = None  # created on the first rows: most runs of small data never spill
+    def __init__(self, in_memory: int = IN_MEMORY):
+        self._memory: list = []
+        self._in_memory = in_memory
+        self._file = None  # created on the first rows past `in_memory`
         self._frames = 0
         self._count = 0
 
     def extend(self, rows: Iterable) -> None:
         block = list(rows)
+        if self._file is None:
+            room = max(0, self._in_memory - len(self._memory))
+            self._memory += block[:room]
+            self._count += len(block[:room])
+            block = block[room:]
         if not block:
             return
         if self._file is None:
@@ -40,6 +51,7 @@ class SpilledRows:
         return self._count > 0
 
     def __iter__(self) -> Iterator:
+        yield from self._memory
         if self._file is None:
             return
         self._file.flush()
@@ -51,6 +63,7 @@ class SpilledRows:
             yield from block
 
     def close(self) -> None:
+        self._memory = []
         if self._file is not None:
             self._file.close()
             self._file = None
