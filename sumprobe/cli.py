@@ -26,6 +26,7 @@ from sumprobe.cli_options import (
     format_option,
     options_from,
     param_name,
+    read_inputs,
 )
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import DataConfig
@@ -334,9 +335,10 @@ def compare(output, plot, output_format, samples, **options):
     group_names = _parse_groups(data.dataset, data.groups)
     from sumprobe.results import check_outputs
 
-    check_outputs({"--data": data.data},
+    model_config = build(ModelConfig, options)
+    check_outputs(read_inputs(data=data.data, model=[model_config.model]),
                   {"--output": output, "--samples": samples, "--plot": plot,
-                   "--cache": build(ModelConfig, options).cache_path})
+                   "--cache": model_config.cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
     err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
@@ -414,8 +416,10 @@ def agreement(output, plot, output_format, scores, **options):
     _check_aspects(data)
     from sumprobe.results import check_outputs
 
-    check_outputs({"--data": data.data}, {"--output": output, "--scores": scores, "--plot": plot,
-                                          "--cache": build(ModelConfig, options).cache_path})
+    model_config = build(ModelConfig, options)
+    check_outputs(read_inputs(data=data.data, model=[model_config.model]),
+                  {"--output": output, "--scores": scores, "--plot": plot,
+                   "--cache": model_config.cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
     err = Console(stderr=True, quiet=not world.main)
     loaded = _prepared(data, range(1, 8), "overall")

@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import config_file_option, format_option
+from sumprobe.cli_options import config_file_option, format_option, read_inputs
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError
@@ -225,7 +225,7 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     from sumprobe.rl.evaluate import run_ctrl_eval
     from sumprobe.rl.view import eval_means_table, eval_rows_table
 
-    check_outputs({"--data": [data] if data else [], "--model": [model]},
+    check_outputs(read_inputs(data=[data], model=[model], ref_model=[ref_model]),
                   {"--output": output, "--plot": plot})
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

@@ -10,7 +10,9 @@ values into click's default map: options given on the command line override the 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
+from pathlib import Path
 
 import click
 
@@ -33,10 +35,13 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
     """The click option of one field; `default` replaces the field's own (None: unset)."""
     meta, kind = f.metadata, base_type(hint)
     flag = _flag(f)
+    overridden = default is not dataclasses.MISSING
     if default is dataclasses.MISSING:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     shown = "none" if default is None else str(default).lower() if kind is bool else default
     help_text = meta.get("help", "")
+    if overridden and "[default" in help_text:  # the field's own default no longer applies
+        help_text = re.sub(r"\s*\[default:[^\]]*\]", "", help_text)
     if show_default and "[default" not in help_text and default not in ((), None):
         help_text = f"{help_text}  [default: {shown}]"
     if kind is bool:
@@ -137,7 +142,20 @@ def _read_into_default_map(ctx: click.Context, param, path):
     mapped = {known[k]: [v] if known[k] in multiple and isinstance(v, str) else v
               for k, v in values.items()}
     ctx.default_map = {**(ctx.default_map or {}), **mapped}
+    ctx.meta["sumprobe.config_file"] = path  # an input: no output may write over it
     return path
+
+
+def read_inputs(**inputs) -> dict[str, list[str]]:
+    """What a command reads, for `results.check_outputs`: the given option -> paths (a model
+    counts when it is a local file or folder), and the `--config` file if one was read."""
+    found = {f"--{name.replace('_', '-')}": [str(p) for p in paths if p and Path(p).exists()]
+             for name, paths in inputs.items()}
+    ctx = click.get_current_context(silent=True)
+    config = ctx.meta.get("sumprobe.config_file") if ctx is not None else None
+    if config:
+        found["--config"] = [config]
+    return found
 
 
 def config_file_option(command):

@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import build, config_file_option, options_from, param_name
+from sumprobe.cli_options import build, config_file_option, options_from, param_name, read_inputs
 from sumprobe.report import stdout_console
 from sumprobe.rm.config import RMConfig
 
@@ -79,7 +79,8 @@ def rm_train(ctx, resume_dir, output, **options):
     config = _resumed_config(ctx, resume_dir, options) if resume_dir else build(RMConfig, options)
     from sumprobe.results import check_outputs
 
-    check_outputs({"--data": config.data, "--eval-data": config.eval_data}, {"--output": output})
+    check_outputs(read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model]),
+                  {"--output": output})
     talk = os.environ.get("RANK", "0") == "0"
     err = Console(stderr=True, quiet=not talk)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

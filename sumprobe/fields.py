@@ -111,7 +111,12 @@ def convert(value, hint, where: str):
 
 def from_mapping(cls, values: dict, where: str = "config"):
     """Build `cls` from a plain mapping (a parsed file); unknown keys and bad values are errors."""
-    known = {f.name for f in dataclasses.fields(cls)}
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
+    # A key may be a field's alias as the CLI shows it (`model` for `lm_name`).
+    alias_of = {alias.lstrip("-").replace("-", "_"): f.name
+                for f in fields for alias in f.metadata.get("aliases", ())}
+    values = {alias_of.get(k, k) if k not in known else k: v for k, v in values.items()}
     unknown = sorted(set(values) - known)
     if unknown:
         raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}; "

@@ -100,10 +100,13 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
     inputs: option -> paths (files or folders); outputs: option -> path or None.
     """
     read: dict[Path, str] = {}
+    folders: dict[Path, str] = {}  # input folders: nothing may be written inside one
     for option, paths in inputs.items():
         for path in paths or ():
             if not Path(path).exists():
                 continue  # the loader names a missing input
+            if Path(path).is_dir():
+                folders[Path(path).resolve()] = f"{option} {path}"
             for file in _files(Path(path)):
                 if file in read:
                     raise DataError(f"{option} {path}: {file} is read twice (also through "
@@ -117,6 +120,13 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
         if target in read:
             raise DataError(f"{option} {path} is an input of this command ({read[target]}): "
                             "writing it would destroy the data")
+        # A new file in an input folder is fine (results beside a run); replacing one of its
+        # files, at any depth (a checkpoint's config.json), is not.
+        inside = next((name for folder, name in folders.items()
+                       if target.is_relative_to(folder)), None)
+        if inside and target.is_file():
+            raise DataError(f"{option} {path} is a file of an input of this command ({inside}): "
+                            "writing it would destroy a model or data file")
         if target in written:
             raise DataError(f"{option} and {written[target]} both write {path}")
         written[target] = option

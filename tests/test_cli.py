@@ -326,6 +326,32 @@ def test_an_output_that_is_an_input_is_refused_and_the_data_kept(runner, tmp_pat
     assert data.read_bytes() == before
 
 
+def test_an_output_over_the_config_file_or_a_model_file_is_refused(runner, tmp_path,
+                                                                  tiny_bert_dir):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert_dir, model)
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: comparisons\n")
+    (model / "checkpoint").mkdir()
+    nested = model / "checkpoint" / "config.json"  # a file deeper in the input folder
+    nested.write_text("{}")
+    kept = {path: path.read_bytes() for path in (config, model / "config.json", nested)}
+    base = ["compare", "--data", COMPARISONS, "--model", str(model)]
+    result = runner.invoke(cli, [*base, "--config", str(config), "--output", str(config)])
+    assert result.exit_code == 1 and "--config" in result.output, result.output
+    result = runner.invoke(cli, [*base, "--output", str(model / "config.json")])
+    assert result.exit_code == 1 and "an input of this command" in result.output, result.output
+    result = runner.invoke(cli, [*base, "--samples", str(nested)])
+    assert result.exit_code == 1 and "a file of an input" in result.output, result.output
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    # A new file beside an input is fine: results next to the model they came from.
+    result = runner.invoke(cli, [*base, "--limit", "4", "--drop-shortest", "0", "--no-cache",
+                                 "--output", str(model / "results.json")])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--plot", "out.jsonl"], "out.jsonl: .jsonl format; use .png"),
     (["--output", "under/a/file.json"], "is a file, not a folder"),

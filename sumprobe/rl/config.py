@@ -87,8 +87,7 @@ class CtrlConfig:
     algo: str = _opt("ppo", "ppo: sumprobe's PPO; rloo/grpo: trl's trainers with the same data "
                      "and reward.", choices=ALGOS)
     num_generations: int = _opt(4, "Completions per prompt (rloo/grpo).", low=2)
-    output_dir: str = _opt("ctrl-out", "Folder of checkpoints, logs and plots.",
-                           aliases=("--output",))
+    output_dir: str = _opt("ctrl-out", "Folder of checkpoints, logs and plots.")
     save_every: int = _opt(20, "Updates between checkpoints (0: only at the end).", low=0)
     save_total_limit: int = _opt(1, "Checkpoints kept on disk, oldest removed (one of "
                                  "SmolLM2-135M with its optimizer state is about 1.6 GB); logs "

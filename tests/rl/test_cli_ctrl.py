@@ -169,12 +169,11 @@ def loaded_models(monkeypatch):
 def test_reference_defaults_to_the_policy_end_to_end(tmp_path, tiny_policy_dir, imdb_sample,
                                                      loaded_models):
     # Only the policy: the reference must be that model, loaded offline (the Hub is off here).
-    # Given as --model and --output, the names ctrl-eval uses (aliases of --lm-name and
-    # --output-dir).
+    # Given as --model, the name the other commands use (an alias of --lm-name).
     policy = str(tiny_policy_dir)
     trained = run("ctrl-train", "--model", policy, "--reward", "vader", "--data", imdb_sample,
                   "--steps", 4, "--batch-size", 4, "--mini-batch-size", 2, "--ppo-epochs", 1,
-                  "--txt-out-len", 4, "--output", tmp_path / "run")
+                  "--txt-out-len", 4, "--output-dir", tmp_path / "run")
     assert trained.exit_code == 0, trained.output
     assert loaded_models == [policy, policy]
     saved = json.loads((tmp_path / "run" / "checkpoint-000001" / "ctrl_config.json").read_text())

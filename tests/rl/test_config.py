@@ -120,9 +120,9 @@ def test_parse_ctrl_options():
                       "tk_name": "tok"}
     assert parse_ctrl_options(["--adap-kl-ctrl"]) == (None, {"adap_kl_ctrl": True})
     assert parse_ctrl_options([]) == (None, {})
-    # The other commands' names for the same things:
-    assert parse_ctrl_options(["--model", "m", "--output=out"]) == (
-        None, {"lm_name": "m", "output_dir": "out"})
+    # The other commands' name for the model, also as a config file's key:
+    assert parse_ctrl_options(["--model=m"]) == (None, {"lm_name": "m"})
+    assert CtrlConfig.from_dict({"model": "m"}, where="c.yaml").lm_name == "m"
 
 
 @pytest.mark.parametrize("args, message", [
