@@ -22,7 +22,7 @@ from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import config_file_option, format_option, read_inputs
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
-from sumprobe.errors import DataError
+from sumprobe.errors import DataError, ModelError
 from sumprobe.report import print_tables, stdout_console
 from sumprobe.rl.config import REWARDS
 
@@ -115,7 +115,11 @@ def ctrl_train(config_file, resume, **options):
     base, done = None, 0
     if resume:
         folder = ckpt.find_resumable(resume)
-        saved = ckpt.read_config(folder)
+        try:
+            saved = ckpt.read_config(folder)
+        except ModelError:  # its settings are damaged: the newest checkpoint that loads whole
+            folder = ckpt.find_checkpoint(resume)  # (skipping it is said when the run loads)
+            saved = ckpt.read_config(folder)
         base = saved.to_dict() if saved else None
         done = ckpt.checkpoint_number(folder) or 0
         # The run folder is where the checkpoint is, wherever the run was started from.
@@ -178,7 +182,9 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.evaluate import load_trained, sample_continuations
 
-    trained = load_trained(model, pick_device(device))
+    err = Console(stderr=True)
+    trained = load_trained(model, pick_device(device),
+                           say=lambda text: err.print(f"note: {text}", markup=False))
     n_new = txt_out_len or trained.config.txt_out_len
     continuations, notes = sample_continuations(trained.lm, trained.tokenizer, task, text, num,
                                                 n_new, seed)
@@ -244,7 +250,8 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
                             cls_model_name=cls_model_name, n_queries=queries, seed=seed,
                             device=device, samples=samples,
                             stats=StatsConfig(n_resamples=bootstrap, seed=seed),
-                            progress=progress)
+                            progress=progress,
+                            say=lambda text: err.print(f"note: {text}", markup=False))
     err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
               f"{samples} response(s) each per task and model", markup=False, highlight=False,
               soft_wrap=True)

@@ -179,6 +179,17 @@ def _document(row: dict, where: str) -> tuple[str, str, dict[str, str]]:
     raise DataError(f"{where}: missing field 'info.post' (or 'info.article')")
 
 
+def _policy(summary: dict, field: str, where: str) -> str | None:
+    """The system that wrote a summary: a name (a number is read as one), or None."""
+    policy = summary.get("policy")
+    if policy is None or isinstance(policy, str):
+        return policy
+    if isinstance(policy, (int, float)) and not isinstance(policy, bool):
+        return str(policy)
+    raise DataError(f"{where}: field '{field}.policy' should be a name (str), got "
+                    f"{type(policy).__name__}")
+
+
 def parse_comparison(row: dict, where: str, shared: dict | None = None) -> ProbeItem:
     """A comparisons row: the labeler's chosen summary and the rejected one. Rows that share a
     post (about 6 per TL;DR post) share one copy of its text and context through `shared`."""
@@ -206,8 +217,10 @@ def parse_comparison(row: dict, where: str, shared: dict | None = None) -> Probe
         doc_id=doc_id,
         document=document,
         summaries=(
-            Summary("chosen", texts[choice], summaries[choice].get("policy")),
-            Summary("rejected", texts[1 - choice], summaries[1 - choice].get("policy")),
+            Summary("chosen", texts[choice], _policy(summaries[choice], f"summaries[{choice}]",
+                                                     where)),
+            Summary("rejected", texts[1 - choice],
+                    _policy(summaries[1 - choice], f"summaries[{1 - choice}]", where)),
         ),
         source=where,
         confidence=confidence or None,
@@ -264,7 +277,7 @@ def axis_items(
         elif score not in wanted:
             skipped["summary rated outside the groups"] += 1
         else:
-            policy = _field(row, "summary", where, dict).get("policy")
+            policy = _policy(_field(row, "summary", where, dict), "summary", where)
             ratings = {name: _axis_score(row, name, where) for name in AXES}
             ratings = {name: value for name, value in ratings.items() if value is not None}
             entries.append((doc_id, document, where, Summary(str(score), text, policy, ratings),

@@ -332,6 +332,8 @@ def test_any_json_value_in_any_field_is_a_clear_error_or_a_record(field, value):
         assert str(error).startswith("file.jsonl:7:")
     else:
         assert len(item.summaries) == 2 and isinstance(item.document, str)
+        # A system name is a hashable name: later grouped by (a list crashed agreement).
+        assert all(s.policy is None or isinstance(s.policy, str) for s in item.summaries)
 
 
 def test_a_raw_control_character_is_explained_in_full(tmp_path):
@@ -368,6 +370,8 @@ def _load_with(fixture: str, field: str, value, load):
         return None
     assert all(isinstance(item.document, str) for item in loaded.items)
     assert all(isinstance(n, int) for n in loaded.skipped.values())
+    assert all(s.policy is None or isinstance(s.policy, str)  # grouped by later: hashable
+               for item in loaded.items for s in item.summaries)
     return loaded
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sumprobe.errors import ModelError
+from sumprobe.errors import DataError, ModelError
 from sumprobe.rl.config import CtrlConfig
 
 PREFIX = "checkpoint-"
@@ -39,16 +39,19 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return sorted(found, key=checkpoint_number)
 
 
-def find_model_dir(path: str | Path) -> Path:
-    """A model folder itself, a run's `final/` (--algo rloo/grpo), or its newest checkpoint."""
+def find_model_dir(path: str | Path, say=None) -> Path:
+    """A model folder itself, a run's `final/` (--algo rloo/grpo), or its newest checkpoint
+    that reads back whole (a damaged one is skipped, saying so through `say`; one named
+    directly is refused, naming the newest earlier one that loads)."""
     path = Path(path)
+    if checkpoint_number(path) is not None and path.is_dir():
+        return find_checkpoint(path, say, resume=False)
     if (path / "config.json").exists():
         return path
     if (path / "final" / "config.json").exists():
         return path / "final"
-    checkpoints = list_checkpoints(path)
-    if checkpoints:
-        return checkpoints[-1]
+    if list_checkpoints(path):
+        return find_checkpoint(path, say, resume=False)
     raise ModelError(f"{path}: neither a model folder (config.json) nor a run folder with "
                      f"{PREFIX}* checkpoints")
 
@@ -64,14 +67,14 @@ def find_resumable(path: str | Path) -> Path:
     return checkpoints[-1]
 
 
-def damage(folder: Path) -> str | None:
-    """Why a checkpoint cannot be resumed from (a file missing, unreadable or holding NaN),
-    naming the file; None when every part reads back."""
+def damage(folder: Path, resume: bool = True) -> str | None:
+    """Why a checkpoint cannot be resumed from (`resume`) or used (a file missing, unreadable
+    or holding NaN), naming the file; None when every part reads back."""
     from safetensors import safe_open
 
     from sumprobe.rl.policy import VALUE_HEAD_FILE
 
-    if not (folder / STATE_FILE).exists():
+    if resume and not (folder / STATE_FILE).exists():
         return f"no {STATE_FILE}"
     try:
         read_config(folder)
@@ -91,6 +94,8 @@ def damage(folder: Path) -> str | None:
                         return f"{file.name} holds NaN or infinite values ({name})"
         except Exception as error:  # a truncated or overwritten file: any parse error
             return f"{file.name} is damaged ({type(error).__name__}: {error})"
+    if not resume:
+        return None
     try:
         load_trainer_state(folder)
     except Exception as error:
@@ -98,10 +103,12 @@ def damage(folder: Path) -> str | None:
     return None
 
 
-def find_checkpoint(path: str | Path, say=None) -> Path:
-    """The PPO checkpoint to resume from: the one named, or a run folder's newest that reads
-    back whole. A damaged newest checkpoint is skipped, saying so through `say`; a damaged one
-    named directly is an error that names the newest earlier one that loads."""
+def find_checkpoint(path: str | Path, say=None, resume: bool = True) -> Path:
+    """The PPO checkpoint to resume from (or, not `resume`, to sample from or evaluate): the
+    one named, or a run folder's newest that reads back whole. A damaged newest checkpoint is
+    skipped, saying so through `say`; a damaged one named directly is an error that names the
+    newest earlier one that loads."""
+    what = "resumed from" if resume else "used"
     path = Path(path)
     named = checkpoint_number(path) is not None and path.is_dir()
     candidates = [path] if named else list(reversed(list_checkpoints(path)))
@@ -109,19 +116,20 @@ def find_checkpoint(path: str | Path, say=None) -> Path:
         raise ModelError(f"{path}: no {PREFIX}* checkpoint to resume from")
     problems = []
     for folder in candidates:
-        problem = damage(folder)
+        problem = damage(folder, resume)
         if problem is None:
             return folder
         problems.append(f"{folder.name}: {problem}")
         if named:
             earlier = [c for c in reversed(list_checkpoints(path.parent))
-                       if checkpoint_number(c) < checkpoint_number(path) and damage(c) is None]
+                       if checkpoint_number(c) < checkpoint_number(path)
+                       and damage(c, resume) is None]
             fallback = (f"; the newest earlier one that loads is {earlier[0]}" if earlier
                         else "; no earlier checkpoint loads")
-            raise ModelError(f"{folder} cannot be resumed from: {problem}{fallback}")
+            raise ModelError(f"{folder} cannot be {what}: {problem}{fallback}")
         if say is not None:
-            say(f"{folder.name} cannot be resumed from: {problem}; trying the one before it")
-    raise ModelError(f"{path}: no checkpoint loads ({'; '.join(problems)}); --resume needs a "
+            say(f"{folder.name} cannot be {what}: {problem}; trying the one before it")
+    raise ModelError(f"{path}: no checkpoint loads ({'; '.join(problems)}); it needs a "
                      "ctrl-train checkpoint or the run folder holding them")
 
 
@@ -138,9 +146,19 @@ def read_config(folder: str | Path) -> CtrlConfig | None:
     for candidate in (Path(folder), Path(folder).parent):
         path = candidate / CONFIG_FILE
         if path.exists():
-            values = json.loads(path.read_text(encoding="utf-8"))
+            try:
+                values = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                raise ModelError(f"{path} is damaged ({type(error).__name__}: {error})"
+                                 ) from None
+            if not isinstance(values, dict):
+                raise ModelError(f"{path} is damaged: it holds a {type(values).__name__}, "
+                                 "not the run's settings")
             values.setdefault("held_out", 0.0)
-            return CtrlConfig.from_dict(values, str(path))
+            try:
+                return CtrlConfig.from_dict(values, str(path))
+            except DataError as error:
+                raise ModelError(f"{path} is damaged: {error}") from None
     return None
 
 

@@ -38,11 +38,12 @@ class TrainedModel:
     path: Path
 
 
-def load_trained(model_dir: str | Path, device: torch.device) -> TrainedModel:
-    """Load a checkpoint (or a run folder's newest one); without a saved config, the defaults."""
+def load_trained(model_dir: str | Path, device: torch.device, say=None) -> TrainedModel:
+    """Load a checkpoint (or a run folder's newest that reads back whole; `say` hears of a
+    damaged one skipped); without a saved config, the defaults."""
     from sumprobe.rl.policy import load_causal_lm, load_tokenizer
 
-    path = ckpt.find_model_dir(model_dir)
+    path = ckpt.find_model_dir(model_dir, say)
     config = ckpt.read_config(path) or CtrlConfig()
     tokenizer = load_tokenizer(str(path))
     lm = load_causal_lm(str(path)).to(device)
@@ -263,7 +264,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
                   data: str | None = None, reward: str | None = None,
                   cls_model_name: str | None = None, n_queries: int = 64, seed: int = 0,
                   device: str | torch.device = "auto", samples: int = 1,
-                  stats: StatsConfig | None = None, progress=None) -> CtrlEvalRun:
+                  stats: StatsConfig | None = None, progress=None, say=None) -> CtrlEvalRun:
     """Evaluate a ctrl-train checkpoint (or a run folder's newest) against its reference.
 
     `n_queries` review openings the run did not train on (`eval_queries`), drawn with `seed`,
@@ -280,7 +281,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
 
     torch_device = pick_device(device) if isinstance(device, str) else device
     # The run's configuration with these choices, checked before any model is loaded.
-    path = ckpt.find_model_dir(model_dir)
+    path = ckpt.find_model_dir(model_dir, say)
     chosen = {"ref_lm_name": ref_model, "reward": reward, "cls_model_name": cls_model_name}
     saved = ckpt.read_config(path)
     if saved is None and ref_model is None:

@@ -306,3 +306,32 @@ def test_ctrl_eval_intervals_and_plot(trained_run, tmp_path):
     for column in ("gain", "95% CI", "p"):
         assert column in result.stdout, column
     assert plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("damaged", ["ctrl_config.json", "nan"])
+def test_a_damaged_newest_checkpoint_is_skipped_by_every_command(train_args, tmp_path, damaged):
+    from safetensors.torch import load_file, save_file
+
+    trained = run(*train_args, "--steps", 8, "--reward", "vader", "--save-total-limit", 2)
+    assert trained.exit_code == 0, trained.output
+    run_dir = tmp_path / "run"
+    older, newest = sorted(run_dir.glob("checkpoint-*"))[-2:]
+    if damaged == "nan":
+        weights = next(p for p in newest.glob("*.safetensors")
+                       if p.name != "value_head.safetensors")
+        tensors = load_file(str(weights))
+        first = next(iter(tensors))
+        tensors[first] = tensors[first].clone().fill_(float("nan"))
+        save_file(tensors, str(weights))
+    else:
+        text = (newest / damaged).read_text()
+        (newest / damaged).write_text(text[: len(text) // 2])  # truncated
+    sampled = run("ctrl-sample", "--model", run_dir, "--num", 1, "The movie")
+    assert sampled.exit_code == 0, sampled.output
+    assert f"{newest.name} cannot be used" in sampled.output and "The movie" in sampled.output
+    refused = run("ctrl-sample", "--model", newest, "The movie")  # named directly: refused
+    assert refused.exit_code == 1 and older.name in refused.output
+    assert "Traceback" not in refused.output
+    resumed = run(*train_args, "--steps", 12, "--reward", "vader", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{newest.name} cannot be resumed from" in resumed.output
