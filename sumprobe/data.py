@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sumprobe.errors import DataError
-from sumprobe.fields import check_fields, setting
+from sumprobe.fields import check_fields, json_reason, setting
 
 HUB_DATASET = "openai/summarize_from_feedback"
 DATASETS = ("comparisons", "axis", "summeval")
@@ -121,15 +122,8 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
                         try:
                             row = json.loads(line)
                         except json.JSONDecodeError as error:
-                            # json's own words end mid-phrase for some errors ("Invalid
-                            # control character at"): say where, and what a control
-                            # character is, in full.
-                            reason = error.msg.removesuffix(" at")
-                            if "control character" in reason:
-                                reason += " (a raw tab, newline or other character below "\
-                                          "U+0020 inside a string; JSON writes them as \\t, \\n)"
-                            raise DataError(f"{where}: invalid JSON: {reason} at column "
-                                            f"{error.colno}") from None
+                            raise DataError(f"{where}: invalid JSON: {json_reason(error)} at "
+                                            f"column {error.colno}") from None
                         if not isinstance(row, dict):
                             raise DataError(f"{where}: expected a JSON object")
                         yield where, row
@@ -139,15 +133,23 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
 
 def read_hub(dataset: str, split: str) -> Iterator[tuple[str, dict]]:
     """Yield (where, row) from the Hub's summarize-from-feedback (or its local cache)."""
+    from sumprobe import hub
+
+    hub.offline_unless_reachable(data=True)  # a silent Hub: fail at once, not after retries
     try:
         import datasets
 
         rows = datasets.load_dataset(HUB_DATASET, dataset, split=split)
     except Exception as error:  # the Hub raises many kinds; all mean "not loadable here"
+        offline = os.environ.get("HF_DATASETS_OFFLINE", "0") not in ("", "0")
+        why = ("the Hub could not be reached, so only a copy in the local cache loads"
+               if hub.was_unreachable() else
+               "HF_DATASETS_OFFLINE is set, so only a copy in the local cache loads"
+               if offline else str(error))
+        advice = "" if offline else " (and set HF_DATASETS_OFFLINE=1 to fail fast)"
         raise DataError(
-            f"cannot load {HUB_DATASET} ({dataset}, split {split}) from the Hub: {error}\n"
-            "Without Hub access pass local files with --data PATH "
-            "(and set HF_DATASETS_OFFLINE=1 to fail fast)."
+            f"cannot load {HUB_DATASET} ({dataset}, split {split}) from the Hub: {why}\n"
+            f"Without Hub access pass local files with --data PATH{advice}."
         ) from None
     for number, row in enumerate(rows):
         yield f"{HUB_DATASET}[{dataset}/{split}] row {number}", row

@@ -129,6 +129,16 @@ def from_mapping(cls, values: dict, where: str = "config"):
         raise DataError(f"{where}: {error}") from None
 
 
+def json_reason(error: json.JSONDecodeError) -> str:
+    """json's reason in full words: its own end mid-phrase for some errors ("Invalid control
+    character at"), and a control character needs saying what it is."""
+    reason = error.msg.removesuffix(" at")
+    if "control character" in reason:
+        reason += (" (a raw tab, newline or other character below U+0020 inside a string; "
+                   "JSON writes them as \\t, \\n)")
+    return reason
+
+
 def read_config_file(path: str | Path) -> dict:
     """The mapping in a YAML (.yaml/.yml) or JSON file; a file error names the file."""
     path = Path(path)
@@ -146,7 +156,10 @@ def read_config_file(path: str | Path) -> dict:
             import yaml
 
             values = yaml.safe_load(text)
-    except Exception as error:  # json.JSONDecodeError or any yaml.YAMLError
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: invalid JSON: {json_reason(error)} at line {error.lineno} "
+                        f"column {error.colno}") from None
+    except Exception as error:  # any yaml.YAMLError
         raise DataError(f"{path}: invalid {kind} ({error})") from None
     if values is None:
         return {}

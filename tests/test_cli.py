@@ -499,3 +499,13 @@ def test_format_json_puts_the_results_on_stdout(runner, tiny_bert_dir, tmp_path)
                                  "comparisons", "--data", COMPARISONS, "--format", "json",
                                  "--bootstrap", "200"])
     assert result.exit_code == 0 and "pairwise" in json.loads(result.stdout)
+
+
+def test_a_config_file_with_bad_json_is_explained_in_full(runner, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"measure": "len\x01gth"}')
+    result = runner.invoke(cli, ["compare", "--config", str(config)])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "invalid JSON: Invalid control character (a raw tab" in text
+    assert "at line 1 column 17" in text and "character at:" not in text

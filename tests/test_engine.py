@@ -286,3 +286,34 @@ def test_a_config_read_as_json_gives_what_transformers_gives(tiny_bert_dir, tiny
         assert fast.architectures == full.architectures and fast.model_type == full.model_type
         assert detect_model_type(fast) == detect_model_type(full)
         assert fast._commit_hash is None is getattr(full, "_commit_hash", None)
+
+
+def test_hub_data_with_an_unreachable_hub_fails_at_once_without_retry_lines():
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens there: refused at once
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "sumprobe", "agreement", "--dataset",
+                           "comparisons", "--measure", "length"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    message = " ".join(done.stderr.split())
+    assert "the Hub could not be reached" in message and "--data PATH" in message
+    assert "Retrying" not in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - start < 60  # no rounds of retries (they took ~24 s)
+
+
+def test_no_advice_to_set_what_is_already_set(monkeypatch):
+    from sumprobe.data import DataError, read_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError) as caught:
+        list(read_hub("comparisons", "validation"))
+    assert "HF_DATASETS_OFFLINE is set" in str(caught.value)
+    assert "set HF_DATASETS_OFFLINE=1" not in str(caught.value)

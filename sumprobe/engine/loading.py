@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from sumprobe import hub
 from sumprobe.errors import ModelError
 
 PAD_TOKEN = "<|pad|>"
@@ -151,43 +152,29 @@ def _no_gguf_bar():
         gguf_utils.tqdm = original
 
 
-_HUB_CHECKED: list[bool] = []
-
-
 def offline_unless_reachable(source: ModelSource) -> None:
     """Before a Hub id is looked up, check once (3 s at most) that the Hub answers; if it does
-    not, go offline for this process (HF_HUB_OFFLINE=1): a model already in the local Hub cache
+    not, go offline for this process (`sumprobe.hub`): a model already in the local Hub cache
     still loads, and a missing one fails at once instead of after ~40 s of retries."""
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    if source.local or _HUB_CHECKED or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        return
-    _HUB_CHECKED.append(True)
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    try:
-        socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=3).close()
-    except OSError:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        try:  # huggingface_hub reads the variable when it is imported; tell it too if it was
-            import huggingface_hub.constants as hub
-
-            hub.HF_HUB_OFFLINE = True
-        except (ImportError, AttributeError):
-            pass
+    if not source.local:
+        hub.offline_unless_reachable()
 
 
 def failure(source: ModelSource, what: str, error: Exception) -> ModelError:
     """One message for a failed load; for a Hub id, what to do without the Hub."""
     import os
 
-    hint = "" if source.local else (
-        "\nThe Hub could not be reached, so only models already in the local Hub cache load: "
-        "pass a local folder or .gguf file instead." if _HUB_CHECKED and
-        os.environ.get("HF_HUB_OFFLINE") == "1" else
-        "\nIf the Hub cannot be reached, pass a local folder or .gguf file instead, and set "
-        "HF_HUB_OFFLINE=1 to fail at once.")
+    if source.local:
+        hint = ""
+    elif hub.was_unreachable():
+        hint = ("\nThe Hub could not be reached, so only models already in the local Hub cache "
+                "load: pass a local folder or .gguf file instead.")
+    elif os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        hint = ("\nHF_HUB_OFFLINE is set, so only models already in the local Hub cache load: "
+                "pass a local folder or .gguf file instead.")
+    else:
+        hint = ("\nIf the Hub cannot be reached, pass a local folder or .gguf file instead, and "
+                "set HF_HUB_OFFLINE=1 to fail at once.")
     return ModelError(f"cannot load {what} {source.name!r}: {error}{hint}")
 
 
