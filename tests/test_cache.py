@@ -370,3 +370,34 @@ def test_a_cache_path_that_would_destroy_a_file_or_cannot_open_is_refused_first(
     result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--cache", str(broken),
                                  "The cat sat on the mat.", "A cat."])
     assert result.exit_code == 1 and "damaged" in result.output  # and no weights loaded
+
+
+def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatch):
+    # Two torchrun ranks opening a new cache together: SQLite answers "database is locked" at
+    # once to one of them (no busy wait for this step); the open is retried, not refused.
+    import sqlite3
+
+    from sumprobe.engine import cache
+
+    class Busy:
+        def __init__(self):
+            self.refusals, self.done = 2, []
+
+        def execute(self, statement):
+            if self.refusals:
+                self.refusals -= 1
+                raise sqlite3.OperationalError("database is locked")
+            self.done.append(statement)
+
+    monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
+    db = Busy()
+    cache._set_up(db)
+    assert db.refusals == 0 and db.done[0] == "PRAGMA journal_mode=WAL"
+    assert len(db.done) == 2 + len(cache._SCHEMA)
+
+    class Broken(Busy):
+        def execute(self, statement):
+            raise sqlite3.OperationalError("file is not a database")
+
+    with pytest.raises(sqlite3.OperationalError, match="not a database"):
+        cache._set_up(Broken())  # other errors are not waited out

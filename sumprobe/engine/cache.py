@@ -70,16 +70,36 @@ _SCHEMA = (
 )
 
 
+_OPEN_PATIENCE = 120.0  # seconds another process may hold the file while both open it
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the tables, retried while another process does the same: switching a new
+    file to WAL answers "database is locked" at once, without waiting for the busy timeout,
+    when two processes (a torchrun pair) open it together."""
+    deadline, pause = time.monotonic() + _OPEN_PATIENCE, 0.02
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed batches on a crash
+            for statement in _SCHEMA:
+                db.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error) or \
+                    time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(1.0, pause * 2)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit; writes open their own transaction. The timeout lets another process's
         # commit finish instead of failing at once with "database is locked".
         db = sqlite3.connect(path, timeout=120, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed batches across a crash
-        for statement in _SCHEMA:
-            db.execute(statement)
+        _set_up(db)
         return db
     except sqlite3.DatabaseError as error:
         raise CacheError(f"cache {path}: {error}; it is not a sumprobe cache or it is damaged. "
