@@ -358,17 +358,36 @@ def compare(output, plot, output_format, samples, **options):
     _emit(output_format, compare_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
-    if output:
-        write_json(output, payload)
-        err.print(f"results: {output}")
-    if samples:
-        write_jsonl(samples, compare_rows(result))
-        err.print(f"samples: {samples}")
-    if plot:
+    def draw(path):
         from sumprobe.plots import plot_groups
 
-        plot_groups(plot, result, f"{data.dataset} · {measure.measure}", signed)
-        err.print(f"plot: {plot}")
+        plot_groups(path, result, f"{data.dataset} · {measure.measure}", signed)
+
+    _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
+                         ("--samples", "samples", samples,
+                          lambda p: write_jsonl(p, compare_rows(result))),
+                         ("--plot", "plot", plot, draw)])
+
+
+def _write_outputs(err: Console, outputs: list) -> None:
+    """Write each (option, name, path, write) whose path is set. A failure (a full disk)
+    names what was written and what was not, and how to get the rest: the scoring is in the
+    cache, so the same command again costs little. Each file is whole or absent."""
+    written = []
+    for index, (option, name, path, write) in enumerate(outputs):
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as error:
+            missing = [f"{o} {p}" for o, _, p, _ in outputs[index:] if p]
+            raise SumprobeError(
+                f"could not write {option} {path}: {error.strerror or error}. Written: "
+                f"{', '.join(written) or 'nothing'}; not written: {', '.join(missing)}. Make "
+                "room and run the same command again (scores are read back from the cache "
+                "unless --no-cache)") from None
+        written.append(f"{option} {path}")
+        err.print(f"{name}: {path}", markup=False, highlight=False)
 
 
 def _emit(output_format: str, tables, payload: dict) -> None:
@@ -440,17 +459,15 @@ def agreement(output, plot, output_format, scores, **options):
     _emit(output_format, agreement_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
-    if output:
-        write_json(output, payload)
-        err.print(f"results: {output}")
-    if scores:
-        write_jsonl(scores, result.summaries())
-        err.print(f"scores: {scores}")
-    if plot:
+    def draw(path):
         from sumprobe.plots import plot_agreement
 
-        plot_agreement(plot, result, signed)
-        err.print(f"plot: {plot}")
+        plot_agreement(path, result, signed)
+
+    _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
+                         ("--scores", "scores", scores,
+                          lambda p: write_jsonl(p, result.summaries())),
+                         ("--plot", "plot", plot, draw)])
 
 
 def _add_commands():

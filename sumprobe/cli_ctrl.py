@@ -130,6 +130,9 @@ def ctrl_train(config_file, resume, **options):
         raise click.UsageError(str(error)) from None
     if base is not None:
         _check_resume(config, base, done)
+    from sumprobe.results import check_output_folder
+
+    check_output_folder("--output-dir", config.output_dir)  # before minutes of loading
     # Under `accelerate launch` (or torchrun) every process runs this command; rank 0 talks.
     if os.environ.get("RANK", "0") != "0":
         train_ctrl(config, resume=resume)

@@ -77,10 +77,11 @@ def rm_train(ctx, resume_dir, output, **options):
     from sumprobe.rm.train import LOG_FILE, train_reward_model
 
     config = _resumed_config(ctx, resume_dir, options) if resume_dir else build(RMConfig, options)
-    from sumprobe.results import check_outputs
+    from sumprobe.results import check_output_folder, check_outputs
 
     check_outputs(read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model]),
                   {"--output": output})
+    check_output_folder("--output-dir", config.output_dir)
     talk = os.environ.get("RANK", "0") == "0"
     err = Console(stderr=True, quiet=not talk)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

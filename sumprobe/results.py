@@ -144,6 +144,23 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
             raise DataError(f"{option} {path}: cannot write in {parent} (permission denied)")
 
 
+def check_output_folder(option: str, path: str | Path | None) -> None:
+    """Before any work: a run folder (`--output-dir`) is a folder, or can be made, and can be
+    written in (a read-only place, or a file in the way, would fail after minutes of work)."""
+    if not path:
+        return
+    target = Path(path).resolve()
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{option} {path} is a file, not a folder")
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"{option} {path}: cannot write in {existing} (permission denied)")
+
+
 def write_json(path: str | Path, payload: dict) -> None:
     write_atomic(path, json.dumps(plain(payload), indent=2, ensure_ascii=False) + "\n")
 

@@ -509,3 +509,39 @@ def test_a_config_file_with_bad_json_is_explained_in_full(runner, tmp_path):
     text = " ".join(result.output.split())
     assert "invalid JSON: Invalid control character (a raw tab" in text
     assert "at line 1 column 17" in text and "character at:" not in text
+
+
+@pytest.mark.parametrize("command", [
+    ["ctrl-train", "--lm-name", "no-org/no-model", "--reward", "vader"],
+    ["rm-train", "--model", "no-org/no-model", "--data", COMPARISONS],
+])
+def test_a_run_folder_that_cannot_be_made_is_refused_before_any_model_loads(runner, tmp_path,
+                                                                            command):
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("not a folder")
+    for folder, message in ((in_the_way, "is a file, not a folder"),
+                            (in_the_way / "run", "is a file, not a folder")):
+        result = runner.invoke(cli, [*command, "--output-dir", str(folder)])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "no-org" not in result.output
+
+
+def test_a_full_disk_while_writing_says_what_was_written_and_what_not(runner, tmp_path,
+                                                                      tiny_bert_dir,
+                                                                      monkeypatch):
+    from sumprobe import results
+
+    def full(path, rows):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results, "write_jsonl", full)
+    out, rows, plot = tmp_path / "r.json", tmp_path / "s.jsonl", tmp_path / "p.png"
+    result = runner.invoke(cli, ["compare", "--model", str(tiny_bert_dir), "--dataset",
+                                 "comparisons", "--data", COMPARISONS, "--drop-shortest", "0",
+                                 "--limit", "4", "--no-cache", "--output", str(out),
+                                 "--samples", str(rows), "--plot", str(plot)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert f"could not write --samples {rows}: No space left on device" in text
+    assert f"Written: --output {out}" in text and f"not written: --samples {rows}, --plot" in text
+    assert json.loads(out.read_text())["groups"] and not rows.exists() and not plot.exists()
