@@ -135,13 +135,7 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
         if option == "--plot" and target.suffix.lower() not in PLOT_FORMATS:
             raise DataError(f"--plot {path}: {target.suffix or 'no'} format; use "
                             f"{', '.join(PLOT_FORMATS)}")
-        parent = target.parent
-        while not parent.exists():
-            parent = parent.parent
-        if not parent.is_dir():
-            raise DataError(f"{option} {path}: {parent} is a file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise DataError(f"{option} {path}: cannot write in {parent} (permission denied)")
+        _check_writable_in(option, path, target.parent)
 
 
 def check_output_folder(option: str, path: str | Path | None) -> None:
@@ -152,13 +146,17 @@ def check_output_folder(option: str, path: str | Path | None) -> None:
     target = Path(path).resolve()
     if target.exists() and not target.is_dir():
         raise DataError(f"{option} {path} is a file, not a folder")
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise DataError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DataError(f"{option} {path}: cannot write in {existing} (permission denied)")
+    _check_writable_in(option, path, target)
+
+
+def _check_writable_in(option: str, path: str | Path, folder: Path) -> None:
+    """`folder`, or the nearest part of it that exists, is a folder this user can write in."""
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DataError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{option} {path}: cannot write in {folder} (permission denied)")
 
 
 def write_json(path: str | Path, payload: dict) -> None:

@@ -144,3 +144,19 @@ def tiny_config(tmp_path, tiny_policy_dir):
         return CtrlConfig(**values)
 
     return make
+
+
+@pytest.fixture()
+def poison_weights():
+    """A function that fills the first tensor of a checkpoint's model weights with NaN."""
+    from safetensors.torch import load_file, save_file
+
+    def poison(checkpoint: Path) -> None:
+        weights = next(p for p in checkpoint.glob("*.safetensors")
+                       if p.name != "value_head.safetensors")
+        tensors = load_file(str(weights))
+        first = next(iter(tensors))
+        tensors[first] = tensors[first].clone().fill_(float("nan"))
+        save_file(tensors, str(weights))
+
+    return poison

@@ -309,20 +309,14 @@ def test_ctrl_eval_intervals_and_plot(trained_run, tmp_path):
 
 
 @pytest.mark.parametrize("damaged", ["ctrl_config.json", "nan"])
-def test_a_damaged_newest_checkpoint_is_skipped_by_every_command(train_args, tmp_path, damaged):
-    from safetensors.torch import load_file, save_file
-
+def test_a_damaged_newest_checkpoint_is_skipped_by_every_command(train_args, tmp_path, damaged,
+                                                                   poison_weights):
     trained = run(*train_args, "--steps", 8, "--reward", "vader", "--save-total-limit", 2)
     assert trained.exit_code == 0, trained.output
     run_dir = tmp_path / "run"
     older, newest = sorted(run_dir.glob("checkpoint-*"))[-2:]
     if damaged == "nan":
-        weights = next(p for p in newest.glob("*.safetensors")
-                       if p.name != "value_head.safetensors")
-        tensors = load_file(str(weights))
-        first = next(iter(tensors))
-        tensors[first] = tensors[first].clone().fill_(float("nan"))
-        save_file(tensors, str(weights))
+        poison_weights(newest)
     else:
         text = (newest / damaged).read_text()
         (newest / damaged).write_text(text[: len(text) // 2])  # truncated

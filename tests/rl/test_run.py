@@ -141,10 +141,9 @@ def test_training_leaves_out_the_held_out_share(tiny_config):
 
 @pytest.mark.parametrize("damaged", ["trainer_state.pt", "value_head.safetensors",
                                      "ctrl_config.json", "tokenizer.json", "nan"])
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_config, damaged):
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_config, damaged,
+                                                                  poison_weights):
     import shutil
-
-    from safetensors.torch import load_file, save_file
 
     from sumprobe.errors import ModelError
     from sumprobe.rl.checkpoint import damage
@@ -155,12 +154,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tiny_config, d
         for name in ("tokenizer.json", "vocab.json"):
             (newest / name).unlink(missing_ok=True)
     elif damaged == "nan":
-        weights = next(p for p in newest.glob("*.safetensors")
-                       if p.name != "value_head.safetensors")
-        tensors = load_file(str(weights))
-        first = next(iter(tensors))
-        tensors[first] = tensors[first].clone().fill_(float("nan"))
-        save_file(tensors, str(weights))
+        poison_weights(newest)
     else:
         data = (newest / damaged).read_bytes()
         (newest / damaged).write_bytes(data[: len(data) // 2])  # truncated
