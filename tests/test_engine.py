@@ -177,6 +177,12 @@ def test_measure_and_model_mismatches_are_refused_before_any_weights_load(
     with pytest.raises(ModelError, match="BertForSequenceClassification: as a masked LM its "
                                          "output layer would be newly initialised"):
         preflight(str(classifier), "masked", {"cloze"})
+    # Left to detect itself, a classifier is named as one, with what to pass instead (the
+    # advice used to go in a circle: "pass --model-type masked", then a refusal of it).
+    with pytest.raises(ModelError, match="is a BertForSequenceClassification, not a language "
+                                         "model.*pass a masked LM") as caught:
+        preflight(str(classifier), "auto", {"cloze"})
+    assert "--model-type" not in str(caught.value)
 
 
 def test_a_gguf_source_reads_its_dequantized_copy(tmp_path, monkeypatch):

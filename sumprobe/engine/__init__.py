@@ -21,11 +21,18 @@ __all__ = ["Cloze", "Engine", "Prediction", "ModelConfig", "ModelSource", "resol
 
 def detect_model_type(config) -> str:
     """masked or causal, from the config's architectures, else from the model type's mappings."""
-    for architecture in getattr(config, "architectures", None) or []:
+    architectures = getattr(config, "architectures", None) or []
+    for architecture in architectures:
         if architecture.endswith("ForMaskedLM"):
             return "masked"
         if architecture.endswith(("ForCausalLM", "LMHeadModel")):
             return "causal"
+    heads = [a for a in architectures if "For" in a and not a.endswith("ForPreTraining")]
+    if heads:  # trained for something else (a classifier): neither family would have a head
+        raise ModelError(f"the model is a {', '.join(heads)}, not a language model: its "
+                         "language-model output layer would be newly initialised (random "
+                         "predictions) as a masked or a causal LM; pass a masked LM (e.g. "
+                         "bert-base-uncased) or a causal LM (e.g. gpt2) with --model")
     from transformers.models.auto.modeling_auto import (  # only when architectures say nothing
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
