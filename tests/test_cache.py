@@ -401,3 +401,15 @@ def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatc
 
     with pytest.raises(sqlite3.OperationalError, match="not a database"):
         cache._set_up(Broken())  # other errors are not waited out
+
+
+def test_block_results_are_keyed_by_the_source_itself_not_the_commit(tmp_path):
+    from sumprobe.measures import source_digest
+
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 2\n")
+    before = source_digest(tmp_path / "pkg")
+    assert source_digest(tmp_path / "pkg") == before  # the same files, the same key
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 3\n")  # an edit, same commit
+    assert source_digest(tmp_path / "pkg") != before

@@ -90,9 +90,23 @@ def _texts_shared(scores: list, part: Sequence) -> list:
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
-    from sumprobe.results import source_version
+    """A hash of sumprobe's own source files. Not the git commit: an edited checkout keeps its
+    commit (stale blocks would be read back), and git, asked under load or beside another git
+    command, could answer differently in two processes of one run."""
+    from pathlib import Path
 
-    return source_version()
+    return source_digest(Path(__file__).resolve().parent.parent)
+
+
+def source_digest(package) -> str:
+    """A hash of every .py file under `package`: their paths and their bytes."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
