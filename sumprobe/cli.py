@@ -481,4 +481,9 @@ _add_commands()
 
 
 def main():
-    cli(prog_name="sumprobe")
+    from sumprobe.engine.parallel import leave
+
+    try:
+        cli(prog_name="sumprobe")
+    finally:
+        leave()

@@ -72,3 +72,18 @@ def current() -> World:
     if not dist.is_initialized():
         return World()
     return World(dist.get_rank(), dist.get_world_size())
+
+
+def leave() -> None:
+    """Tear down the process group, if this process joined one (ours or the one accelerate
+    starts inside trl's trainers). Left for interpreter exit, gloo's worker threads were at
+    times destroyed while still joinable: the process aborted ('terminate called without an
+    active exception', SIGABRT) after its work was done, and the launcher called the run failed."""
+    import sys
+
+    if "torch.distributed" not in sys.modules:
+        return  # nothing scored or trained: no group can exist, and torch need not load
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
