@@ -231,3 +231,23 @@ def test_a_nan_loss_stops_the_run_and_names_the_last_good_checkpoint(tiny_gpt2_d
         train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", max_steps=6,
                                   save_every=2, batch_size=4), say=lambda m: None)
     assert not (tmp_path / "run" / "checkpoint-3").exists()  # nothing saved after the NaN
+
+
+def test_a_max_length_beyond_the_window_is_cut_to_it_and_said(tiny_gpt2_dir, tmp_path):
+    # Posts of 400 words: at --max-length 1000 the inputs would index past the model's 256
+    # positions (an IndexError deep in the forward pass before the cap).
+    rows = []
+    for post in range(8):
+        text = " ".join(random.Random(post).choice(WORDS) for _ in range(400))
+        rows.append({"info": {"id": f"p{post}", "post": text, "title": "t", "subreddit": "r"},
+                     "summaries": [{"text": "rent money zebra", "policy": "a"},
+                                   {"text": "dog car", "policy": "b"}], "choice": 0})
+    data = tmp_path / "long.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    said = []
+    result = train_reward_model(config(tiny_gpt2_dir, str(data), tmp_path / "run",
+                                       max_length=1000, epochs=1), say=said.append)
+    assert any("window of 256 tokens" in line for line in said)
+    assert result.n_cut == 16  # both inputs of every pair cut to fit the window, none dropped
+    meta = json.loads((result.final / "sumprobe_rm.json").read_text())
+    assert meta["max_length"] == 256

@@ -175,15 +175,19 @@ def fit_prompt(prompt: tuple[int, ...], budget: int) -> tuple[tuple[int, ...], b
 
 
 def max_input_length(tokenizer, config) -> int:
-    """The longest input the model takes, from the tokenizer or, failing that, the config."""
+    """The longest input the model takes: the smaller of the tokenizer's limit and the model's
+    positions where both are known (a tokenizer saved with a larger limit than the model's
+    positions would otherwise let an input index past them); 512 when neither says."""
+    limits = []
     from_tokenizer = getattr(tokenizer, "model_max_length", None) or 0
-    if 0 < from_tokenizer < 1_000_000:
-        return int(from_tokenizer)
+    if 0 < from_tokenizer < 1_000_000:  # "no limit" is saved as a huge number
+        limits.append(int(from_tokenizer))
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
-            return value
-    return 512
+            limits.append(value)
+            break
+    return min(limits) if limits else 512
 
 
 def pad_right(sequences: Sequence[Sequence[int]], pad_id: int, device):

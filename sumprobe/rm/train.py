@@ -11,6 +11,7 @@ on Ctrl-C and on a NaN loss, and the held-out evaluation with intervals and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from sumprobe.core.split import split_by_document
 from sumprobe.core.stats import StatsConfig
+from sumprobe.engine.base import max_input_length
 from sumprobe.errors import DataError, TrainingError
 from sumprobe.rm.config import RMConfig
 from sumprobe.rm.evaluate import RMEvaluation, evaluate, normalisation_bias
@@ -212,6 +214,11 @@ def train_reward_model(config: RMConfig, resume: bool = False,
 
     set_seed(config.seed)  # the fresh head's initial weights: the same run, the same head
     model, tokenizer = load_base(config.model)
+    window = max_input_length(tokenizer, model.config)
+    if config.max_length > window:
+        say(f"--max-length {config.max_length} is beyond {config.model}'s window of {window} "
+            f"tokens: inputs are cut to {window}")
+        config = dataclasses.replace(config, max_length=window)
     builder = InputBuilder(tokenizer, config.max_length)
     train_columns, n_cut = tokenized(train_items, builder, skipped)
     eval_columns, eval_cut = tokenized(eval_items, builder, skipped)
