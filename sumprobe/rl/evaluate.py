@@ -258,6 +258,13 @@ def _check_reference(reference: str, tuned: Path) -> None:
     if not 0 <= extra <= len(TASKS) + 1:
         raise ModelError(f"--ref-model {reference} has {ref.vocab_size} tokens and the tuned "
                          f"model {mine.vocab_size}: the reference must share its vocabulary")
+    from sumprobe.rl.policy import tokenizer_if_any, vocabulary_difference
+
+    theirs, own = tokenizer_if_any(reference), tokenizer_if_any(str(tuned))
+    differs = theirs is not None and own is not None and vocabulary_difference(own, theirs)
+    if differs:
+        raise ModelError(f"--ref-model {reference}: {differs}; the reference must share the "
+                         "tuned model's vocabulary")
 
 
 def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,

@@ -100,6 +100,31 @@ def model_config(name: str):
     return load_model_config(resolve_model(name))
 
 
+def vocabulary_difference(mine, theirs) -> str | None:
+    """How tokenizer `theirs` disagrees with `mine` on what each token's id is, in words; None
+    when every token of `theirs` has the same id in `mine` (which may have tokens added: a pad
+    token, the control prefixes). Equal sizes do not make equal vocabularies: two 32,000-token
+    SentencePiece models can number different pieces."""
+    own, other = mine.get_vocab(), theirs.get_vocab()
+    moved = sorted(token for token, index in other.items() if own.get(token) != index)
+    if not moved:
+        return None
+    shown = ", ".join(f"{token!r} is {other[token]} there and "
+                      f"{own[token] if token in own else 'absent'} here" for token in moved[:3])
+    return f"{len(moved)} of its {len(other)} tokens have another id ({shown})"
+
+
+def tokenizer_if_any(name: str):
+    """The tokenizer saved with a model, or None when it has none (a weights-only folder):
+    then only the configs' vocabulary sizes can be compared."""
+    from sumprobe.errors import ModelError
+
+    try:
+        return load_tokenizer(name)
+    except (ModelError, OSError, ValueError):
+        return None
+
+
 def load_tokenizer(name: str):
     """The tokenizer of a model, with a pad token, padding on the left (queries are)."""
     from sumprobe.engine.loading import load_tokenizer as load

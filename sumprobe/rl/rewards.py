@@ -90,6 +90,14 @@ class ClassifierScorer:
         except ModelError as error:
             raise ModelError(f"{error}\n(--cls-model-name takes a local folder too, or use "
                              "--reward vader)") from None
+        architectures = getattr(config, "architectures", None) or []
+        if architectures and not any(a.endswith("ForSequenceClassification")
+                                     for a in architectures):
+            # Loaded as a classifier anyway, it would score with a newly initialised head.
+            raise ModelError(f"--cls-model-name {name} is a {', '.join(architectures)}, not a "
+                             "sequence classifier: its classification head would be random "
+                             "(use a sentiment classifier, e.g. lvwerra/distilbert-imdb, or "
+                             "--reward vader)")
         index = positive_label_index(config.id2label, positive_label)
         tokenizer = load_tokenizer(source, pad=True)
         model = load_weights(source, AutoModelForSequenceClassification, what="classifier")

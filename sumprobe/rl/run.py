@@ -56,6 +56,29 @@ def check_models(config: CtrlConfig, n_tokens: int) -> None:
                          "tokenizer (or one of its vocabulary)")
 
 
+def check_tokenizers(config: CtrlConfig, tokenizer) -> None:
+    """Refuse, from the tokenizer files, a reference or `--tk-name` whose vocabulary numbers
+    tokens otherwise than the policy's (sizes alone were checked from the configs): the KL
+    penalty would compare different words, and the policy would read ids meant for another
+    tokenizer."""
+    from sumprobe.rl.policy import tokenizer_if_any, vocabulary_difference
+
+    policy = tokenizer_if_any(config.lm_name) if config.tk_name else tokenizer
+    if config.tk_name and policy is not None:
+        differs = vocabulary_difference(policy, tokenizer)
+        if differs:
+            raise ModelError(f"--tk-name {config.tk_name} is not {config.lm_name}'s "
+                             f"vocabulary: {differs}. Pass the policy's own tokenizer")
+    policy = policy or tokenizer
+    if config.reference != config.lm_name:
+        reference = tokenizer_if_any(config.reference)
+        differs = reference is not None and vocabulary_difference(policy, reference)
+        if differs:
+            raise ModelError(f"--ref-lm-name {config.reference} does not share "
+                             f"{config.lm_name}'s vocabulary: {differs}. The KL penalty "
+                             "compares them token by token")
+
+
 def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator, say):
     """Tokenizer, prompts and reward (quick input checks first), then the models and trainer."""
     from sumprobe.rl.policy import (
@@ -73,6 +96,7 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
                                config.lm_name)
     if not resume_from:
         check_models(config, len(tokenizer))  # from configs, before any weights load
+        check_tokenizers(config, tokenizer)
     if config.prefix_tokens == "special":
         add_prefix_tokens(tokenizer)  # no-op for a checkpoint's tokenizer, which has them
     # A local file keeps its held-out share for ctrl-eval; Hub data keeps the other split.

@@ -115,3 +115,16 @@ def test_ctrl_eval_refuses_a_reference_of_another_vocabulary(tiny_config, word_p
     with pytest.raises(ModelError, match="must be a causal LM"):
         run_ctrl_eval(result.output_dir, ref_model=str(tiny_classifier_dir), n_queries=1,
                       device="cpu")
+
+
+def test_ctrl_eval_refuses_a_reference_that_numbers_tokens_otherwise(tiny_config,
+                                                                     tiny_policy_dir, tmp_path):
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.evaluate import run_ctrl_eval
+    from sumprobe.rl.run import train_ctrl
+    from tests.rl.test_run import _renumbered_copy
+
+    result = train_ctrl(tiny_config(steps=4, save_every=1))
+    other = _renumbered_copy(tiny_policy_dir, tmp_path / "renumbered")
+    with pytest.raises(ModelError, match="2 of its .* tokens have another id"):
+        run_ctrl_eval(result.output_dir, ref_model=str(other), n_queries=1, device="cpu")

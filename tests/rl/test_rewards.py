@@ -105,3 +105,10 @@ def test_a_gpt2_style_classifier_without_a_pad_token_scores_in_batches(tiny_poli
     texts = ["a fine film", "one of the worst plots I have ever sat through", "ok"]
     batched = scorer.positive_logits(texts)
     assert batched == pytest.approx([scorer.positive_logits([t])[0] for t in texts], abs=1e-5)
+
+
+def test_a_model_without_a_classification_head_is_refused_as_the_reward(tiny_policy_dir):
+    # A causal LM (or a masked LM) as --cls-model-name would load with a random head and give
+    # rewards that mean nothing; its config says so before any weights load.
+    with pytest.raises(ModelError, match="is a GPT2LMHeadModel, not a sequence classifier"):
+        build_reward("classifier", str(tiny_policy_dir), None, torch.device("cpu"), 2)

@@ -199,3 +199,35 @@ def test_models_that_would_train_on_wrong_numbers_are_refused_before_loading(
     # End to end, through train_ctrl: refused before any weights load.
     with pytest.raises(ModelError, match="must share a vocabulary"):
         train_ctrl(tiny_config(ref_lm_name=str(word_policy_dir)))
+
+
+def _renumbered_copy(source, target):
+    """The tiny policy with two tokens' ids swapped: the same size, another vocabulary."""
+    import shutil
+
+    shutil.copytree(source, target)
+    spec = json.loads((target / "tokenizer.json").read_text())
+    vocab = spec["model"]["vocab"]
+    first, second = sorted(vocab, key=vocab.get)[100:102]
+    vocab[first], vocab[second] = vocab[second], vocab[first]
+    (target / "tokenizer.json").write_text(json.dumps(spec))
+    return target
+
+
+def test_a_reference_or_tokenizer_of_the_same_size_but_another_vocabulary_is_refused(
+        tiny_config, tiny_policy_dir, tmp_path):
+    from sumprobe.errors import ModelError
+    from sumprobe.rl.policy import load_tokenizer
+    from sumprobe.rl.run import check_models, check_tokenizers
+
+    other = str(_renumbered_copy(tiny_policy_dir, tmp_path / "renumbered"))
+    own = load_tokenizer(str(tiny_policy_dir))
+    check_tokenizers(tiny_config(ref_lm_name=str(tiny_policy_dir)), own)  # the same: fine
+    config = tiny_config(ref_lm_name=other)
+    check_models(config, len(own))  # the sizes agree: the configs cannot tell
+    with pytest.raises(ModelError, match=r"does not share .* 2 of its \d+ tokens have another"):
+        check_tokenizers(config, own)
+    with pytest.raises(ModelError, match="is not .*'s vocabulary: 2 of its"):
+        check_tokenizers(tiny_config(tk_name=other), load_tokenizer(other))
+    with pytest.raises(ModelError, match="does not share"):  # end to end, before any weights
+        train_ctrl(config)
