@@ -34,7 +34,7 @@ from sumprobe.engine import parallel
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import SumprobeError
 from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
-from sumprobe.report import print_tables
+from sumprobe.report import emit
 
 _MEASURE_HELP = "; ".join(
     [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
@@ -232,7 +232,7 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
     """
     from sumprobe.data import ProbeItem, Summary
     from sumprobe.measures import score_summaries
-    from sumprobe.report import detail_table, measure_table, print_tables
+    from sumprobe.report import detail_table, measure_table
 
     texts = list(texts)
     document = _read_text(document_file) if document_file else (texts.pop(0) if texts else None)
@@ -272,7 +272,11 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
         raise click.ClickException(f"{measure.name} could not score this document: {reasons}")
     tables = [measure_table(run.scores, measure.name, measure.details_legend)] if run.scores \
         else []
-    print_tables(tables + [detail_table(table) for table in examples], output_format)
+    from sumprobe.results import probe_json, run_header
+
+    payload = probe_json(run, examples, run_header(_config_record(engine, build(
+        ModelConfig, options), measures=[config])))
+    emit(output_format, tables + [detail_table(table) for table in examples], payload)
 
 
 def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
@@ -307,7 +311,7 @@ def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
 
 
 def output_options(command):
-    command = format_option(with_json=True)(command)
+    command = format_option()(command)
     command = click.option("--plot", type=click.Path(dir_okay=False),
                            help="Write a chart (PNG/PDF/SVG).")(command)
     return click.option("--output", type=click.Path(dir_okay=False),
@@ -355,7 +359,7 @@ def compare(output, plot, output_format, samples, **options):
     signed = _signature(engine, data, model, stats_config, [measure], "documents")
     config = _config_record(engine, data, model, stats_config, measures=[measure])
     payload = compare_json(result, {**run_header(config), "signature": signed})
-    _emit(output_format, compare_tables(result, stats_config.confidence, signed), payload)
+    emit(output_format, compare_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
     def draw(path):
@@ -388,18 +392,6 @@ def _write_outputs(err: Console, outputs: list) -> None:
                 "unless --no-cache)") from None
         written.append(f"{option} {path}")
         err.print(f"{name}: {path}", markup=False, highlight=False)
-
-
-def _emit(output_format: str, tables, payload: dict) -> None:
-    """The results on stdout: tables, or the results JSON."""
-    if output_format == "json":
-        import json
-
-        from sumprobe.results import plain
-
-        click.echo(json.dumps(plain(payload), indent=2, ensure_ascii=False))
-        return
-    print_tables(tables, output_format)
 
 
 def _check_aspects(data: DataConfig) -> None:
@@ -456,7 +448,7 @@ def agreement(output, plot, output_format, scores, **options):
     signed = _signature(engine, data, model, stats_config, measures, resample)
     config = _config_record(engine, data, model, stats_config, measures=measures)
     payload = agreement_json(result, {**run_header(config), "signature": signed})
-    _emit(output_format, agreement_tables(result, stats_config.confidence, signed), payload)
+    emit(output_format, agreement_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
         err.print(line)
     def draw(path):

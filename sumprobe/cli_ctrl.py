@@ -23,7 +23,7 @@ from sumprobe.cli_options import config_file_option, format_option, read_inputs
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError, ModelError
-from sumprobe.report import print_tables, stdout_console
+from sumprobe.report import emit, stdout_console
 from sumprobe.rl.config import REWARDS
 
 
@@ -259,8 +259,9 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
               f"{samples} response(s) each per task and model", markup=False, highlight=False,
               soft_wrap=True)
     tables = [eval_rows_table(run.result, show)] if show else []
-    print_tables(tables + [eval_means_table(run.result, f"reward per task, tuned vs reference · "
-                                                         f"{run.model_path}")], output_format)
+    emit(output_format, tables + [eval_means_table(run.result, f"reward per task, tuned vs "
+                                                               f"reference · {run.model_path}")],
+         run.to_json())
     if plot:
         from sumprobe.plots import plot_ctrl_eval
 

@@ -168,12 +168,12 @@ def config_file_option(command):
         "here override it.")(command)
 
 
-def format_option(*, with_json: bool = False):
-    """`--format`: how a command's tables reach stdout (the same choice on every command that
+def format_option():
+    """`--format`: how a command's results reach stdout (the same choice on every command that
     prints results)."""
-    choices = ("table", "markdown", "tsv") + (("json",) if with_json else ())
-    text = ("What goes to stdout: rich tables, or the same tables as Markdown or tab-separated "
-            "values")
-    text += ("; or the results JSON (what --output writes) for scripts." if with_json else ".")
-    return click.option("--format", "output_format", type=click.Choice(choices),
-                        default="table", show_default=True, help=text)
+    return click.option("--format", "output_format",
+                        type=click.Choice(("table", "markdown", "tsv", "json")),
+                        default="table", show_default=True,
+                        help="What goes to stdout: rich tables, the same tables as Markdown "
+                        "or tab-separated values, or the results as JSON for scripts (what "
+                        "--output writes, where the command has it).")

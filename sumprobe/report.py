@@ -330,6 +330,20 @@ def print_tables(tables, output_format: str = "table") -> None:
     click.echo("\n\n".join(TEXT_FORMATS[output_format](table) for table in tables))
 
 
+def emit(output_format: str, tables, payload: dict) -> None:
+    """A command's results on stdout: its tables in the chosen format, or its results JSON."""
+    if output_format == "json":
+        import json
+
+        import click
+
+        from sumprobe.results import plain
+
+        click.echo(json.dumps(plain(payload), indent=2, ensure_ascii=False))
+        return
+    print_tables(tables, output_format)
+
+
 PIPED_WIDTH = 200  # columns for tables written to a file or a pipe (rich would use 80)
 
 

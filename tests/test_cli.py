@@ -485,6 +485,18 @@ def test_probe_prints_tsv(runner, tiny_bert_dir):
     assert lines[2].startswith("summary 1\t")
 
 
+def test_probe_prints_json(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--format", "json",
+                                 "--word", "heater", "The landlord fixed the heater.", "A heater.",
+                                 "Rent."], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert [s["text"] for s in printed["scores"]] == ["A heater.", "Rent."]
+    assert all(isinstance(s["score"], (int, float)) for s in printed["scores"])
+    assert printed["config"]["measures"] == ["single"] and printed["examples"]
+    assert printed["config"]["resolved"]["device"] == "cpu"
+
+
 def test_format_json_puts_the_results_on_stdout(runner, tiny_bert_dir, tmp_path):
     out = tmp_path / "r.json"
     result = runner.invoke(cli, ["compare", "--model", str(tiny_bert_dir), "--dataset",

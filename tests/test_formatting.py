@@ -40,3 +40,14 @@ def test_float_noise_about_zero_never_reads_as_negative(x):
     for text in (fmt.pct(x), fmt.interval(Figure(x, x, x + 1), 2), fmt.correlation(
             Figure(x, x, 1.0))):
         assert "-" not in text
+
+
+def test_a_pypi_model_is_recorded_with_its_package_version():
+    from importlib import metadata
+
+    from sumprobe.results import run_header
+
+    header = run_header({"model": "pypi:click", "measures": [{"reward_model": "pypi:nope-xyz"}]})
+    assert header["model_packages"] == {"pypi:click": metadata.version("click"),
+                                        "pypi:nope-xyz": None}
+    assert "model_packages" not in run_header({"model": "bert-base-uncased"})

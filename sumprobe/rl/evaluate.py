@@ -221,6 +221,8 @@ class CtrlEvalRun:
     source: str = ""  # where the openings came from
     available: int = 0  # openings there were to draw from
     samples: int = 1  # responses per opening, task and model
+    resolved: dict = field(default_factory=dict)  # what "auto" became
+    data: dict = field(default_factory=dict)  # the openings' file -> its hash
 
     def to_json(self) -> dict:
         """The results file: a run header (model, queries, seed, run config), means, gains with
@@ -231,6 +233,8 @@ class CtrlEvalRun:
                              "samples": self.samples, "seed": self.seed,
                              "query_source": self.source, "available": self.available,
                              "run_config": self.config.to_dict()})
+        header["resolved"] = self.resolved
+        header["data"] = self.data
         gains = {task: {k: (None if isinstance(v, float) and v != v else v)
                         for k, v in dataclasses.asdict(d).items()}
                  for task, d in self.result.gains.items()}
@@ -313,5 +317,12 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
     result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
                            seed, config.gen_batch_size, samples=samples, stats=stats,
                            progress=progress)
+    from sumprobe.results import data_digests
+
+    read = data or config.data  # the file the openings came from (None: the Hub's IMDB)
+    resolved = {"device": str(torch_device),
+                "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch.")}
+    other_split = "train" if config.split == "test" else "test"  # as eval_queries draws
     return CtrlEvalRun(result, model.path, config, len(queries), seed, source, len(available),
-                       samples)
+                       samples, resolved, data_digests([read] if read else [], "imdb",
+                                                       other_split))

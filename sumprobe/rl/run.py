@@ -123,15 +123,19 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
     return PPOTrainer(config, policy, ref, tokenizer, reward_fn, sampler, accelerator), tokenizer
 
 
-def _run_record(path: Path, config: CtrlConfig, resume_from: Path | None) -> dict:
+def _run_record(path: Path, config: CtrlConfig, resume_from: Path | None,
+                resolved: dict | None = None) -> dict:
     """The run file: the command that started the run at the top, and one header per resume
-    after it (a resume used to overwrite the original command and settings)."""
+    after it (a resume used to overwrite the original command and settings). Each says what
+    `auto` became (`resolved`) and which data file, by hash, the openings came from."""
     import json
 
-    from sumprobe.results import run_header
+    from sumprobe.results import data_digests, run_header
 
     header = {**run_header(config.to_dict()),
-              "resumed_from": str(resume_from) if resume_from else None}
+              "resumed_from": str(resume_from) if resume_from else None,
+              "resolved": resolved or {},
+              "data": data_digests([config.data] if config.data else [], "imdb", config.split)}
     if resume_from is None or not path.exists():
         return {**header, "resumes": []}
     try:
@@ -182,7 +186,12 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
     main = accelerator.is_main_process
     if main:
         output.mkdir(parents=True, exist_ok=True)
-        write_json(output / RUN_FILE, _run_record(output / RUN_FILE, config, resume_from))
+        parameter = next(trainer.unwrapped.parameters())
+        resolved = {"device": str(accelerator.device),
+                    "dtype": str(parameter.dtype).removeprefix("torch."),
+                    "processes": accelerator.num_processes}
+        write_json(output / RUN_FILE,
+                   _run_record(output / RUN_FILE, config, resume_from, resolved))
     log = RunLog(output, trainer.updates) if main else None
     if log_with:
         accelerator.init_trackers("sumprobe-ctrl", config=config.to_dict())

@@ -264,6 +264,21 @@ def test_ctrl_eval_prints_markdown(trained_run):
         assert any(line.startswith(f"| {task} |") for line in lines)
 
 
+def test_ctrl_eval_prints_its_results_json(trained_run, tmp_path):
+    out = tmp_path / "eval.json"
+    result = run("ctrl-eval", "--model", trained_run, "--queries", 2, "--show", 0,
+                 "--format", "json", "--output", out)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)  # stdout is the JSON alone: no table around it
+    written = json.loads(out.read_text())
+    for key in ("gains", "means", "rows", "resolved", "data"):
+        assert printed[key] == written[key], key
+    assert set(printed["gains"]) == {"negative", "neutral", "positive"}
+    assert printed["resolved"]["device"] == "cpu" and printed["resolved"]["dtype"] == "float32"
+    [(name, digest)] = printed["data"].items()
+    assert name.endswith("imdb_sample.jsonl") and len(digest) == 12
+
+
 @pytest.mark.parametrize("command", [["ctrl-sample", "The movie"], ["ctrl-eval"]])
 def test_unknown_key_in_config_file_is_named(command, tiny_policy_dir, tmp_path):
     config = tmp_path / "bad.yaml"

@@ -55,6 +55,12 @@ def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
     assert not [p for p in result.output_dir.iterdir() if p.name.startswith(".")]  # no leftovers
     header = json.loads((result.output_dir / "run.json").read_text())
     assert header["config"]["steps"] == 12 and "torch" in header["versions"]
+    # What ran: the device and dtype "auto" became, and the data file by its hash.
+    assert header["resolved"] == {"device": "cpu", "dtype": "float32", "processes": 1}
+    from sumprobe.results import file_digest
+
+    [(name, digest)] = header["data"].items()
+    assert name.endswith("imdb_sample.jsonl") and digest == file_digest(name)
 
 
 def test_nan_reward_stops_and_keeps_the_last_good_checkpoint(tiny_config):
