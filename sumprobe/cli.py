@@ -20,6 +20,8 @@ from rich.console import Console
 from sumprobe import __version__
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import (
+    QUIET_HELP,
+    VERBOSE_HELP,
     LiveChoice,
     build,
     config_file_option,
@@ -27,6 +29,7 @@ from sumprobe.cli_options import (
     options_from,
     param_name,
     read_inputs,
+    verbosity_options,
 )
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import DataConfig
@@ -34,7 +37,7 @@ from sumprobe.engine import parallel
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import SumprobeError
 from sumprobe.measures import Measure, MeasureConfig, all_measures, get, names
-from sumprobe.report import emit
+from sumprobe.report import emit, stderr_console
 
 _MEASURE_HELP = "; ".join(
     [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
@@ -199,8 +202,21 @@ class _Commands(click.Group):
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sumprobe")
-def cli():
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
+@click.pass_context
+def cli(ctx, quiet, verbose):
     """Information-theoretic probes of language models."""
+    from sumprobe import verbosity
+
+    if quiet and verbose:
+        raise click.UsageError("-q and -v ask for opposite things: give one")
+    # Set on every invocation (a process may run several, as tests do); a command's own -q/-v,
+    # parsed after this, may still change it.
+    level = verbosity.QUIET if quiet else verbosity.VERBOSE if verbose else verbosity.NORMAL
+    verbosity.set_level(level)
+    if quiet or verbose:
+        ctx.meta["sumprobe.verbosity"] = level
 
 
 def _read_text(path: str) -> str:
@@ -263,7 +279,7 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
     [config] = _measure_configs(options, seed, **({"word": word} if word else {}))
     item = ProbeItem("document", document, tuple(
         Summary(f"summary {i}", text) for i, text in enumerate(summaries, start=1)), "argument")
-    err = Console(stderr=True)
+    err = stderr_console()
     engine = _engine_for([config], build(ModelConfig, options), err)
     run = score_summaries([item], engine, config)
     examples = measure.examples(run)
@@ -344,7 +360,7 @@ def compare(output, plot, output_format, samples, **options):
                   {"--output": output, "--samples": samples, "--plot": plot,
                    "--cache": model_config.cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
-    err = Console(stderr=True, quiet=not world.main)
+    err = stderr_console(world.main)
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
                        data.axis)
     [measure] = _measure_configs(options, stats_config.seed)
@@ -432,7 +448,7 @@ def agreement(output, plot, output_format, scores, **options):
                   {"--output": output, "--scores": scores, "--plot": plot,
                    "--cache": model_config.cache_path})
     world = parallel.join()  # one process per device under torchrun / accelerate launch
-    err = Console(stderr=True, quiet=not world.main)
+    err = stderr_console(world.main)
     loaded = _prepared(data, range(1, 8), "overall")
     measures = _measure_configs(options, stats_config.seed)
     if len({m.measure for m in measures}) < len(measures):
@@ -467,6 +483,8 @@ def _add_commands():
 
     for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS, *cli_cache.COMMANDS]:
         cli.add_command(command)
+    for command in cli.commands.values():
+        command.params.extend(verbosity_options())
 
 
 _add_commands()

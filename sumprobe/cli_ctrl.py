@@ -16,14 +16,13 @@ import sys
 import typing
 
 import click
-from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import config_file_option, format_option, read_inputs
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError, ModelError
-from sumprobe.report import emit, stdout_console
+from sumprobe.report import emit, stderr_console, stdout_console
 from sumprobe.rl.config import REWARDS
 
 
@@ -137,7 +136,7 @@ def ctrl_train(config_file, resume, **options):
     if os.environ.get("RANK", "0") != "0":
         train_ctrl(config, resume=resume)
         return
-    err, out = Console(stderr=True), stdout_console()
+    err, out = stderr_console(), stdout_console()
     say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
                                     soft_wrap=True)
     result = None
@@ -185,7 +184,7 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.evaluate import load_trained, sample_continuations
 
-    err = Console(stderr=True)
+    err = stderr_console()
     trained = load_trained(model, pick_device(device),
                            say=lambda text: err.print(f"note: {text}", markup=False))
     n_new = txt_out_len or trained.config.txt_out_len
@@ -239,7 +238,7 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    err = Console(stderr=True)
+    err = stderr_console()
     bar = Progress("[progress.description]{task.description}", BarColumn(),
                    MofNCompleteColumn(), "generations", TimeRemainingColumn(), console=err,
                    transient=True)

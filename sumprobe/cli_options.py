@@ -177,3 +177,29 @@ def format_option():
                         help="What goes to stdout: rich tables, the same tables as Markdown "
                         "or tab-separated values, or the results as JSON for scripts (what "
                         "--output writes, where the command has it).")
+
+
+QUIET_HELP = "Results and errors only: no progress bars or notes on stderr."
+VERBOSE_HELP = ("Also the libraries' own progress bars and warnings (transformers' GGUF "
+                "de-quantizing, shard writing), hidden by default.")
+
+
+def _chosen_level(ctx, param, value):
+    from sumprobe import verbosity
+
+    if not value:
+        return value
+    wanted = verbosity.QUIET if param.name == "quiet" else verbosity.VERBOSE
+    earlier = ctx.find_root().meta.setdefault("sumprobe.verbosity", wanted)
+    if earlier != wanted:
+        raise click.UsageError("-q and -v ask for opposite things: give one")
+    verbosity.set_level(wanted)
+    return value
+
+
+def verbosity_options() -> list[click.Option]:
+    """-q / -v for a command (`sumprobe compare -q ...`), as `sumprobe -q compare ...` has."""
+    return [click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                         callback=_chosen_level, help=QUIET_HELP),
+            click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                         callback=_chosen_level, help=VERBOSE_HELP)]

@@ -12,11 +12,10 @@ import sys
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import build, config_file_option, options_from, param_name, read_inputs
-from sumprobe.report import stdout_console
+from sumprobe.report import stderr_console, stdout_console
 from sumprobe.rm.config import RMConfig
 
 # What a resumed run may change: how long it goes on and how often it saves and reports.
@@ -83,7 +82,7 @@ def rm_train(ctx, resume_dir, output, **options):
                   {"--output": output})
     check_output_folder("--output-dir", config.output_dir)
     talk = os.environ.get("RANK", "0") == "0"
-    err = Console(stderr=True, quiet=not talk)
+    err = stderr_console(talk)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(),

@@ -347,6 +347,16 @@ def emit(output_format: str, tables, payload: dict) -> None:
 PIPED_WIDTH = 200  # columns for tables written to a file or a pipe (rich would use 80)
 
 
+def stderr_console(main: bool = True):
+    """The console for progress and notes: silent with -q, and on every process but rank 0
+    of a data-parallel run (one report, not one per process)."""
+    from rich.console import Console
+
+    from sumprobe import verbosity
+
+    return Console(stderr=True, quiet=not main or verbosity.level() <= verbosity.QUIET)
+
+
 def stdout_console():
     """The console for results on stdout. On a terminal, its width; piped or redirected, wide
     enough that no table wraps its columns or its signature (COLUMNS still decides if set)."""

@@ -557,3 +557,33 @@ def test_a_full_disk_while_writing_says_what_was_written_and_what_not(runner, tm
     assert f"could not write --samples {rows}: No space left on device" in text
     assert f"Written: --output {out}" in text and f"not written: --samples {rows}, --plot" in text
     assert json.loads(out.read_text())["groups"] and not rows.exists() and not plot.exists()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_prints_results_and_nothing_else(runner, tiny_bert_dir, where):
+    command = ["compare", "--model", str(tiny_bert_dir), "--dataset", "comparisons", "--data",
+               COMPARISONS, "--drop-shortest", "0", "--limit", "6", "--no-cache"]
+    loud = runner.invoke(cli, command, catch_exceptions=False)
+    quiet = runner.invoke(cli, ["-q", *command] if where == "before" else [*command, "-q"],
+                          catch_exceptions=False)
+    assert loud.exit_code == quiet.exit_code == 0
+    assert loud.stderr.strip() and quiet.stderr == ""  # notes and bars gone, results kept
+    assert "mean score per group" in quiet.stdout
+    assert runner.invoke(cli, command, catch_exceptions=False).stderr  # not left quiet after
+
+
+def test_verbose_shows_the_libraries_own_output_and_contradictions_are_refused(
+        runner, tiny_bert_dir):
+    import transformers.utils.logging as hf_logging
+
+    base = ["probe", "--model", str(tiny_bert_dir), "--word", "heater",
+            "The landlord fixed the heater.", "A heater."]
+    assert runner.invoke(cli, base).exit_code == 0
+    assert hf_logging.get_verbosity() == hf_logging.ERROR
+    assert not hf_logging.is_progress_bar_enabled()
+    assert runner.invoke(cli, ["-v", *base]).exit_code == 0
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
+    assert hf_logging.is_progress_bar_enabled()
+    both = runner.invoke(cli, ["-q", *base, "-v"])
+    assert both.exit_code == 2 and "-q and -v ask for opposite things" in both.output
+    runner.invoke(cli, base)  # leave transformers as the other tests expect it

@@ -206,6 +206,27 @@ def test_a_gguf_source_reads_its_dequantized_copy(tmp_path, monkeypatch):
     assert dequantized(source) == source
 
 
+def test_a_new_dequantized_copy_removes_the_stale_ones(tmp_path):
+    import json
+
+    from sumprobe.engine.loading import ORIGIN_FILE, _prune_stale_copies
+
+    ours, other = tmp_path / "m.gguf", tmp_path / "other.gguf"
+    ours.write_bytes(b"GGUF")
+    other.write_bytes(b"GGUF")
+    copies = tmp_path / "gguf"
+    made = {}
+    for name, origin in [("kept", ours), ("older", ours), ("gone", tmp_path / "gone.gguf"),
+                         ("other", other), ("unmarked", None)]:
+        made[name] = copies / name
+        made[name].mkdir(parents=True)
+        if origin is not None:
+            (made[name] / ORIGIN_FILE).write_text(json.dumps({"file": str(origin)}))
+    removed = _prune_stale_copies(made["kept"], ours.resolve())
+    assert sorted(p.name for p in removed) == ["gone", "older"]
+    assert sorted(p.name for p in copies.iterdir()) == ["kept", "other", "unmarked"]
+
+
 @pytest.mark.slow
 def test_the_real_gguf_model_loads_from_its_copy_with_the_same_outputs(tmp_path, monkeypatch):
     import importlib.util

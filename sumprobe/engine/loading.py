@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from sumprobe import hub
+from sumprobe import hub, verbosity
 from sumprobe.errors import ModelError
 
 PAD_TOKEN = "<|pad|>"
@@ -66,24 +66,52 @@ def resolve_model(name: str) -> ModelSource:
     return ModelSource(name, name)
 
 
+ORIGIN_FILE = "sumprobe_gguf_origin.json"  # in a de-quantized copy: which file it was made from
+
+
+def _copy_key(file: Path) -> str:
+    """What a de-quantized copy depends on: the file (path, size, time) and transformers,
+    which converts it."""
+    from importlib import metadata
+
+    status = file.stat()
+    return f"{file.resolve()}|{status.st_size}|{status.st_mtime_ns}|" \
+           f"{metadata.version('transformers')}"
+
+
 def _dequantized_folder(source: ModelSource) -> Path | None:
-    """Where the de-quantized copy of a GGUF source lives (None: keeping copies is off). The
-    name changes with the file (path, size, time) and with transformers, which converts it."""
+    """Where the de-quantized copy of a GGUF source lives (None: keeping copies is off); the
+    name changes with everything the copy depends on."""
     import hashlib
     import os
 
     if not source.gguf_file or os.environ.get("SUMPROBE_GGUF_CACHE") == "0":
         return None
-    from importlib import metadata
-
     from sumprobe.engine.cache import default_path
 
     file = Path(source.path) / source.gguf_file
-    status = file.stat()
-    key = f"{file.resolve()}|{status.st_size}|{status.st_mtime_ns}|" \
-          f"{metadata.version('transformers')}"
-    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    digest = hashlib.blake2b(_copy_key(file).encode(), digest_size=8).hexdigest()
     return default_path().parent / "gguf" / f"{file.stem}-{digest}"
+
+
+def _prune_stale_copies(kept: Path, origin: Path) -> list[Path]:
+    """Remove the other copies made from the same GGUF file (it changed since, or
+    transformers did) and copies whose file is gone: each is half a gigabyte or more for a
+    135M model, and none can be read again. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for folder in kept.parent.iterdir():
+        if folder == kept or not (folder / ORIGIN_FILE).is_file():
+            continue  # a copy from before origins were recorded, or another process's build
+        try:
+            made_from = Path(json.loads((folder / ORIGIN_FILE).read_text())["file"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if made_from == origin or not made_from.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def dequantized(source: ModelSource) -> ModelSource:
@@ -114,7 +142,11 @@ def _keep_dequantized(source: ModelSource, model) -> None:
         building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
         model.save_pretrained(building)
         load_tokenizer(source, pad=False).save_pretrained(building)
+        origin = (Path(source.path) / source.gguf_file).resolve()
+        (building / ORIGIN_FILE).write_text(json.dumps({"file": str(origin),
+                                                        "key": _copy_key(origin)}))
         building.rename(folder)  # whole or absent: a reader never sees half a copy
+        _prune_stale_copies(folder, origin)
     except OSError as error:
         if building is not None:
             shutil.rmtree(building, ignore_errors=True)
@@ -123,11 +155,16 @@ def _keep_dequantized(source: ModelSource, model) -> None:
                           f"{error}", stacklevel=2)
 
 
-def quiet_transformers() -> None:
+def library_output() -> None:
     """Our own progress and messages replace transformers' bars and warnings (its "sequence
-    longer than the maximum" warning, for one, does not apply: inputs are cut by sumprobe)."""
+    longer than the maximum" warning, for one, does not apply: inputs are cut by sumprobe);
+    -v shows them again."""
     import transformers
 
+    if verbosity.level() >= verbosity.VERBOSE:  # -v: the libraries' own bars and warnings
+        transformers.utils.logging.set_verbosity_warning()
+        transformers.utils.logging.enable_progress_bar()
+        return
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
@@ -135,7 +172,10 @@ def quiet_transformers() -> None:
 @contextlib.contextmanager
 def _no_gguf_bar():
     """transformers draws the GGUF de-quantizing bar with plain tqdm, which its own switch does
-    not reach: silence that one bar while a GGUF file loads."""
+    not reach: silence that one bar while a GGUF file loads (unless -v asked for it)."""
+    if verbosity.level() >= verbosity.VERBOSE:
+        yield
+        return
     try:
         from transformers import modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:  # no gguf support in this transformers
@@ -182,7 +222,7 @@ def load_model_config(source: ModelSource):
     """The model's configuration (architectures, vocabulary size) without its weights."""
     from transformers import AutoConfig
 
-    quiet_transformers()
+    library_output()
     offline_unless_reachable(source)
     try:
         with _no_gguf_bar():
@@ -212,7 +252,7 @@ def load_tokenizer(source: ModelSource, *, pad: bool = True):
     """The model's tokenizer; with `pad`, one that can pad (end-of-text, else an added token)."""
     from transformers import AutoTokenizer
 
-    quiet_transformers()
+    library_output()
     offline_unless_reachable(source)
     try:
         with _no_gguf_bar():
@@ -244,7 +284,7 @@ def dtype_kwargs(dtype) -> dict:
 
 def load_weights(source: ModelSource, auto_class, dtype=None, what: str = "model", **extra):
     """`auto_class.from_pretrained` on the source, in eval mode, quiet, GGUF made saveable."""
-    quiet_transformers()
+    library_output()
     offline_unless_reachable(source)
     kwargs = {**source.kwargs(), **extra, **(dtype_kwargs(dtype) if dtype is not None else {})}
     try:
