@@ -377,6 +377,40 @@ def test_an_unwritable_output_folder_fails_before_any_work(runner, tmp_path):
     assert result.exit_code == 1 and "permission denied" in result.output
 
 
+def _read_only_bind_works(folder) -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind {folder} {folder} && "
+                            f"mount -o remount,bind,ro {folder}"], capture_output=True)
+    return probe.returncode == 0
+
+
+def test_an_output_folder_on_a_read_only_mount_fails_before_any_work(tmp_path):
+    # Root passes every permission check; a read-only bind mount (in a mount namespace of
+    # this command's own, so nothing outside it sees the mount) is refused even to root.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if not _read_only_bind_works(folder):
+        pytest.skip("no mount namespace here (unshare -m) to make a read-only folder")
+    compare = [sys.executable, "-m", "sumprobe", "compare", "--dataset", "comparisons", "--data",
+               COMPARISONS, "--model", "no-org/no-model", "--output", str(folder / "r.json")]
+    done = subprocess.run(["unshare", "-m", "sh", "-c",
+                           f"mount --bind {folder} {folder} && mount -o remount,bind,ro "
+                           f'{folder} && exec "$@"', "sh", *compare],
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"cannot write in {folder}" in message and "Traceback" not in done.stderr
+    assert "no-org/no-model" not in message  # refused before the model was looked up
+
+
 def test_results_files_honour_the_umask(runner, tmp_path):
     out = tmp_path / "r.json"
     old = os.umask(0o022)
@@ -557,6 +591,32 @@ def test_a_full_disk_while_writing_says_what_was_written_and_what_not(runner, tm
     assert f"could not write --samples {rows}: No space left on device" in text
     assert f"Written: --output {out}" in text and f"not written: --samples {rows}, --plot" in text
     assert json.loads(out.read_text())["groups"] and not rows.exists() and not plot.exists()
+
+
+def test_a_really_full_disk_leaves_no_partial_or_hidden_file(tmp_path):
+    # A 4 KiB tmpfs (in a mount namespace of the command's own) holds the results JSON, then
+    # fills up on the per-summary samples.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if not _read_only_bind_works(folder):
+        pytest.skip("no mount namespace here (unshare -m) to make a full disk")
+    compare = (f"{sys.executable} -m sumprobe compare --dataset comparisons --data {COMPARISONS} "
+               f"--drop-shortest 0 --measure length --bootstrap 200 --output {folder}/r.json "
+               f"--samples {folder}/s.jsonl")
+    script = (f"mount -t tmpfs -o size=4k tmpfs {folder} && {compare}; echo rc=$?; "
+              f"echo left: $(ls -A {folder})")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert "rc=1" in done.stdout, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"could not write --samples {folder}/s.jsonl: No space left on device" in message
+    assert f"Written: --output {folder}/r.json; not written: --samples" in message
+    assert "Traceback" not in done.stderr
+    # The results JSON whole; no partial samples file, no temporary file left behind.
+    assert done.stdout.strip().endswith("left: r.json")
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
