@@ -177,6 +177,7 @@ def _config_record(engine, *configs, measures=()) -> dict:
             "dtype": str(next(model.parameters()).dtype if model else
                          getattr(engine, "dtype", "")).removeprefix("torch.") or None,
             "batch_size": getattr(engine, "batch_size", None),  # after any out-of-memory halving
+            "model_type": getattr(engine, "family", None),  # masked or causal
         }
     record["scoring"] = dict(getattr(engine, "work", {}))  # units run and cached, tokens run
     record["processes"] = parallel.current().size  # data-parallel scoring (torchrun)

@@ -274,7 +274,7 @@ def test_results_record_what_auto_became(tmp_path, tiny_bert_dir):
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
     assert payload["config"]["resolved"] == {"device": "cpu", "dtype": "float32",
-                                             "batch_size": 16}
+                                             "batch_size": 16, "model_type": "masked"}
     assert payload["config"]["dtype"] == "auto"  # what was asked, beside what it became
     assert "accelerate" in payload["versions"] and "safetensors" in payload["versions"]
 
@@ -331,6 +331,7 @@ def test_a_rerun_with_every_block_cached_loads_no_weights(tmp_path, tiny_bert_di
     assert [g["n"] for g in a["groups"]] == [g["n"] for g in b["groups"]]
     assert [g["score"]["value"] for g in a["groups"]] == [g["score"]["value"] for g in b["groups"]]
     assert b["config"]["resolved"]["dtype"] == "float32"
+    assert b["config"]["resolved"]["model_type"] == "masked"  # also when no weights loaded
     # A block that is not cached (another limit) needs the model: it is loaded as usual.
     monkeypatch.undo()
     result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--limit", "5")

@@ -110,6 +110,7 @@ def load_engine(
     size = batch_size or default_batch_size(torch_device)
     engine_class = MaskedEngine if model_type == "masked" else CausalEngine
     engine = engine_class(network, tokenizer, source.name, size)
+    engine.family = model_type  # what --model-type auto became, for the results' record
     if cache is not None:
         engine.cache = _open_cache(cache, source, engine.revision, model_type, torch_dtype,
                                    torch_device)
@@ -137,10 +138,10 @@ class CachedEngine:
 
     cache_only = True
 
-    def __init__(self, name: str, cache, revision, device, dtype):
+    def __init__(self, name: str, cache, revision, device, dtype, family: str | None = None):
         from collections import Counter
 
-        self.name, self.cache, self.revision = name, cache, revision
+        self.name, self.cache, self.revision, self.family = name, cache, revision, family
         self.device, self.dtype, self.batch_size = device, dtype, None
         self.work = Counter()
 
@@ -156,7 +157,7 @@ def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
     # What load_engine reads from the loaded model's config, read here without the weights.
     revision = getattr(config_fields(source), "_commit_hash", None)
     cache = _open_cache(config.cache_path, source, revision, family, torch_dtype, torch_device)
-    return CachedEngine(source.name, cache, revision, torch_device, torch_dtype)
+    return CachedEngine(source.name, cache, revision, torch_device, torch_dtype, family)
 
 
 def engine_from(config: ModelConfig):
