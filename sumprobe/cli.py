@@ -317,9 +317,15 @@ def _parse_groups(dataset: str, groups: str | None) -> tuple[str, ...]:
 
 def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
     from sumprobe.data import load_items, prepare
+    from sumprobe.data_index import index_comparisons, indexable
 
-    loaded = load_items(data.dataset, data.data, split=data.split, groups=groups, axis=axis)
-    loaded = prepare(loaded, data.drop_shortest, data.limit)
+    if data.dataset == "comparisons" and data.data and indexable(data.data):
+        # Local comparisons files: indexed, then read a block of records at a time.
+        loaded = index_comparisons(data.data, data.drop_shortest, data.limit)
+    else:
+        loaded = load_items(data.dataset, data.data, split=data.split, groups=groups,
+                            axis=axis)
+        loaded = prepare(loaded, data.drop_shortest, data.limit)
     if not loaded.items:
         reasons = "; ".join(f"{n} {why}" for why, n in loaded.skipped.items())
         raise click.ClickException(f"no records left to probe ({reasons}); "

@@ -11,10 +11,13 @@ in `detail`.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+
+import numpy as np
 
 from sumprobe.core import stats
 from sumprobe.core.stats import StatsConfig
@@ -49,7 +52,7 @@ class CompareResult:
     unit: str  # what a score is
     groups: list[ScoreGroup]
     pairs: list[PairResult]
-    scores: list[SummaryScore] = field(default_factory=list)
+    scores: Sequence[SummaryScore] = field(default_factory=list)  # in memory, or spilled
     samples: list = field(default_factory=list)  # the measure's per-sample rows, if any
     detail: list[DetailTable] = field(default_factory=list)  # the measure's own tables
     skipped: Counter = field(default_factory=Counter)
@@ -60,39 +63,73 @@ class CompareResult:
         return next(row for row in self.groups if row.group == name)
 
 
+class _ScoreColumns:
+    """The defined scores as compact columns, read in one pass (they may be on disk): what the
+    statistics need, about 20 bytes a summary instead of its Python object."""
+
+    def __init__(self, scores: Iterable[SummaryScore]):
+        groups: dict[str, int] = {}
+        documents: dict[str, int] = {}
+        group, item, document, value = array("i"), array("q"), array("q"), array("d")
+        for score in scores:
+            if score.score != score.score:  # NaN (undefined score) is left out
+                continue
+            group.append(groups.setdefault(score.group, len(groups)))
+            item.append(score.item)
+            # Codes in order of first appearance, as the statistics code document names: the
+            # same clusters in the same order, so the same resamples as from the names.
+            document.append(documents.setdefault(score.doc_id, len(documents)))
+            value.append(score.score)
+        self.codes = groups
+        self.group, self.item, self.document, self.value = (
+            np.frombuffer(a, dtype=a.typecode) if a else np.zeros(0, int)
+            for a in (group, item, document, value))
+        self.value = self.value.astype(float)
+
+    def rows(self, group: str) -> np.ndarray:
+        """A group's scores, record by record in the order records first appear, each
+        record's summaries in the order they came."""
+        code = self.codes.get(group)
+        if code is None:
+            return np.zeros(0, int)
+        rows = np.flatnonzero(self.group == code)
+        items = self.item[rows]
+        seen, first = np.unique(items, return_index=True)
+        rank = first[np.searchsorted(seen, items)]  # where each row's record first appears
+        return rows[np.argsort(rank, kind="stable")]
+
+
 def summarize_scores(
-    scores: Sequence[SummaryScore], groups: Sequence[str], config: StatsConfig
+    scores: Iterable[SummaryScore], groups: Sequence[str], config: StatsConfig
 ) -> tuple[list[ScoreGroup], list[PairResult]]:
     """Mean score per summary group, and differences between groups (paired where possible),
     every interval resampled by document."""
     options = config.options()
-    by_group: dict[str, dict[int, list[SummaryScore]]] = defaultdict(lambda: defaultdict(list))
-    for score in scores:
-        if score.score == score.score:  # NaN (undefined score) is left out
-            by_group[score.group][score.item].append(score)
+    table = _ScoreColumns(scores)
     rows = []
     for group in groups:
-        members = [s for per_item in by_group[group].values() for s in per_item]
-        documents = [s.doc_id for s in members]
+        members = table.rows(group)
+        documents = table.document[members]
         rows.append(ScoreGroup(group, len(members),
-                               stats.mean_ci([s.score for s in members], documents, **options),
-                               len(set(documents))))
+                               stats.mean_ci(table.value[members], documents, **options),
+                               len(np.unique(documents))))
     pairs = []
     for a, b in combinations(groups, 2):
-        in_a, in_b = by_group[a], by_group[b]
-        single = all(len(v) == 1 for v in [*in_a.values(), *in_b.values()])
-        paired = bool(in_a) and single and set(in_a) == set(in_b)
+        in_a, in_b = table.rows(a), table.rows(b)
+        items_a, items_b = np.sort(table.item[in_a]), np.sort(table.item[in_b])
+        # Paired: one summary of each group per record, on the same records.
+        paired = len(in_a) > 0 and np.array_equal(items_a, items_b) and \
+            len(np.unique(items_a)) == len(items_a)
         if paired:
-            items = sorted(in_a)
+            by_item_a = in_a[np.argsort(table.item[in_a], kind="stable")]
+            by_item_b = in_b[np.argsort(table.item[in_b], kind="stable")]
             difference = stats.paired_mean_difference(
-                [in_a[i][0].score for i in items], [in_b[i][0].score for i in items],
-                [in_a[i][0].doc_id for i in items], **options)
+                table.value[by_item_a], table.value[by_item_b], table.document[by_item_a],
+                **options)
         else:
-            flat_a = [s for vs in in_a.values() for s in vs]
-            flat_b = [s for vs in in_b.values() for s in vs]
             difference = stats.unpaired_difference(
-                [s.score for s in flat_a], [s.score for s in flat_b],
-                [s.doc_id for s in flat_a], [s.doc_id for s in flat_b], **options)
+                table.value[in_a], table.value[in_b], table.document[in_a],
+                table.document[in_b], **options)
         pairs.append(PairResult(a, b, paired, difference))
     return rows, pairs
 
@@ -107,7 +144,7 @@ def run_compare(
 ) -> CompareResult:
     """Score every summary with the measure, then summarize per group."""
     measure = measure_config.spec
-    run = score_summaries(loaded.items, engine, measure_config, progress)
+    run = score_summaries(loaded.items, engine, measure_config, progress, spill=True)
     rows, pairs = summarize_scores(run.scores, groups, stats_config)
     return CompareResult(
         measure=measure.name, unit=measure.unit, groups=rows, pairs=pairs, scores=run.scores,

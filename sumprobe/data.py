@@ -105,11 +105,21 @@ def _data_files(path: Path) -> list[Path]:
 
 def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
     """Yield (where, row) for every non-blank line of the files (or folders of files)."""
+    for where, row, _ in located_json_lines(paths):
+        yield where, row
+
+
+def located_json_lines(paths: Sequence[str | Path]
+                       ) -> Iterator[tuple[str, dict, tuple[Path, int, int]]]:
+    """`read_json_lines` with each row's file, byte offset and line number, by which it can be
+    read again alone (`sumprobe.data_index`)."""
     for given in paths:
         for path in _data_files(Path(given)):
             try:
                 with _open_bytes(path) as lines:
+                    offset = 0
                     for number, raw in enumerate(lines, start=1):
+                        at, offset = offset, offset + len(raw)
                         where = f"{path}:{number}"
                         try:  # line by line, so that a bad byte names its line
                             line = raw.decode("utf-8")
@@ -126,7 +136,7 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
                                             f"column {error.colno}") from None
                         if not isinstance(row, dict):
                             raise DataError(f"{where}: expected a JSON object")
-                        yield where, row
+                        yield where, row, (path, at, number)
             except (OSError, UnicodeDecodeError, EOFError) as error:
                 raise DataError(f"{path}: cannot read ({error})") from None
 
@@ -303,6 +313,18 @@ def summeval_items(rows: Iterable[tuple[str, dict]]) -> Loaded:
         entries.append((article_id, _field(row, "article", where), where, summary,
                         {"kind": "article"}))
     return Loaded(_group_by_document(entries))
+
+
+DIGEST_SIZE = 16
+
+
+def record_digest(item: ProbeItem) -> bytes:
+    """What identifies a parsed record (every field of it) where results are cached by the
+    records they came from."""
+    import hashlib
+
+    return hashlib.blake2b(repr(item).encode("utf-8", "surrogatepass"),
+                           digest_size=DIGEST_SIZE).digest()
 
 
 def encodable(text: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sumprobe.data import record_digest
 from sumprobe.engine.cache import CacheError
 from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN, require
 from sumprobe.measures.base import DetailTable, Measure, ScoredRun, SummaryScore
@@ -80,7 +81,10 @@ def _shifted(rows: list, offset: int) -> list:
 
 def _texts_shared(scores: list, part: Sequence) -> list:
     """Scores whose summary text is the record's own string, not a copy: a block read from the
-    cache brings its own copy of every summary (a tenth of what 100k scores hold)."""
+    cache brings its own copy of every summary (a tenth of what 100k scores hold). Records
+    not parsed (an indexed block read whole from the cache) are not parsed for this."""
+    if not getattr(part, "loaded", True):
+        return scores
     for score in scores:
         summaries = part[score.item].summaries
         if score.summary < len(summaries) and summaries[score.summary].text == score.text:
@@ -117,12 +121,14 @@ def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
     from sumprobe.engine.cache import CACHE_VERSION
 
     digest = hashlib.blake2b(digest_size=20)
-    # The code's version too (the commit, in a checkout): a block holds the measure's own row
+    # The code's version too (a hash of the source): a block holds the measure's own row
     # classes, pickled, and what made them; units hold only numbers and outlive versions.
     digest.update(repr((CACHE_VERSION, _code_version(), config.measure,
                         config.options)).encode())
-    for item in part:
-        digest.update(repr(item).encode("utf-8", "surrogatepass"))
+    # Indexed records know their digests without being parsed (`sumprobe.data_index`).
+    known = getattr(part, "digest", None)
+    digest.update(known if known is not None else
+                  b"".join(record_digest(item) for item in part))
     return digest.digest()
 
 
@@ -159,10 +165,16 @@ def blocks_cached(items: Sequence, config: MeasureConfig, cache,
                for start in range(0, len(items), chunk))
 
 
+# Scores kept in memory when a run may spill them (`compare`): beyond these, on disk. A score
+# with its text and details is about 1 KB; the statistics read them once, as compact columns.
+SCORES_IN_MEMORY = 20_000
+
+
 def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=None,
-                    chunk: int = CHUNK_RECORDS) -> ScoredRun:
+                    chunk: int = CHUNK_RECORDS, spill: bool = False) -> ScoredRun:
     """Score every summary of every item with the configured measure, `chunk` records at a
-    time (progress counts records)."""
+    time (progress counts records). With `spill`, `scores` is a `SpilledRows` (read in order,
+    any number of times) rather than a list."""
     measure = config.spec
     if not getattr(engine, "cache_only", False):  # a cache-only engine answers from blocks
         require(engine, measure.needs, measure.name)
@@ -170,11 +182,11 @@ def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=Non
         progress.start(len(items))
     # Per-sample rows (a masked word under every condition) go to disk as each block is done:
     # kept in memory they were most of what a run of 100k records held.
-    run = ScoredRun([], samples=SpilledRows())
+    run = ScoredRun(SpilledRows(SCORES_IN_MEMORY) if spill else [], samples=SpilledRows())
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
         done = _score_block(measure, part, engine, config, progress)
-        run.scores += _shifted(_texts_shared(done.scores, part), start)
+        run.scores.extend(_shifted(_texts_shared(done.scores, part), start))
         run.samples.extend(_shifted(done.samples, start))
         run.skipped += done.skipped
         run.n_cut += done.n_cut

@@ -15,7 +15,7 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 
-IN_MEMORY = 100_000  # rows kept in memory (about 50 MB of per-mask samples) before spilling
+IN_MEMORY = 10_000  # rows kept in memory (about 15 MB of per-mask samples) before spilling
 
 
 class SpilledRows:

@@ -1,0 +1,129 @@
+"""Indexed comparisons: the same records, order, cuts and errors as loading them whole, read a
+block at a time; a block's cache key is known without parsing it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sumprobe.data import load_items, prepare, record_digest
+from sumprobe.data_index import index_comparisons, indexable
+from sumprobe.errors import DataError
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+COMPARISONS = FIXTURES / "comparisons.jsonl"
+
+
+def _row(post: str, doc: str = "p", choice: int = 0) -> str:
+    return json.dumps({"info": {"id": doc, "post": post, "title": "t", "subreddit": "r"},
+                       "summaries": [{"text": "a", "policy": "x"}, {"text": "b", "policy": "y"}],
+                       "choice": choice}) + "\n"
+
+
+@pytest.mark.parametrize("drop, limit", [(0, None), (3, None), (2, 5), (0, 1), (50, None)])
+def test_the_index_gives_what_loading_whole_gives(drop, limit):
+    whole = prepare(load_items("comparisons", [COMPARISONS]), drop, limit)
+    indexed = index_comparisons([COMPARISONS], drop, limit)
+    assert list(indexed.items) == whole.items  # the same records, in the same order
+    assert indexed.skipped == whole.skipped
+    assert len(indexed.items) == len(whole.items)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lengths=st.lists(st.integers(1, 30), min_size=1, max_size=25),
+       blank=st.lists(st.booleans(), min_size=25, max_size=25),
+       drop=st.integers(0, 5), limit=st.integers(0, 30), start=st.integers(0, 20),
+       size=st.integers(0, 10))
+def test_any_file_any_cut_any_slice(tmp_path_factory, lengths, blank, drop, limit, start, size):
+    # Ties in document length (the stable sort), blank lines, UTF-8 beyond ASCII (byte
+    # offsets are not character offsets) and two files.
+    folder = tmp_path_factory.mktemp("idx")
+    lines = [_row("é" * n + f" {i}", f"d{i % 4}", i % 2) + ("\n" if blank[i] else "")
+             for i, n in enumerate(lengths)]
+    (folder / "a.jsonl").write_text("".join(lines[::2]), encoding="utf-8")
+    (folder / "b.jsonl").write_text("".join(lines[1::2]), encoding="utf-8")
+    whole = prepare(load_items("comparisons", [folder]), drop, limit)
+    indexed = index_comparisons([folder], drop, limit)
+    assert list(indexed.items) == whole.items and indexed.skipped == whole.skipped
+    block = indexed.items[start : start + size]
+    assert list(block) == whole.items[start : start + size]
+    assert block.digest == b"".join(record_digest(i) for i in whole.items[start : start + size])
+    if whole.items:
+        assert indexed.items[-1] == whole.items[-1]
+
+
+def test_a_block_is_parsed_only_when_read(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(_row("word " * n, f"d{n}") for n in range(1, 9)))
+    records = index_comparisons([data], 0, None).items
+    block = records[2:6]
+    expected = b"".join(record_digest(i) for i in prepare(
+        load_items("comparisons", [data]), 0, None).items[2:6])
+    assert block.digest == expected and not block.loaded  # the key, without parsing
+    assert [item.doc_id for item in block] == ["d3", "d4", "d5", "d6"] and block.loaded
+
+
+def test_errors_and_skips_are_those_of_loading_whole(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(_row("fine") + '{"info": {"id": 1, "post": "x"}, "summaries": []}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: field 'summaries' should hold 2"):
+        index_comparisons([bad], 0, None)
+    surrogate = tmp_path / "s.jsonl"
+    surrogate.write_text(_row("fine") + _row("bad \\ud83d text").replace("\\\\", "\\"))
+    whole = load_items("comparisons", [surrogate])
+    indexed = index_comparisons([surrogate], 0, None)
+    assert indexed.skipped == whole.skipped and sum(indexed.skipped.values()) == 1
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match="holds no records"):
+        index_comparisons([empty], 0, None)
+
+
+def test_a_file_rewritten_during_the_run_is_named(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(_row("one two three") + _row("four five"))
+    records = index_comparisons([data], 0, None).items
+    data.write_text("x" * 200 + "\n")
+    with pytest.raises(DataError, match="changed since the run began"):
+        list(records[0:2])
+
+
+def test_gzip_and_missing_files_are_not_indexed(tmp_path):
+    import gzip
+
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(COMPARISONS.read_bytes()))
+    assert indexable([COMPARISONS]) and not indexable([packed])
+    assert not indexable([tmp_path / "missing.jsonl"])
+
+
+def test_compare_on_indexed_records_writes_what_loading_whole_writes(tmp_path, tiny_bert_dir):
+    # The same file plain (indexed, read a block at a time) and gzipped (read whole): the same
+    # scored samples and statistics.
+    import gzip
+
+    from click.testing import CliRunner
+
+    from sumprobe.cli import cli
+    from tests.test_cache import synthetic_comparisons
+
+    plain = synthetic_comparisons(tmp_path / "c.jsonl", 30)
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    outputs = {}
+    for name, data in (("plain", plain), ("packed", packed)):
+        result = CliRunner().invoke(cli, [
+            "compare", "--model", str(tiny_bert_dir), "--dataset", "comparisons", "--data",
+            str(data), "--drop-shortest", "3", "--limit", "20", "--device", "cpu",
+            "--no-cache", "--bootstrap", "200", "--output", str(tmp_path / f"{name}.json"),
+            "--samples", str(tmp_path / f"{name}.jsonl")], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        outputs[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    for key in ("groups", "pairs", "detail", "skipped", "records"):
+        assert outputs["plain"][key] == outputs["packed"][key], key
+    samples = [(tmp_path / f"{name}.jsonl").read_text() for name in ("plain", "packed")]
+    assert samples[0] == samples[1].replace(str(packed), str(plain))
