@@ -319,9 +319,9 @@ def _prepared(data: DataConfig, groups=(7, 4), axis: str = "overall"):
     from sumprobe.data import load_items, prepare
     from sumprobe.data_index import index_comparisons, indexable
 
-    if data.dataset == "comparisons" and data.data and indexable(data.data):
-        # Local comparisons files: indexed, then read a block of records at a time.
-        loaded = index_comparisons(data.data, data.drop_shortest, data.limit)
+    if data.dataset == "comparisons" and (not data.data or indexable(data.data)):
+        # Comparisons (local files or the Hub's): indexed, then read a block at a time.
+        loaded = index_comparisons(data.data, data.drop_shortest, data.limit, data.split)
     else:
         loaded = load_items(data.dataset, data.data, split=data.split, groups=groups,
                             axis=axis)

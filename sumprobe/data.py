@@ -143,6 +143,17 @@ def located_json_lines(paths: Sequence[str | Path]
 
 def read_hub(dataset: str, split: str) -> Iterator[tuple[str, dict]]:
     """Yield (where, row) from the Hub's summarize-from-feedback (or its local cache)."""
+    for number, row in enumerate(hub_rows(dataset, split)):
+        yield hub_where(dataset, split, number), row
+
+
+def hub_where(dataset: str, split: str, number: int) -> str:
+    return f"{HUB_DATASET}[{dataset}/{split}] row {number}"
+
+
+def hub_rows(dataset: str, split: str):
+    """The Hub's summarize-from-feedback as a `datasets.Dataset`: memory-mapped Arrow, read by
+    row number without holding the rows as Python objects."""
     from sumprobe import hub
 
     hub.offline_unless_reachable(data=True)  # a silent Hub: fail at once, not after retries
@@ -161,8 +172,7 @@ def read_hub(dataset: str, split: str) -> Iterator[tuple[str, dict]]:
             f"cannot load {HUB_DATASET} ({dataset}, split {split}) from the Hub: {why}\n"
             f"Without Hub access pass local files with --data PATH{advice}."
         ) from None
-    for number, row in enumerate(rows):
-        yield f"{HUB_DATASET}[{dataset}/{split}] row {number}", row
+    return rows
 
 
 # ---------------------------------------------------------------- fields

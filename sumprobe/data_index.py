@@ -3,16 +3,16 @@ a time.
 
 The whole `summarize_from_feedback` comparisons set is about 179k records; held as parsed
 records, every post and summary stays in memory for the whole run. `index_comparisons` reads
-local JSON Lines once, checking every record exactly as `sumprobe.data.load_items` does (the
-same errors, naming file, line and field; the same counted skips), and keeps of each only
-where it is (file, byte offset, line), its document's length (the seed sorts by it) and a
-digest of the parsed record (what a block of results is cached under). `IndexedRecords` is
-that index sorted and cut as `sumprobe.data.prepare` would cut the records: a sequence whose
-slices are `RecordBlock`s, parsed again from the files when first read, so a run holds one
-block of records at a time. Memory: about 40 bytes a record.
+the records once, checking every one exactly as `sumprobe.data.load_items` does (the same
+errors, naming file, line and field; the same counted skips), and keeps of each only where it
+is (local JSON Lines: file, byte offset and line; the Hub's copy, memory-mapped Arrow: its row
+number), its document's length (the seed sorts by it) and a digest of the parsed record (what
+a block of results is cached under). `IndexedRecords` is that index sorted and cut as
+`sumprobe.data.prepare` would cut the records: a sequence whose slices are `RecordBlock`s,
+parsed again when first read, so a run holds one block of records at a time. Memory: about 40
+bytes a record.
 
-Gzipped files and the Hub's copy are not indexed (a gzip stream cannot be entered at an
-offset): they are read into memory as before.
+Gzipped files are read whole, as before: a gzip stream cannot be entered at an offset.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from sumprobe.data import (
@@ -29,6 +29,8 @@ from sumprobe.data import (
     ProbeItem,
     _data_files,
     encodable,
+    hub_rows,
+    hub_where,
     located_json_lines,
     parse_comparison,
     record_digest,
@@ -45,13 +47,68 @@ def indexable(paths: Sequence[str | Path]) -> bool:
     return bool(files) and all(file.suffix != ".gz" for file in files)
 
 
+class _Files:
+    """Records in local JSON Lines files, found again by file, byte offset and line."""
+
+    def __init__(self):
+        self.files: list[Path] = []
+        self._numbers: dict[Path, int] = {}
+        self.file_no, self.offsets, self.lines = array("H"), array("q"), array("i")
+
+    def add(self, location: tuple[Path, int, int]) -> None:
+        path, offset, line = location
+        if path not in self._numbers:
+            self._numbers[path] = len(self.files)
+            self.files.append(path)
+        self.file_no.append(self._numbers[path])
+        self.offsets.append(offset)
+        self.lines.append(line)
+
+    def rows(self, positions: Sequence[int]) -> list[tuple[str, dict]]:
+        found = []
+        handles: dict[int, object] = {}
+        try:
+            for position in positions:
+                number = self.file_no[position]
+                if number not in handles:
+                    handles[number] = self.files[number].open("rb")
+                handle = handles[number]
+                handle.seek(self.offsets[position])
+                where = f"{self.files[number]}:{self.lines[position]}"
+                try:
+                    row = json.loads(handle.readline().decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    row = None
+                if not isinstance(row, dict):
+                    raise DataError(f"{where}: changed since the run began (the file was "
+                                    "indexed, then rewritten); run the command again")
+                found.append((where, row))
+        finally:
+            for handle in handles.values():
+                handle.close()
+        return found
+
+
+class _Hub:
+    """Records of the Hub's copy (memory-mapped Arrow), found again by row number."""
+
+    def __init__(self, rows, dataset: str, split: str):
+        self._rows, self._dataset, self._split = rows, dataset, split
+        self.numbers = array("q")
+
+    def add(self, number: int) -> None:
+        self.numbers.append(number)
+
+    def rows(self, positions: Sequence[int]) -> list[tuple[str, dict]]:
+        return [(hub_where(self._dataset, self._split, self.numbers[p]),
+                 self._rows[self.numbers[p]]) for p in positions]
+
+
 class IndexedRecords(Sequence):
     """Comparisons records by index, in the order kept (see the module docstring)."""
 
-    def __init__(self, files: list[Path], file_no: array, offsets: array, lines: array,
-                 digests: bytes, order: Sequence[int]):
-        self._files, self._file_no, self._offsets, self._lines = files, file_no, offsets, lines
-        self._digests = digests
+    def __init__(self, source: _Files | _Hub, digests: bytes, order: Sequence[int]):
+        self._source, self._digests = source, digests
         self._order = array("q", order)
 
     def __len__(self) -> int:
@@ -79,29 +136,9 @@ class IndexedRecords(Sequence):
                         for p in positions)
 
     def read(self, positions: Sequence[int]) -> list[ProbeItem]:
-        """The records at `positions` (in the index), parsed from their files."""
+        """The records at `positions` (in the index), parsed again."""
         shared: dict = {}  # records of one post share its text, as load_items makes them
-        items = []
-        handles: dict[int, object] = {}
-        try:
-            for position in positions:
-                number = self._file_no[position]
-                if number not in handles:
-                    handles[number] = self._files[number].open("rb")
-                handle = handles[number]
-                handle.seek(self._offsets[position])
-                raw = handle.readline()
-                where = f"{self._files[number]}:{self._lines[position]}"
-                try:
-                    row = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    raise DataError(f"{where}: changed since the run began (the file was "
-                                    "indexed, then rewritten); run the command again") from None
-                items.append(parse_comparison(row, where, shared))
-        finally:
-            for handle in handles.values():
-                handle.close()
-        return items
+        return [parse_comparison(row, where, shared) for where, row in self._source.rows(positions)]
 
 
 class RecordBlock(Sequence):
@@ -135,29 +172,29 @@ class RecordBlock(Sequence):
         return iter(self._all())
 
 
-def index_comparisons(paths: Sequence[str | Path], drop_shortest: int,
-                      limit: int | None) -> Loaded:
-    """Local comparisons files, checked whole, as an `IndexedRecords` sorted by document length
-    with the shortest dropped and `limit` kept: what `prepare(load_items(...))` gives, a block
-    of records at a time."""
-    files: list[Path] = []
-    numbers: dict[Path, int] = {}
-    file_no, offsets, lines, lengths = array("H"), array("q"), array("i"), array("q")
-    digests = bytearray()
+def index_comparisons(paths: Sequence[str | Path], drop_shortest: int, limit: int | None,
+                      split: str = "validation") -> Loaded:
+    """Comparisons (local files, else the Hub's), checked whole, as an `IndexedRecords` sorted
+    by document length with the shortest dropped and `limit` kept: what
+    `prepare(load_items(...))` gives, a block of records at a time."""
+    if paths:
+        source: _Files | _Hub = _Files()
+        located: Iterable = located_json_lines(paths)
+    else:
+        rows = hub_rows("comparisons", split)
+        source = _Hub(rows, "comparisons", split)
+        located = ((hub_where("comparisons", split, number), row, number)
+                   for number, row in enumerate(rows))
+    lengths, digests = array("q"), bytearray()
     skipped: Counter = Counter()
     unencodable, first_bad = 0, None
-    for where, row, (path, offset, number) in located_json_lines(paths):
+    for where, row, location in located:
         item = parse_comparison(row, where)  # the same checks and errors as load_items
         if not all(encodable(t) for t in (item.document, *(s.text for s in item.summaries))):
             unencodable += 1
             first_bad = first_bad or where
             continue
-        if path not in numbers:
-            numbers[path] = len(files)
-            files.append(path)
-        file_no.append(numbers[path])
-        offsets.append(offset)
-        lines.append(number)
+        source.add(location)
         lengths.append(len(item.document))
         digests += record_digest(item)
     if unencodable:
@@ -175,4 +212,4 @@ def index_comparisons(paths: Sequence[str | Path], drop_shortest: int,
     if limit and len(order) > limit:
         skipped["beyond --limit"] += len(order) - limit
         order = order[:limit]
-    return Loaded(IndexedRecords(files, file_no, offsets, lines, bytes(digests), order), skipped)
+    return Loaded(IndexedRecords(source, bytes(digests), order), skipped)

@@ -127,3 +127,18 @@ def test_compare_on_indexed_records_writes_what_loading_whole_writes(tmp_path, t
         assert outputs["plain"][key] == outputs["packed"][key], key
     samples = [(tmp_path / f"{name}.jsonl").read_text() for name in ("plain", "packed")]
     assert samples[0] == samples[1].replace(str(packed), str(plain))
+
+
+def test_the_hubs_copy_is_indexed_by_row_number(monkeypatch):
+    # The Hub's rows as `datasets` gives them (a Dataset, read by row number), here built from
+    # the fixture instead of downloaded.
+    import datasets
+
+    rows = [json.loads(line) for line in COMPARISONS.read_text().splitlines() if line.strip()]
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda name, config, split: datasets.Dataset.from_list(rows))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    whole = prepare(load_items("comparisons", split="validation"), 2, 8)
+    indexed = index_comparisons((), 2, 8, "validation")
+    assert list(indexed.items) == whole.items and indexed.skipped == whole.skipped
+    assert indexed.items[0].source.startswith("openai/summarize_from_feedback[comparisons/")
