@@ -393,10 +393,10 @@ def compare(output, plot, output_format, samples, **options):
     _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
                          ("--samples", "samples", samples,
                           lambda p: write_jsonl(p, compare_rows(result))),
-                         ("--plot", "plot", plot, draw)])
+                         ("--plot", "plot", plot, draw)], bool(model.cache_path))
 
 
-def _write_outputs(err: Console, outputs: list) -> None:
+def _write_outputs(err: Console, outputs: list, engine_cached: bool = True) -> None:
     """Write each (option, name, path, write) whose path is set. A failure (a full disk)
     names what was written and what was not, and how to get the rest: the scoring is in the
     cache, so the same command again costs little. Each file is whole or absent."""
@@ -407,12 +407,17 @@ def _write_outputs(err: Console, outputs: list) -> None:
         try:
             write(path)
         except OSError as error:
+            import errno
+
             missing = [f"{o} {p}" for o, _, p, _ in outputs[index:] if p]
+            fix = ("Make room" if error.errno in (errno.ENOSPC, errno.EDQUOT) else
+                   "Choose paths that can be written")
+            again = ("scores are read back from the cache" if engine_cached else
+                     "without the cache, everything is scored again")
             raise SumprobeError(
                 f"could not write {option} {path}: {error.strerror or error}. Written: "
-                f"{', '.join(written) or 'nothing'}; not written: {', '.join(missing)}. Make "
-                "room and run the same command again (scores are read back from the cache "
-                "unless --no-cache)") from None
+                f"{', '.join(written) or 'nothing'}; not written: {', '.join(missing)}. {fix} "
+                f"and run the same command again ({again})") from None
         written.append(f"{option} {path}")
         err.print(f"{name}: {path}", markup=False, highlight=False)
 
@@ -482,7 +487,7 @@ def agreement(output, plot, output_format, scores, **options):
     _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
                          ("--scores", "scores", scores,
                           lambda p: write_jsonl(p, result.summaries())),
-                         ("--plot", "plot", plot, draw)])
+                         ("--plot", "plot", plot, draw)], bool(model.cache_path))
 
 
 def _add_commands():

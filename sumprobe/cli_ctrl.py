@@ -131,7 +131,8 @@ def ctrl_train(config_file, resume, **options):
         _check_resume(config, base, done)
     from sumprobe.results import check_output_folder
 
-    check_output_folder("--output-dir", config.output_dir)  # before minutes of loading
+    check_output_folder("--output-dir", config.output_dir,  # before minutes of loading
+                        read_inputs(data=[config.data]))
     # Under `accelerate launch` (or torchrun) every process runs this command; rank 0 talks.
     if os.environ.get("RANK", "0") != "0":
         train_ctrl(config, resume=resume)
@@ -233,7 +234,8 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     from sumprobe.rl.evaluate import run_ctrl_eval
     from sumprobe.rl.view import eval_means_table, eval_rows_table
 
-    check_outputs(read_inputs(data=[data], model=[model], ref_model=[ref_model]),
+    check_outputs(read_inputs(data=[data or _run_data(model)], model=[model],
+                              ref_model=[ref_model]),
                   {"--output": output, "--plot": plot})
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -269,6 +271,19 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     if output:
         run.write(output)
         err.print(f"results: {output}", markup=False)
+
+
+def _run_data(model: str | None) -> str | None:
+    """The data file a run trained on, from its saved configuration: without --data, ctrl-eval
+    reads its held-out openings there, so no output may replace it."""
+    from sumprobe.errors import SumprobeError
+    from sumprobe.rl import checkpoint as ckpt
+
+    try:
+        saved = ckpt.read_config(ckpt.find_model_dir(model)) if model else None
+    except SumprobeError:
+        return None  # the evaluation itself names what is wrong with the run
+    return saved.data if saved is not None else None
 
 
 COMMANDS: list = [ctrl_train, ctrl_sample, ctrl_eval]

@@ -139,8 +139,18 @@ def _read_into_default_map(ctx: click.Context, param, path):
         raise click.BadParameter(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
                                  f"{', '.join(shown)}", ctx=ctx, param=param)
     multiple = {p.name for p in ctx.command.params if getattr(p, "multiple", False)}
-    mapped = {known[k]: [v] if known[k] in multiple and isinstance(v, str) else v
-              for k, v in values.items()}
+    mapped = {}
+    for key, value in values.items():
+        name = known[key]
+        if name == "groups" and isinstance(value, list):  # `groups: [7, 4]` reads as "7,4"
+            value = ",".join(str(v) for v in value)
+        scalars = value if isinstance(value, list) and name in multiple else [value]
+        if not all(v is None or isinstance(v, (str, int, float, bool)) for v in scalars):
+            what = "one value or a list of values" if name in multiple else "one value"
+            raise click.BadParameter(f"{path}: {key} should be {what}, got "
+                                     f"{type(value).__name__} {value!r}"[:300], ctx=ctx,
+                                     param=param)
+        mapped[name] = [value] if name in multiple and isinstance(value, str) else value
     ctx.default_map = {**(ctx.default_map or {}), **mapped}
     ctx.meta["sumprobe.config_file"] = path  # an input: no output may write over it
     return path

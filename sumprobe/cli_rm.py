@@ -78,9 +78,9 @@ def rm_train(ctx, resume_dir, output, **options):
     config = _resumed_config(ctx, resume_dir, options) if resume_dir else build(RMConfig, options)
     from sumprobe.results import check_output_folder, check_outputs
 
-    check_outputs(read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model]),
-                  {"--output": output})
-    check_output_folder("--output-dir", config.output_dir)
+    inputs = read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model])
+    check_outputs(inputs, {"--output": output})
+    check_output_folder("--output-dir", config.output_dir, inputs)
     talk = os.environ.get("RANK", "0") == "0"
     err = stderr_console(talk)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

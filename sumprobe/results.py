@@ -92,7 +92,16 @@ def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
     """Write a file whole or not at all (a crash or a full disk never leaves half a results
     file, nor a hidden temporary one), with the permissions the user's umask gives. `text` may
     come in pieces (a generator), so a large file is never held in memory whole."""
-    path = Path(path)
+    path = Path(path).resolve()  # through a link to its target, never replacing the link
+    if path.exists() and not path.is_file():
+        # A device or a pipe (/dev/null, /dev/stdout, a FIFO): written through, never
+        # replaced by a regular file (renaming over /dev/null would break the machine).
+        with open(path, "w", encoding="utf-8") as out:
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -109,6 +118,7 @@ def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
 
 
 PLOT_FORMATS = (".png", ".pdf", ".svg")
+DATA_OPTIONS = ("--data", "--eval-data")  # inputs read whole, every file of a folder
 
 
 def _files(path: Path) -> list[Path]:
@@ -123,13 +133,16 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
     inputs: option -> paths (files or folders); outputs: option -> path or None.
     """
     read: dict[Path, str] = {}
-    folders: dict[Path, str] = {}  # input folders: nothing may be written inside one
+    folders: dict[Path, str] = {}  # input folders: no file of theirs may be replaced
+    data_folders: dict[Path, str] = {}  # read whole: nothing may be added either
     for option, paths in inputs.items():
         for path in paths or ():
             if not Path(path).exists():
                 continue  # the loader names a missing input
             if Path(path).is_dir():
                 folders[Path(path).resolve()] = f"{option} {path}"
+                if option in DATA_OPTIONS:
+                    data_folders[Path(path).resolve()] = f"{option} {path}"
             for file in _files(Path(path)):
                 if file in read:
                     raise DataError(f"{option} {path}: {file} is read twice (also through "
@@ -150,25 +163,42 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
         if inside and target.is_file():
             raise DataError(f"{option} {path} is a file of an input of this command ({inside}): "
                             "writing it would destroy a model or data file")
+        in_data = next((name for folder, name in data_folders.items()
+                        if target.is_relative_to(folder)), None)
+        if in_data:
+            raise DataError(f"{option} {path} is inside a data folder of this command "
+                            f"({in_data}): the next run would read it as data; write it "
+                            "elsewhere")
         if target in written:
             raise DataError(f"{option} and {written[target]} both write {path}")
         written[target] = option
         if target.is_dir():
             raise DataError(f"{option} {path} is a folder; give a file name")
+        if target.exists() and not target.is_file():
+            continue  # a device or a pipe (/dev/null): written through
         if option == "--plot" and target.suffix.lower() not in PLOT_FORMATS:
             raise DataError(f"--plot {path}: {target.suffix or 'no'} format; use "
                             f"{', '.join(PLOT_FORMATS)}")
         _check_writable_in(option, path, target.parent)
 
 
-def check_output_folder(option: str, path: str | Path | None) -> None:
+def check_output_folder(option: str, path: str | Path | None,
+                        inputs: dict[str, Sequence[str]] | None = None) -> None:
     """Before any work: a run folder (`--output-dir`) is a folder, or can be made, and can be
-    written in (a read-only place, or a file in the way, would fail after minutes of work)."""
+    written in (a read-only place, or a file in the way, would fail after minutes of work),
+    and is not inside a data folder (`inputs`), which the next run would read whole."""
     if not path:
         return
     target = Path(path).resolve()
     if target.exists() and not target.is_dir():
         raise DataError(f"{option} {path} is a file, not a folder")
+    for data_option in DATA_OPTIONS:
+        for given in (inputs or {}).get(data_option, ()):
+            folder = Path(given).resolve()
+            if folder.is_dir() and target.is_relative_to(folder):
+                raise DataError(f"{option} {path} is inside a data folder of this command "
+                                f"({data_option} {given}): the next run would read its logs "
+                                "as data; write it elsewhere")
     _check_writable_in(option, path, target)
 
 

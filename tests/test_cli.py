@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -647,3 +648,60 @@ def test_verbose_shows_the_libraries_own_output_and_contradictions_are_refused(
     both = runner.invoke(cli, ["-q", *base, "-v"])
     assert both.exit_code == 2 and "-q and -v ask for opposite things" in both.output
     runner.invoke(cli, base)  # leave transformers as the other tests expect it
+
+
+def test_an_output_through_a_link_or_into_a_pipe_writes_through_it(runner, tmp_path):
+    import threading
+
+    target = tmp_path / "target.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text()))
+    reader.start()
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--drop-shortest", "0", "--measure", "length", "--bootstrap",
+                                 "200", "--output", str(link), "--samples", str(pipe)])
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and json.loads(target.read_text())["groups"]  # the link kept
+    assert pipe.is_fifo() and got and got[0].count("\n") == 28  # a pipe stays a pipe
+
+
+def test_nothing_is_written_inside_a_data_folder(runner, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(COMPARISONS, data / "c.jsonl")
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", str(data),
+                                 "--measure", "length", "--output", str(data / "new.json")])
+    assert result.exit_code == 1
+    assert "inside a data folder of this command (--data" in " ".join(result.output.split())
+    assert sorted(p.name for p in data.iterdir()) == ["c.jsonl"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"limit": [1, 2]}, "limit should be one value, got list [1, 2]"),
+    ({"seed": {"a": 1}}, "seed should be one value, got dict"),
+    ({"measure": [["length"]]}, "measure should be one value or a list of values"),
+])
+def test_a_config_value_of_the_wrong_shape_is_named(runner, tmp_path, value, message):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(value))
+    result = runner.invoke(cli, ["agreement", "--config", str(config), "--dataset",
+                                 "comparisons", "--data", COMPARISONS])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_axis_groups_may_be_a_list_in_a_config_file(runner, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("groups: [7, 4]\n")
+    result = runner.invoke(cli, ["compare", "--config", str(config), "--dataset", "axis",
+                                 "--data", AXIS, "--measure", "length",
+                                 "--drop-shortest", "0", "--bootstrap", "200", "--format",
+                                 "json"])
+    assert result.exit_code == 0, result.output
+    assert [g["group"] for g in json.loads(result.stdout)["groups"]] == ["7", "4"]

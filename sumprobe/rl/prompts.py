@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sumprobe.core.reward import TASKS, control_prefix
-from sumprobe.data import read_json_lines
+from sumprobe.data import encodable, read_json_lines
 from sumprobe.errors import DataError
 
 HUB_DATASET = "imdb"
@@ -47,6 +47,9 @@ def load_reviews(data: str | None, split: str = "train") -> list[str]:
             text = row.get("text")
             if not isinstance(text, str):
                 raise DataError(f"{where}: missing field 'text' (or it is not a string)")
+            if not encodable(text):  # no tokenizer takes it: named here, not a traceback later
+                raise DataError(f"{where}: field 'text' holds an invalid character (a lone "
+                                "surrogate, e.g. \\ud83d): fix or remove that review")
             texts.append(text)
         return texts
     try:

@@ -344,3 +344,35 @@ def test_a_damaged_newest_checkpoint_is_skipped_by_every_command(train_args, tmp
     resumed = run(*train_args, "--steps", 12, "--reward", "vader", "--resume", run_dir)
     assert resumed.exit_code == 0, resumed.output
     assert f"{newest.name} cannot be resumed from" in resumed.output
+
+
+def test_outputs_never_replace_or_join_the_runs_data(train_args, tmp_path, imdb_sample):
+    import shutil
+
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    data = folder / "imdb.jsonl"
+    shutil.copy(imdb_sample, data)
+    # A run folder inside a data folder: its logs would be read as reviews next time.
+    inside = run(*[a if a != str(imdb_sample) else str(folder) for a in train_args[:-1]],
+                 str(folder / "run"), "--steps", 4)
+    assert inside.exit_code == 1 and "inside a data folder" in " ".join(inside.output.split())
+    assert [p.name for p in folder.iterdir()] == ["imdb.jsonl"]
+    trained = run(*[a if a != str(imdb_sample) else str(data) for a in train_args], "--steps", 4,
+                  "--reward", "vader")
+    assert trained.exit_code == 0, trained.output
+    before = data.read_bytes()
+    # Without --data, ctrl-eval reads the run's own file: --output may not replace it.
+    result = run("ctrl-eval", "--model", tmp_path / "run", "--queries", 2, "--output", data)
+    assert result.exit_code == 1 and "is an input of this command" in result.output
+    assert data.read_bytes() == before
+
+
+def test_a_review_with_a_lone_surrogate_is_named(train_args, tmp_path, imdb_sample):
+    data = tmp_path / "bad.jsonl"
+    lines = imdb_sample.read_text().splitlines()
+    lines[3] = json.dumps({"text": "A fine film \ud83d that I liked very much indeed."})
+    data.write_text("\n".join(lines) + "\n")
+    result = run(*[a if a != str(imdb_sample) else str(data) for a in train_args], "--steps", 4)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{data}:4: field 'text' holds an invalid character" in " ".join(result.output.split())
