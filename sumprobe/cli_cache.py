@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.report import stdout_console
+from sumprobe.report import stderr_console, stdout_console
 
 _PATH_HELP = "The cache file [default: $SUMPROBE_CACHE, else ~/.cache/sumprobe/scores.sqlite]."
 
@@ -61,7 +61,8 @@ def clear(path, model, yes):
     if not yes:
         click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
     removed = clear_cache(path, model)
-    click.echo(f"removed {removed:,} cached inputs from {path}", err=True)
+    stderr_console().print(f"removed {removed:,} cached inputs from {path}", markup=False,
+                           highlight=False)
 
 
 COMMANDS = [cache]

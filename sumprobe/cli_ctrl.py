@@ -192,7 +192,7 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
     continuations, notes = sample_continuations(trained.lm, trained.tokenizer, task, text, num,
                                                 n_new, seed)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        err.print(f"note: {note}", markup=False, highlight=False)
     for number, continuation in enumerate(continuations, start=1):
         if num > 1:  # where one sample ends and the next begins, when a sample has newlines
             click.echo(f"--- sample {number} of {num} [{task}] ---")

@@ -13,8 +13,23 @@ QUIET, NORMAL, VERBOSE = -1, 0, 1
 _level = NORMAL
 
 
+_shown_warnings: list | None = None  # Python's warning filters from before -q
+
+
 def set_level(level: int) -> None:
-    global _level
+    """Set the level; quiet also hides Python warnings (the libraries' UserWarnings), and
+    leaving quiet brings them back."""
+    global _level, _shown_warnings
+    import warnings
+
+    if level <= QUIET and _shown_warnings is None:
+        _shown_warnings = list(warnings.filters)
+        warnings.simplefilter("ignore")
+    elif level > QUIET and _shown_warnings is not None:
+        warnings.filters[:] = _shown_warnings
+        # The list changed in place: tell the C side, where this Python has the hook.
+        getattr(warnings, "_filters_mutated", lambda: None)()
+        _shown_warnings = None
     _level = level
 
 

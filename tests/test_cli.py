@@ -705,3 +705,16 @@ def test_axis_groups_may_be_a_list_in_a_config_file(runner, tmp_path):
                                  "json"])
     assert result.exit_code == 0, result.output
     assert [g["group"] for g in json.loads(result.stdout)["groups"]] == ["7", "4"]
+
+
+def test_quiet_hides_python_warnings_and_leaving_it_restores_them():
+    import warnings
+
+    from sumprobe import verbosity
+
+    with warnings.catch_warnings():
+        before = list(warnings.filters)
+        verbosity.set_level(verbosity.QUIET)
+        assert warnings.filters[0][0] == "ignore"
+        verbosity.set_level(verbosity.NORMAL)
+        assert warnings.filters == before

@@ -79,6 +79,25 @@ def check_tokenizers(config: CtrlConfig, tokenizer) -> None:
                              "compares them token by token")
 
 
+def check_lengths(config: CtrlConfig, tokenizer) -> None:
+    """Refuse, from the policy's config, a prompt and response that do not fit its window
+    (prefix + --txt-in-len + --txt-out-len): past it the position embeddings run out and
+    the first rollout fails deep in the model."""
+    from types import SimpleNamespace
+
+    from sumprobe.rl.evaluate import model_window
+    from sumprobe.rl.policy import model_config
+    from sumprobe.rl.prompts import prefix_ids
+
+    window = model_window(SimpleNamespace(config=model_config(config.lm_name)))
+    prefix = max(len(ids) for ids in prefix_ids(tokenizer).values())
+    needed = prefix + config.txt_in_len + config.txt_out_len
+    if window is not None and needed > window:
+        raise ModelError(f"{config.lm_name} takes {window} tokens, and a prompt of the control "
+                         f"prefix ({prefix}) + --txt-in-len {config.txt_in_len} with a response "
+                         f"of --txt-out-len {config.txt_out_len} needs {needed}: shorten them")
+
+
 def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator, say):
     """Tokenizer, prompts and reward (quick input checks first), then the models and trainer."""
     from sumprobe.rl.policy import (
@@ -99,6 +118,7 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
         check_tokenizers(config, tokenizer)
     if config.prefix_tokens == "special":
         add_prefix_tokens(tokenizer)  # no-op for a checkpoint's tokenizer, which has them
+    check_lengths(config, tokenizer)
     # A local file keeps its held-out share for ctrl-eval; Hub data keeps the other split.
     part = "train" if config.data and config.held_out > 0 else "all"
     queries = load_queries(config.data, config.split, tokenizer, config.txt_in_len,

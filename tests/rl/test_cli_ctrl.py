@@ -376,3 +376,13 @@ def test_a_review_with_a_lone_surrogate_is_named(train_args, tmp_path, imdb_samp
     result = run(*[a if a != str(imdb_sample) else str(data) for a in train_args], "--steps", 4)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"{data}:4: field 'text' holds an invalid character" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("lengths", [["--txt-out-len", "100"], ["--txt-in-len", "70"]])
+def test_prompts_and_responses_beyond_the_window_are_refused_before_loading(train_args, lengths,
+                                                                            tmp_path):
+    result = run(*train_args, *lengths, "--steps", 4)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "takes 64 tokens" in text and "shorten them" in text
+    assert not list((tmp_path / "run").glob("checkpoint-*"))
