@@ -103,8 +103,10 @@ def rm_train(ctx, resume_dir, output, **options):
         err.print(f"interrupted at step {result.steps}; checkpoint {result.checkpoint}; "
                   f"continue with: sumprobe rm-train --resume {result.output_dir}")
         sys.exit(130)
-    signature = (f"model:{config.model}|data:{','.join(config.data) or 'hub'}|steps:"
-                 f"{result.steps}|pairs:{result.train_pairs}|seed:{config.seed}")
+    read = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
+                    for name, digest in result.data.items())
+    signature = (f"model:{config.model}|data:{read}|steps:{result.steps}|pairs:"
+                 f"{result.train_pairs}|seed:{config.seed}")
     stdout_console().print(_accuracy_table(result, signature))
     for reason, count in sorted(result.skipped.items()):
         err.print(f"skipped {count}: {reason}")
@@ -123,6 +125,7 @@ def rm_train(ctx, resume_dir, output, **options):
                             "bias": result.bias, "seconds": result.seconds,
                             "pairs_per_second": result.pairs_per_second,
                             "cut_inputs": result.n_cut, "skipped": dict(result.skipped),
+                            "resolved": result.resolved, "data": result.data,
                             "accuracy": result.evaluation.rows})
         err.print(f"results: {output}")
 

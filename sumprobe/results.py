@@ -69,6 +69,22 @@ def run_header(config: dict) -> dict:
     return header
 
 
+def run_record(path: Path, config: dict, resumed_from: str | Path | None,
+               resolved: dict, data: dict[str, str]) -> dict:
+    """A run folder's `run.json`: the command that started the run at the top, and one header
+    per resume after it (a resume must not overwrite the original command and settings).
+    Each says what `auto` became (`resolved`) and which data files, by hash, were read."""
+    header = {**run_header(config), "resumed_from": str(resumed_from) if resumed_from else None,
+              "resolved": resolved, "data": data}
+    if resumed_from is None or not path.exists():
+        return {**header, "resumes": []}
+    try:
+        first = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable: keep what is known now, and say so in it
+        return {**header, "resumes": [], "note": f"{path.name} was unreadable at this resume"}
+    return {**first, "resumes": [*first.get("resumes", []), header]}
+
+
 def plain(value):
     """Dataclasses, tuples and NaN as JSON has them (NaN: null, read as "undefined")."""
     if is_dataclass(value) and not isinstance(value, type):

@@ -135,6 +135,17 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_continues_exactly(tiny_gpt2_dir, 
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6), name
+    # run.json keeps the command that started the run and adds one header for the resume,
+    # each with what ran (device, dtype) and the data file's hash.
+    record = json.loads((tmp_path / "split" / "run.json").read_text())
+    assert record["resumed_from"] is None and len(record["resumes"]) == 1
+    assert record["resumes"][0]["resumed_from"].endswith(stopped.checkpoint.name)
+    from sumprobe.results import file_digest
+
+    for header in (record, record["resumes"][0]):
+        assert header["resolved"]["device"] == "cpu" and header["resolved"]["dtype"] == "float32"
+        assert header["data"] == {data: file_digest(data)}
+    assert resumed.data == {data: file_digest(data)}
 
 
 def test_bad_comparisons_are_named(tiny_gpt2_dir, tmp_path):
@@ -190,6 +201,10 @@ def test_rm_train_then_the_model_as_a_measure(tiny_gpt2_dir, tmp_path):
     payload = json.loads(out.read_text())
     assert payload["accuracy"][0]["subset"] == "all"
     assert payload["accuracy"][0]["result"]["agree"]["value"] > 0.9
+    assert payload["resolved"]["device"] == "cpu" and payload["resolved"]["dtype"] == "float32"
+    from sumprobe.results import file_digest
+
+    assert f"data:planted.jsonl#{file_digest(data)}|" in payload["signature"]
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     scores = tmp_path / "a.json"
     result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", data,

@@ -143,28 +143,6 @@ def _setup(config: CtrlConfig, resume_from: Path | None, reward_fn, accelerator,
     return PPOTrainer(config, policy, ref, tokenizer, reward_fn, sampler, accelerator), tokenizer
 
 
-def _run_record(path: Path, config: CtrlConfig, resume_from: Path | None,
-                resolved: dict | None = None) -> dict:
-    """The run file: the command that started the run at the top, and one header per resume
-    after it (a resume used to overwrite the original command and settings). Each says what
-    `auto` became (`resolved`) and which data file, by hash, the openings came from."""
-    import json
-
-    from sumprobe.results import data_digests, run_header
-
-    header = {**run_header(config.to_dict()),
-              "resumed_from": str(resume_from) if resume_from else None,
-              "resolved": resolved or {},
-              "data": data_digests([config.data] if config.data else [], "imdb", config.split)}
-    if resume_from is None or not path.exists():
-        return {**header, "resumes": []}
-    try:
-        first = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # unreadable: keep what is known now, and say so in it
-        return {**header, "resumes": [], "note": f"{path.name} was unreadable at this resume"}
-    return {**first, "resumes": [*first.get("resumes", []), header]}
-
-
 def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
                reward_fn: RewardFn | None = None,
                on_step: Callable[[StepResult], None] | None = None,
@@ -210,8 +188,11 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
         resolved = {"device": str(accelerator.device),
                     "dtype": str(parameter.dtype).removeprefix("torch."),
                     "processes": accelerator.num_processes}
-        write_json(output / RUN_FILE,
-                   _run_record(output / RUN_FILE, config, resume_from, resolved))
+        from sumprobe.results import data_digests, run_record
+
+        data = data_digests([config.data] if config.data else [], "imdb", config.split)
+        write_json(output / RUN_FILE, run_record(output / RUN_FILE, config.to_dict(),
+                                                 resume_from, resolved, data))
     log = RunLog(output, trainer.updates) if main else None
     if log_with:
         accelerator.init_trackers("sumprobe-ctrl", config=config.to_dict())

@@ -31,6 +31,7 @@ from sumprobe.rm.config import RMConfig
 from sumprobe.rm.evaluate import RMEvaluation, evaluate, normalisation_bias
 from sumprobe.rm.inputs import InputBuilder
 
+RUN_FILE = "run.json"  # the command, its resumes, what ran and on which data
 LOG_FILE = "log.jsonl"
 FINAL = "final"
 
@@ -51,6 +52,8 @@ class RMTrainResult:
     n_cut: int = 0
     peak_memory_mb: float = float("nan")  # CUDA only
     pairs_seen: int = 0  # pairs through the optimiser (steps x batch x accumulation)
+    resolved: dict = field(default_factory=dict)  # what "auto" became: device, precision
+    data: dict = field(default_factory=dict)  # every data file read -> its hash
 
     @property
     def pairs_per_second(self) -> float:
@@ -254,6 +257,16 @@ def train_reward_model(config: RMConfig, resume: bool = False,
     checkpoint = _newest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise TrainingError(f"{run_dir}: no checkpoint to resume from")
+    from sumprobe.results import data_digests, run_record, write_json
+
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else None
+    resolved = {"device": str(args.device), "processes": args.world_size,
+                "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+                "mixed_precision": precision}
+    data = data_digests([*config.data, *config.eval_data], "comparisons", config.split)
+    if trainer.is_world_process_zero():
+        write_json(run_dir / RUN_FILE, run_record(run_dir / RUN_FILE, config.to_dict(),
+                                                  checkpoint, resolved, data))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
@@ -264,7 +277,8 @@ def train_reward_model(config: RMConfig, resume: bool = False,
                          bool(state.get("interrupted")), len(train_columns["chosen_ids"]),
                          len(eval_columns["chosen_ids"]), seconds=seconds, skipped=skipped,
                          n_cut=n_cut + eval_cut,
-                         pairs_seen=steps * config.batch_size * config.grad_accum)
+                         pairs_seen=steps * config.batch_size * config.grad_accum,
+                         resolved=resolved, data=data)
     if torch.cuda.is_available():
         done.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
     if "nan_step" in state:
