@@ -259,9 +259,11 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
     from sumprobe.data import encodable
 
     for number, text in enumerate([document, *summaries]):
+        what = "the document" if number == 0 else f"summary {number}"
         if not encodable(text):  # a shell argument with bytes that are not UTF-8
-            what = "the document" if number == 0 else f"summary {number}"
             raise click.UsageError(f"{what} is not valid UTF-8 text")
+        if number and not text.strip():  # a measure would score nothing as if it were text
+            raise click.UsageError(f"{what} is empty")
     measure = get(options["measures"])
     if word and not (measure.options and "word" in {f.name for f in
                                                     dataclasses.fields(measure.options)}):
@@ -289,6 +291,8 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
         raise click.ClickException(f"{measure.name} could not score this document: {reasons}")
     tables = [measure_table(run.scores, measure.name, measure.details_legend)] if run.scores \
         else []
+    for why, count in run.skipped.items():  # a score shown as "–" says why here
+        err.print(f"not scored ({count}): {why}", markup=False, highlight=False)
     from sumprobe.results import probe_json, run_header
 
     payload = probe_json(run, examples, run_header(_config_record(engine, build(

@@ -212,8 +212,11 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
 @click.option("--cls-model-name", help="Classifier [default: the run's].")
 @click.option("--queries", type=click.IntRange(1), default=64, show_default=True,
               help="Review openings asked under every task.")
-@click.option("--samples", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--responses", "samples", type=click.IntRange(1, 64), default=1,
+              show_default=True,
               help="Responses per opening, task and model (the interval resamples openings).")
+# Its name until 0.x: `--samples` is, everywhere else, a file of scored rows.
+@click.option("--samples", "samples_old_name", type=click.IntRange(1, 64), hidden=True)
 @click.option("--bootstrap", type=click.IntRange(100), default=2000, show_default=True,
               help="Bootstrap resamples per interval.")
 @click.option("--plot", type=click.Path(dir_okay=False),
@@ -225,10 +228,11 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
 @format_option()
 @_device_option
 @errors_to_messages
-def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, bootstrap,
-              plot, show, seed, output, output_format, device):
+def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples,
+              samples_old_name, bootstrap, plot, show, seed, output, output_format, device):
     """The tuned model beside its reference on openings the run did not train on: per task,
     mean rewards and the gain with its interval and paired test."""
+    samples = samples_old_name or samples
     from sumprobe.core.stats import StatsConfig
     from sumprobe.results import check_outputs
     from sumprobe.rl.evaluate import run_ctrl_eval

@@ -104,6 +104,16 @@ def _umask() -> int:
     return mask
 
 
+def honour_umask(folder: str | Path) -> None:
+    """Give the files of a saved model the permissions the user's umask gives: safetensors
+    writes its files 0600, so a checkpoint was unreadable to the user's group even where the
+    umask (and every other file of the run) says otherwise."""
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
     """Write a file whole or not at all (a crash or a full disk never leaves half a results
     file, nor a hidden temporary one), with the permissions the user's umask gives. `text` may

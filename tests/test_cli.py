@@ -718,3 +718,12 @@ def test_quiet_hides_python_warnings_and_leaving_it_restores_them():
         assert warnings.filters[0][0] == "ignore"
         verbosity.set_level(verbosity.NORMAL)
         assert warnings.filters == before
+
+
+def test_probe_says_why_a_summary_has_no_score_and_refuses_an_empty_one(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--measure",
+                                 "blanc-help", "I am ok.", "Fine."])
+    assert result.exit_code == 0, result.output
+    assert "not scored (1): no token to mask (blanc-help)" in result.stderr
+    empty = runner.invoke(cli, ["probe", "--measure", "length", "A document.", "  "])
+    assert empty.exit_code == 2 and "summary 1 is empty" in empty.output

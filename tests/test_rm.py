@@ -206,6 +206,10 @@ def test_rm_train_then_the_model_as_a_measure(tiny_gpt2_dir, tmp_path):
 
     assert f"data:planted.jsonl#{file_digest(data)}|" in payload["signature"]
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    umask = os.umask(0)
+    os.umask(umask)
+    saved = [run / "final" / "model.safetensors", *run.glob("checkpoint-*/model.safetensors")]
+    assert len(saved) >= 2 and all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in saved)
     scores = tmp_path / "a.json"
     result = runner.invoke(cli, ["agreement", "--dataset", "comparisons", "--data", data,
                                  "--measure", "reward-model", "--reward-model", str(run),

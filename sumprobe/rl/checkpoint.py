@@ -205,6 +205,9 @@ def save_checkpoint(trainer, tokenizer, config: CtrlConfig, keep: int) -> Path:
         tokenizer.save_pretrained(built)
         write_config(built, config)
         torch.save({**trainer.state_dict(), "rng": rng_states}, built / STATE_FILE)
+        from sumprobe.results import honour_umask
+
+        honour_umask(built)
         _replace_dir(built, target)
         ours = [p for p in list_checkpoints(output) if (p / STATE_FILE).exists()]
         for stale in ours[:-keep]:

@@ -171,6 +171,13 @@ def _callbacks(run_dir: Path, on_log, state: dict):
                     on_log(st.global_step, st.max_steps, logs)
             return control
 
+        def on_save(self, args, st, control, **kwargs):
+            if st.is_world_process_zero:
+                from sumprobe.results import honour_umask
+
+                honour_umask(Path(args.output_dir) / f"checkpoint-{st.global_step}")
+            return control
+
         def on_train_end(self, args, st, control, **kwargs):
             if "previous" in state:
                 signal.signal(signal.SIGINT, state.pop("previous"))
@@ -290,6 +297,9 @@ def train_reward_model(config: RMConfig, resume: bool = False,
     final = run_dir / FINAL
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
+    from sumprobe.results import honour_umask
+
+    honour_umask(final)
     model.eval()
     scorer = RewardModel(model, tokenizer, builder, 0.0, str(final), {})
 

@@ -313,7 +313,7 @@ def test_help_says_where_the_seeds_update_is():
 
 def test_ctrl_eval_intervals_and_plot(trained_run, tmp_path):
     plot = tmp_path / "gains.png"
-    result = run("ctrl-eval", "--model", trained_run, "--queries", 6, "--samples", 2,
+    result = run("ctrl-eval", "--model", trained_run, "--queries", 6, "--responses", 2,
                  "--show", 0, "--bootstrap", 200, "--plot", plot)
     assert result.exit_code == 0, result.output
     assert "6 openings (of 8) from the held-out 30% of" in result.stderr
@@ -386,3 +386,13 @@ def test_prompts_and_responses_beyond_the_window_are_refused_before_loading(trai
     text = " ".join(result.output.split())
     assert "takes 64 tokens" in text and "shorten them" in text
     assert not list((tmp_path / "run").glob("checkpoint-*"))
+
+
+def test_ctrl_eval_takes_responses_under_its_old_name_too(trained_run, tmp_path):
+    for option in ("--responses", "--samples"):
+        out = tmp_path / f"{option[2:]}.json"
+        result = run("ctrl-eval", "--model", trained_run, "--queries", 2, option, 2, "--show",
+                     0, "--output", out)
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.read_text())["config"]["samples"] == 2
+    assert "--samples" not in run("ctrl-eval", "--help").output  # one name shown

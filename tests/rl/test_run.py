@@ -52,6 +52,11 @@ def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
                  "ctrl_config.json", "trainer_state.pt"):
         assert (folder / name).exists(), name
     assert read_config(folder).steps == 12
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.safetensors", "value_head.safetensors", "trainer_state.pt"):
+        # safetensors writes 0600; the user's umask decides, as for every other file
+        assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     assert not [p for p in result.output_dir.iterdir() if p.name.startswith(".")]  # no leftovers
     header = json.loads((result.output_dir / "run.json").read_text())
     assert header["config"]["steps"] == 12 and "torch" in header["versions"]
