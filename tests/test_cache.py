@@ -414,3 +414,22 @@ def test_block_results_are_keyed_by_the_source_itself_not_the_commit(tmp_path):
     assert source_digest(tmp_path / "pkg") == before  # the same files, the same key
     (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 3\n")  # an edit, same commit
     assert source_digest(tmp_path / "pkg") != before
+
+
+def test_a_rerun_read_whole_from_the_cache_on_cpu_never_imports_torch(tmp_path, tiny_bert_dir):
+    data = synthetic_comparisons(tmp_path / "data.jsonl", 20)
+    command = [sys.executable, "-X", "importtime", "-m", "sumprobe", "-q", "compare", "--model",
+               str(tiny_bert_dir), "--dataset", "comparisons", "--data", str(data),
+               "--drop-shortest", "0", "--device", "cpu", "--cache", str(tmp_path / "c.sqlite"),
+               "--output", str(tmp_path / "r.json")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-2000:]
+
+    def imported(run):
+        return {line.split("|")[-1].strip() for line in run.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    assert "torch" in imported(runs[0])  # the first run scores with the model
+    assert "torch" not in imported(runs[1])  # the rerun reads blocks: no torch, no weights

@@ -36,12 +36,14 @@ def small_sample_factor(k: int, confidence: float) -> float:
     bootstrap's variance, which is (k - 1) / k of the sample's, times t(k - 1) / z for the
     uncertainty of that variance. Both tend to 1 as k grows. Without it, percentile intervals
     from 10-30 documents covered 91-93% instead of 95% (tests/test_core_calibration.py)."""
-    from scipy import stats
+    # scipy.special's quantiles, not scipy.stats': the same numbers, and half the import time
+    # (a fully cached rerun spent 0.6 s importing scipy.stats for these two).
+    from scipy.special import ndtri, stdtrit
 
     if k < 2:
         return float("nan")
     level = (1 + confidence) / 2
-    return float(np.sqrt(k / (k - 1)) * stats.t.ppf(level, k - 1) / stats.norm.ppf(level))
+    return float(np.sqrt(k / (k - 1)) * stdtrit(k - 1, level) / ndtri(level))
 
 
 def interval(draws: np.ndarray, confidence: float, point: float | None = None,

@@ -112,12 +112,12 @@ def load_engine(
     engine = engine_class(network, tokenizer, source.name, size)
     engine.family = model_type  # what --model-type auto became, for the results' record
     if cache is not None:
-        engine.cache = _open_cache(cache, source, engine.revision, model_type, torch_dtype,
-                                   torch_device)
+        engine.cache = _open_cache(cache, source, engine.revision, model_type,
+                                   str(torch_dtype).removeprefix("torch."), torch_device.type)
     return engine
 
 
-def _open_cache(path: str, source, revision, family: str, torch_dtype, torch_device):
+def _open_cache(path: str, source, revision, family: str, dtype: str, device_type: str):
     """The cache bound to this model setting (the one place its identity is put together)."""
     from sumprobe.engine.cache import open_for_model
 
@@ -127,9 +127,7 @@ def _open_cache(path: str, source, revision, family: str, torch_dtype, torch_dev
     if source.gguf_origin:
         local, gguf = str(Path(source.gguf_origin).parent), Path(source.gguf_origin).name
     return open_for_model(path, name=source.name, local_path=local, gguf_file=gguf,
-                          revision=revision, family=family,
-                          dtype=str(torch_dtype).removeprefix("torch."),
-                          device=torch_device.type)
+                          revision=revision, family=family, dtype=dtype, device=device_type)
 
 
 class CachedEngine:
@@ -148,16 +146,22 @@ class CachedEngine:
 
 def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
     """The cache of `config`'s model setting, opened without loading the model's weights."""
-    from sumprobe.engine.device import pick_device, pick_dtype
     from sumprobe.engine.loading import config_fields
 
     source = resolve_model(config.model)
-    torch_device = pick_device(config.device)
-    torch_dtype = pick_dtype(config.dtype, torch_device)
+    if config.device == "cpu":
+        # Known without torch: a rerun read whole from the cache need not import it (~1 s).
+        device, dtype = "cpu", "float32" if config.dtype == "auto" else config.dtype
+    else:
+        from sumprobe.engine.device import pick_device, pick_dtype
+
+        torch_device = pick_device(config.device)
+        device = torch_device.type
+        dtype = str(pick_dtype(config.dtype, torch_device)).removeprefix("torch.")
     # What load_engine reads from the loaded model's config, read here without the weights.
     revision = getattr(config_fields(source), "_commit_hash", None)
-    cache = _open_cache(config.cache_path, source, revision, family, torch_dtype, torch_device)
-    return CachedEngine(source.name, cache, revision, torch_device, torch_dtype, family)
+    cache = _open_cache(config.cache_path, source, revision, family, dtype, device)
+    return CachedEngine(source.name, cache, revision, device, dtype, family)
 
 
 def engine_from(config: ModelConfig):
