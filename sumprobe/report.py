@@ -321,9 +321,20 @@ TEXT_FORMATS = {"markdown": as_markdown, "tsv": as_tsv}
 def print_tables(tables, output_format: str = "table") -> None:
     """Tables on stdout: drawn by rich ("table"), or as Markdown or TSV, a blank line between."""
     if output_format == "table":
+        import sys
+
         out = stdout_console()
         for table in tables:
-            out.print(table)
+            caption = table.caption
+            if caption and not sys.stdout.isatty():
+                # Piped or redirected: rich would wrap the notes under a table to the table's
+                # width, splitting a signature or a long note over lines a script must rejoin.
+                table.caption = None
+                out.print(table)
+                out.print(caption, soft_wrap=True)
+                table.caption = caption
+            else:
+                out.print(table)
         return
     import click
 

@@ -727,3 +727,11 @@ def test_probe_says_why_a_summary_has_no_score_and_refuses_an_empty_one(runner, 
     assert "not scored (1): no token to mask (blanc-help)" in result.stderr
     empty = runner.invoke(cli, ["probe", "--measure", "length", "A document.", "  "])
     assert empty.exit_code == 2 and "summary 1 is empty" in empty.output
+
+
+def test_notes_under_a_piped_table_are_never_wrapped(runner, tiny_bert_dir):
+    result = runner.invoke(cli, ["probe", "--model", str(tiny_bert_dir), "--word", "heater",
+                                 "The landlord fixed the heater.", "A heater."])
+    assert result.exit_code == 0, result.output
+    legend = [line for line in result.stdout.splitlines() if line.startswith("masks: ")]
+    assert len(legend) == 1 and legend[0].rstrip().endswith("in nats")  # one line, whole
