@@ -344,3 +344,16 @@ def test_no_advice_to_set_what_is_already_set(monkeypatch):
         list(read_hub("comparisons", "validation"))
     assert "HF_DATASETS_OFFLINE is set" in str(caught.value)
     assert "set HF_DATASETS_OFFLINE=1" not in str(caught.value)
+
+
+def test_a_byte_piece_of_a_character_is_shown_as_its_token_not_a_replacement(tiny_gpt2_dir):
+    from transformers import AutoTokenizer
+
+    from sumprobe.engine.base import TokenizerHelper
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_dir)
+    helper = TokenizerHelper(tokenizer, "tiny")
+    pieces = [i for i in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([i])]
+    assert pieces  # byte-level BPE: half of a two-byte character alone decodes to U+FFFD
+    assert all("\ufffd" not in helper.decode(i) and helper.decode(i) for i in pieces)
+    assert helper.decode(tokenizer("the")["input_ids"][0]) == "the"  # whole words unchanged

@@ -133,7 +133,10 @@ class TokenizerHelper:
         return [len(encoded.covering(word)) for word in words]
 
     def decode(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id]).strip()
+        text = self.tokenizer.decode([token_id]).strip()
+        if "\ufffd" in text:  # a byte-level piece of a character: show the token itself
+            return str(self.tokenizer.convert_ids_to_tokens(token_id))
+        return text
 
 
 class ClozeEngine:
