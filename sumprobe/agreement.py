@@ -127,8 +127,18 @@ def _align(runs: dict[str, list[SummaryScore]], skipped: Counter) -> dict[str, l
     dropped = max(len(s) for s in runs.values()) - len(order) if runs else 0
     if dropped:
         skipped["summary not scored by every measure"] += dropped
-    return {name: [by_key[k] for k in order]
-            for name, by_key in ((n, {s.key: s for s in scores}) for n, scores in runs.items())}
+    aligned = {name: [by_key[k] for k in order]
+               for name, by_key in ((n, {s.key: s for s in scores})
+                                    for n, scores in runs.items())}
+    # Each measure read its own copy of the records (indexed records are parsed again for
+    # each): let every measure's row share the first one's text, post id and ratings.
+    first, *others = aligned.values() if aligned else [[]]
+    for rows in others:
+        for base, row in zip(first, rows):
+            for name in ("text", "doc_id", "ratings"):
+                if getattr(row, name) == getattr(base, name):
+                    object.__setattr__(row, name, getattr(base, name))
+    return aligned
 
 
 def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:

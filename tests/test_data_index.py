@@ -142,3 +142,25 @@ def test_the_hubs_copy_is_indexed_by_row_number(monkeypatch):
     indexed = index_comparisons((), 2, 8, "validation")
     assert list(indexed.items) == whole.items and indexed.skipped == whole.skipped
     assert indexed.items[0].source.startswith("openai/summarize_from_feedback[comparisons/")
+
+
+def test_agreement_on_indexed_records_keeps_one_copy_of_each_text(tmp_path):
+    # Each measure parses the indexed records again; the aligned rows share the first
+    # measure's strings, so memory does not grow with the number of measures.
+    from sumprobe.agreement import run_agreement
+    from sumprobe.core.stats import StatsConfig
+    from sumprobe.measures import MeasureConfig
+    from tests.test_cache import synthetic_comparisons
+
+    data = synthetic_comparisons(tmp_path / "c.jsonl", 12)
+    loaded = index_comparisons([data], 0, None)
+    result = run_agreement(loaded, "comparisons", None, MeasureConfig("length"),
+                           StatsConfig(n_resamples=200))
+    first, *others = (result.scores[name] for name in result.names)
+    assert len(others) >= 3 and len(first) == 24
+    for rows in others:
+        assert all(row.text is base.text and row.doc_id is base.doc_id
+                   for base, row in zip(first, rows))
+    whole = run_agreement(prepare(load_items("comparisons", [data]), 0, None), "comparisons",
+                          None, MeasureConfig("length"), StatsConfig(n_resamples=200))
+    assert result.pairwise == whole.pairwise and result.versus == whole.versus
