@@ -128,7 +128,11 @@ def main() -> None:
     parser.add_argument("--threads", default="1", help="torch threads per run [default: 1]")
     parser.add_argument("--model", help="a real model (Hub id, folder, pypi:PACKAGE) instead of "
                         "the tiny BERT")
+    parser.add_argument("--build-model", help=argparse.SUPPRESS)  # the tiny BERT, into a folder
     args = parser.parse_args()
+    if args.build_model:
+        build_model(Path(args.build_model))
+        return
     global THREADS
     THREADS = args.threads
     rows = []
@@ -136,7 +140,11 @@ def main() -> None:
         tmp = Path(tmp)
         model = args.model or tmp / "model"
         if not args.model:
-            build_model(model)
+            # In its own process: a run's peak RSS (wait4's ru_maxrss) counts the parent's
+            # pages at the fork, so a parent holding torch would set every run's floor at
+            # about 400 MB (the figures before session 5 had that floor).
+            subprocess.run([sys.executable, __file__, "--build-model", str(model)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
         for n in [int(s) for s in args.sizes.split(",")]:
             data = tmp / f"records{n}.jsonl"
             write_records(data, n)
