@@ -13,7 +13,7 @@ partial Spearman given length.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,7 +88,12 @@ class AgreementResult:
     beyond_length: list[LengthRow] = field(default_factory=list)
     rated: list[RatedRow] = field(default_factory=list)
     partial: list[PartialRow] = field(default_factory=list)
-    scores: dict[str, list[SummaryScore]] = field(default_factory=dict)  # name -> aligned rows
+    # The summaries every measure scored, in one order: the first measure's rows (who and what
+    # each summary is), and each measure's scores and details lined up with them. A measure
+    # beside the first costs 8 bytes a summary, not a row object.
+    rows: list[SummaryScore] = field(default_factory=list)
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # name -> scores
+    details: dict[str, list] = field(default_factory=dict)  # name -> details (if it has any)
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0
     n_documents: int = 0
@@ -102,49 +107,63 @@ class AgreementResult:
     def names(self) -> list[str]:
         return [*self.measures, *self.references]
 
-    def summaries(self) -> list[dict]:
+    def summaries(self) -> Iterator[dict]:
         """One row per summary: who and what it is, every score and detail, human ratings."""
-        first = self.scores[self.names[0]]
-        rows = []
-        for i, base in enumerate(first):
-            rows.append({
+        for i, base in enumerate(self.rows):
+            yield {
                 "item": base.item, "summary": base.summary, "doc_id": base.doc_id,
                 "group": base.group, "system": base.system, "text": base.text,
                 "ratings": base.ratings, "confidence": base.confidence,
-                "scores": {name: self.scores[name][i].score for name in self.names},
-                "details": {name: self.scores[name][i].details for name in self.names
-                            if self.scores[name][i].details}})
-        return rows
+                "scores": {name: float(self.values[name][i]) for name in self.names},
+                "details": {name: self.details[name][i] for name in self.names
+                            if name in self.details and self.details[name][i]}}
 
 
-def _align(runs: dict[str, list[SummaryScore]], skipped: Counter) -> dict[str, list]:
-    """Keep the summaries that every measure scored, in one order for all."""
+def _key(score: SummaryScore) -> int:
+    return (score.item << 20) | score.summary  # (record, summary) as one integer
+
+
+@dataclass
+class _Column:
+    """One measure's scores, compactly: each summary's key, score and (if any) details."""
+
+    keys: np.ndarray
+    values: np.ndarray
+    details: list | None
+
+    @classmethod
+    def of(cls, scores: Sequence[SummaryScore]) -> _Column:
+        details = [s.details for s in scores]
+        return cls(np.array([_key(s) for s in scores], dtype=np.int64),
+                   np.array([s.score for s in scores], dtype=float),
+                   details if any(details) else None)
+
+
+def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: Counter,
+           result: AgreementResult) -> None:
+    """Keep the summaries that every measure scored, in one order for all (by record, then
+    summary), into `result.rows`, `result.values` and `result.details`."""
     keys = None
-    for scores in runs.values():
-        present = {score.key for score in scores}
-        keys = present if keys is None else keys & present
-    order = sorted(keys or ())
-    dropped = max(len(s) for s in runs.values()) - len(order) if runs else 0
+    for column in columns.values():
+        keys = column.keys if keys is None else np.intersect1d(keys, column.keys)
+    keys = np.unique(keys) if keys is not None else np.zeros(0, np.int64)
+    dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
     if dropped:
         skipped["summary not scored by every measure"] += dropped
-    aligned = {name: [by_key[k] for k in order]
-               for name, by_key in ((n, {s.key: s for s in scores})
-                                    for n, scores in runs.items())}
-    # Each measure read its own copy of the records (indexed records are parsed again for
-    # each): let every measure's row share the first one's text, post id and ratings.
-    first, *others = aligned.values() if aligned else [[]]
-    for rows in others:
-        for base, row in zip(first, rows):
-            for name in ("text", "doc_id", "ratings"):
-                if getattr(row, name) == getattr(base, name):
-                    object.__setattr__(row, name, getattr(base, name))
-    return aligned
+    for name, column in columns.items():
+        order = np.argsort(column.keys, kind="stable")
+        at = order[np.searchsorted(column.keys[order], keys)]
+        result.values[name] = column.values[at]
+        if column.details is not None:
+            result.details[name] = [column.details[i] for i in at]
+        if not result.rows:
+            result.rows = [first[i] for i in at]
 
 
 def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
     # Comparisons put the chosen summary first and the rejected one second in every record.
     positions: dict[int, dict[str, int]] = {}
-    rows = result.scores[result.measure]
+    rows = result.rows
     for i, score in enumerate(rows):
         positions.setdefault(score.item, {})[score.group] = i
     pairs = [p for p in positions.values() if {"chosen", "rejected"} <= set(p)]
@@ -155,12 +174,13 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
     options = stats.options()
     posts = [rows[p["chosen"]].doc_id for p in distinct]
     result.n_documents = len(set(posts))
+    chosen_at = np.array([p["chosen"] for p in distinct], dtype=int)
+    rejected_at = np.array([p["rejected"] for p in distinct], dtype=int)
 
     def sides(name, subset=None):
-        scores = result.scores[name]
-        chosen = [p for i, p in enumerate(distinct) if subset is None or subset[i]]
-        return ([scores[p["chosen"]].score for p in chosen],
-                [scores[p["rejected"]].score for p in chosen])
+        values = result.values[name]
+        keep = slice(None) if subset is None else np.asarray(subset, dtype=bool)
+        return list(values[chosen_at[keep]]), list(values[rejected_at[keep]])
 
     def clusters(subset=None):
         return [post for i, post in enumerate(posts) if subset is None or subset[i]]
@@ -192,7 +212,7 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
 
 
 def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = ()) -> None:
-    base = result.scores[result.measure]
+    base = result.rows
     aspects = sorted({aspect for score in base for aspect in score.ratings})
     missing = sorted(set(wanted) - set(aspects))
     if missing:
@@ -205,7 +225,7 @@ def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = 
     result.n_documents = len(set(documents))
     options = dict(resample=stats.resample, confidence=stats.confidence,
                    n_resamples=stats.n_resamples, seed=stats.seed)
-    values = {name: [s.score for s in result.scores[name]] for name in result.names}
+    values = {name: list(result.values[name]) for name in result.names}
     for aspect in aspects:
         human = [s.ratings.get(aspect, float("nan")) for s in base]
         for name in result.names:
@@ -256,15 +276,19 @@ def run_agreement(
         raise ValueError(f"a measure is named twice: {', '.join(chosen)}")
     configs = [*measure_configs,
                *(MeasureConfig(name) for name in names(references=True) if name not in chosen)]
-    runs, skipped, n_cut = {}, Counter(loaded.skipped), 0
+    columns, first, skipped, n_cut = {}, None, Counter(loaded.skipped), 0
     for config in configs:
         run = score_summaries(loaded.items, engine, config, progress)
-        runs[config.measure] = run.scores
+        # Kept whole for the first measure only (who and what each summary is); every other
+        # measure as a column of scores, its rows dropped as soon as it is scored.
+        first = run.scores if first is None else first
+        columns[config.measure] = _Column.of(run.scores)
         skipped += run.skipped
         n_cut += run.n_cut
     result = AgreementResult(chosen, [c.measure for c in configs[len(chosen):]],
-                             scores=_align(runs, skipped), skipped=skipped, n_cut=n_cut)
-    if not result.scores[result.measure]:
+                             skipped=skipped, n_cut=n_cut)
+    _align(first or [], columns, skipped, result)
+    if not result.rows:
         return result
     if dataset == "comparisons":
         _pairwise(result, stats_config)

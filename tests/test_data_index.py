@@ -144,23 +144,21 @@ def test_the_hubs_copy_is_indexed_by_row_number(monkeypatch):
     assert indexed.items[0].source.startswith("openai/summarize_from_feedback[comparisons/")
 
 
-def test_agreement_on_indexed_records_keeps_one_copy_of_each_text(tmp_path):
-    # Each measure parses the indexed records again; the aligned rows share the first
-    # measure's strings, so memory does not grow with the number of measures.
+def test_agreement_on_indexed_records_equals_agreement_on_records_read_whole(tmp_path):
+    # Each measure parses the indexed records again; only the first measure's rows are kept,
+    # every other measure as a column of scores lined up with them.
     from sumprobe.agreement import run_agreement
     from sumprobe.core.stats import StatsConfig
     from sumprobe.measures import MeasureConfig
     from tests.test_cache import synthetic_comparisons
 
     data = synthetic_comparisons(tmp_path / "c.jsonl", 12)
-    loaded = index_comparisons([data], 0, None)
-    result = run_agreement(loaded, "comparisons", None, MeasureConfig("length"),
-                           StatsConfig(n_resamples=200))
-    first, *others = (result.scores[name] for name in result.names)
-    assert len(others) >= 3 and len(first) == 24
-    for rows in others:
-        assert all(row.text is base.text and row.doc_id is base.doc_id
-                   for base, row in zip(first, rows))
-    whole = run_agreement(prepare(load_items("comparisons", [data]), 0, None), "comparisons",
-                          None, MeasureConfig("length"), StatsConfig(n_resamples=200))
-    assert result.pairwise == whole.pairwise and result.versus == whole.versus
+    runs = [run_agreement(loaded, "comparisons", None, MeasureConfig("length"),
+                          StatsConfig(n_resamples=200))
+            for loaded in (index_comparisons([data], 0, None),
+                           prepare(load_items("comparisons", [data]), 0, None))]
+    indexed, whole = runs
+    assert len(indexed.rows) == 24 and set(indexed.values) == set(indexed.names)
+    assert all(len(v) == 24 for v in indexed.values.values())
+    assert indexed.pairwise == whole.pairwise and indexed.versus == whole.versus
+    assert list(indexed.summaries()) == list(whole.summaries())
