@@ -236,6 +236,13 @@ def _check_writable_in(option: str, path: str | Path, folder: Path) -> None:
         raise DataError(f"{option} {path}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DataError(f"{option} {path}: cannot write in {folder} (permission denied)")
+    try:  # what os.access cannot see: a read-only mount for root, /proc, a full quota
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".sumprobe-check-")
+    except OSError as error:
+        raise DataError(f"{option} {path}: cannot write in {folder} "
+                        f"({(error.strerror or str(error)).lower()})") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def write_json(path: str | Path, payload: dict) -> None:

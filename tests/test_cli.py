@@ -735,3 +735,12 @@ def test_notes_under_a_piped_table_are_never_wrapped(runner, tiny_bert_dir):
     assert result.exit_code == 0, result.output
     legend = [line for line in result.stdout.splitlines() if line.startswith("masks: ")]
     assert len(legend) == 1 and legend[0].rstrip().endswith("in nats")  # one line, whole
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc on this system")
+def test_a_folder_no_file_can_be_made_in_is_refused_before_any_work(runner):
+    # os.access says yes to root in /proc; a file there cannot be made all the same.
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", COMPARISONS,
+                                 "--model", "no-org/no-model", "--output", "/proc/r.json"])
+    assert result.exit_code == 1 and "cannot write in /proc" in result.output
+    assert "Traceback" not in result.output
