@@ -174,6 +174,8 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
                     raise DataError(f"{option} {path}: {file} is read twice (also through "
                                     f"{read[file]})")
                 read[file] = f"{option} {path}"
+    _same_bytes_twice({file: name for file, name in read.items()
+                       if name.split()[0] in DATA_OPTIONS})
     written: dict[Path, str] = {}
     for option, path in outputs.items():
         if not path:
@@ -206,6 +208,22 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
             raise DataError(f"--plot {path}: {target.suffix or 'no'} format; use "
                             f"{', '.join(PLOT_FORMATS)}")
         _check_writable_in(option, path, target.parent)
+
+
+def _same_bytes_twice(files: dict[Path, str]) -> None:
+    """Refuse two data files with the same bytes (a copy under another name): every record
+    would be counted twice. Only files of equal size are read to compare."""
+    by_size: dict[int, list[Path]] = {}
+    for file in files:
+        by_size.setdefault(file.stat().st_size, []).append(file)
+    for same_size in by_size.values():
+        seen: dict[str, Path] = {}
+        for file in same_size if len(same_size) > 1 else ():
+            digest = file_digest(file)
+            if digest in seen:
+                raise DataError(f"{files[file]}: {file} holds the same bytes as {seen[digest]} "
+                                f"({files[seen[digest]]}): its records would be counted twice")
+            seen[digest] = file
 
 
 def check_output_folder(option: str, path: str | Path | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -744,3 +745,15 @@ def test_a_folder_no_file_can_be_made_in_is_refused_before_any_work(runner):
                                  "--model", "no-org/no-model", "--output", "/proc/r.json"])
     assert result.exit_code == 1 and "cannot write in /proc" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_copy_of_a_data_file_under_another_name_is_refused(runner, tmp_path):
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(COMPARISONS, copy)
+    other = tmp_path / "other.jsonl"  # the same size, other bytes: read and kept
+    other.write_bytes(Path(COMPARISONS).read_bytes().replace(b"a", b"e", 1))
+    base = ["compare", "--dataset", "comparisons", "--measure", "length", "--drop-shortest", "0",
+            "--bootstrap", "200", "--data", COMPARISONS]
+    twice = runner.invoke(cli, [*base, "--data", str(copy)])
+    assert twice.exit_code == 1 and "holds the same bytes as" in " ".join(twice.output.split())
+    assert runner.invoke(cli, [*base, "--data", str(other)]).exit_code == 0
