@@ -89,7 +89,8 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def _data_files(path: Path) -> list[Path]:
+def data_files(path: Path) -> list[Path]:
+    """The data files a --data path names: itself, or a folder's JSON / JSON Lines files."""
     if path.is_dir():
         files = sorted(
             p for p in path.iterdir()
@@ -114,7 +115,7 @@ def located_json_lines(paths: Sequence[str | Path]
     """`read_json_lines` with each row's file, byte offset and line number, by which it can be
     read again alone (`sumprobe.data_index`)."""
     for given in paths:
-        for path in _data_files(Path(given)):
+        for path in data_files(Path(given)):
             try:
                 with _open_bytes(path) as lines:
                     offset = 0

@@ -27,7 +27,7 @@ from sumprobe.data import (
     DIGEST_SIZE,
     Loaded,
     ProbeItem,
-    _data_files,
+    data_files,
     encodable,
     hub_rows,
     hub_where,
@@ -41,7 +41,7 @@ from sumprobe.errors import DataError
 def indexable(paths: Sequence[str | Path]) -> bool:
     """Whether every data file can be re-entered at a byte offset (no gzip)."""
     try:
-        files = [file for given in paths for file in _data_files(Path(given))]
+        files = [file for given in paths for file in data_files(Path(given))]
     except DataError:
         return False  # load_items will say what is wrong
     return bool(files) and all(file.suffix != ".gz" for file in files)
