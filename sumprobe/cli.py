@@ -499,8 +499,13 @@ def _add_commands():
 
     for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS, *cli_cache.COMMANDS]:
         cli.add_command(command)
-    for command in cli.commands.values():
+    def with_verbosity(command):
         command.params.extend(verbosity_options())
+        for sub in getattr(command, "commands", {}).values():  # `cache info`, `cache clear`
+            with_verbosity(sub)
+
+    for command in cli.commands.values():
+        with_verbosity(command)
 
 
 _add_commands()

@@ -39,12 +39,15 @@ from sumprobe.errors import DataError
 
 
 def indexable(paths: Sequence[str | Path]) -> bool:
-    """Whether every data file can be re-entered at a byte offset (no gzip)."""
+    """Whether every data file can be re-entered at a byte offset (no gzip, no pipe)."""
     try:
         files = [file for given in paths for file in data_files(Path(given))]
     except DataError:
         return False  # load_items will say what is wrong
-    return bool(files) and all(file.suffix != ".gz" for file in files)
+    # Regular files only: a pipe or FIFO (--data <(...)) cannot be read a second time.
+    from sumprobe.results import is_stream
+
+    return bool(files) and all(file.suffix != ".gz" and not is_stream(file) for file in files)
 
 
 class _Files:
@@ -53,7 +56,7 @@ class _Files:
     def __init__(self):
         self.files: list[Path] = []
         self._numbers: dict[Path, int] = {}
-        self.file_no, self.offsets, self.lines = array("H"), array("q"), array("i")
+        self.file_no, self.offsets, self.lines = array("I"), array("q"), array("i")
 
     def add(self, location: tuple[Path, int, int]) -> None:
         path, offset, line = location

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -80,7 +81,10 @@ def run_record(path: Path, config: dict, resumed_from: str | Path | None,
         return {**header, "resumes": []}
     try:
         first = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # unreadable: keep what is known now, and say so in it
+    except (OSError, ValueError):
+        first = None
+    if not isinstance(first, dict) or not isinstance(first.get("resumes", []), list):
+        # unreadable, or not a run file: keep what is known now, and say so in it
         return {**header, "resumes": [], "note": f"{path.name} was unreadable at this resume"}
     return {**first, "resumes": [*first.get("resumes", []), header]}
 
@@ -118,16 +122,13 @@ def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
     """Write a file whole or not at all (a crash or a full disk never leaves half a results
     file, nor a hidden temporary one), with the permissions the user's umask gives. `text` may
     come in pieces (a generator), so a large file is never held in memory whole."""
-    path = Path(path).resolve()  # through a link to its target, never replacing the link
-    if path.exists() and not path.is_file():
+    if is_stream(path):
         # A device or a pipe (/dev/null, /dev/stdout, a FIFO): written through, never
-        # replaced by a regular file (renaming over /dev/null would break the machine).
-        with open(path, "w", encoding="utf-8") as out:
-            if isinstance(text, str):
-                out.write(text)
-            else:
-                out.writelines(text)
+        # replaced by a regular file (renaming over /dev/null would break the machine, and
+        # over a redirected /dev/stdout would drop what was printed before).
+        _write_through(str(path), [text] if isinstance(text, str) else text)
         return
+    path = Path(path).resolve()  # through a link to its target, never replacing the link
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -147,9 +148,46 @@ PLOT_FORMATS = (".png", ".pdf", ".svg")
 DATA_OPTIONS = ("--data", "--eval-data")  # inputs read whole, every file of a folder
 
 
-def _files(path: Path) -> list[Path]:
-    return sorted(p.resolve() for p in path.iterdir() if p.is_file()) if path.is_dir() else \
-        [path.resolve()]
+def _write_through(path: str, pieces: Iterable[str]) -> None:
+    """Write to a stream as it is. This process's own stdout and stderr are written through
+    the open streams (after what was printed, in order; reopening a redirected /dev/stdout
+    would truncate the file), another descriptor through a copy of it; a device or a FIFO is
+    opened for writing."""
+    own = {"/dev/stdout": sys.stdout, "/dev/stderr": sys.stderr}.get(path)
+    if own is not None:
+        own.writelines(pieces)
+        own.flush()
+        return
+    descriptor = re.fullmatch(r"/(?:dev|proc/self)/fd/(\d+)", path)
+    sys.stdout.flush()
+    with (os.fdopen(os.dup(int(descriptor.group(1))), "w", encoding="utf-8") if descriptor
+          else open(path, "w", encoding="utf-8")) as out:
+        out.writelines(pieces)
+
+
+def is_stream(path: str | Path) -> bool:
+    """A device, a pipe or a process's stream (/dev/stdout, /dev/fd/3, a FIFO): read or
+    written through, never resolved, replaced, hashed or re-read at an offset."""
+    text = str(path)
+    # A process's own streams, whatever they are redirected to (a file, after resolving).
+    if text in ("/dev/stdin", "/dev/stdout", "/dev/stderr") or \
+            text.startswith("/dev/fd/") or re.match(r"/proc/[^/]+/fd/", text):
+        return True
+    path = Path(path)
+    return path.exists() and not path.is_file()
+
+
+def _files(option: str, path: Path) -> list[Path]:
+    """The files an input names, resolved (a data folder: its data files only)."""
+    if is_stream(path):
+        return []  # read once, as it comes: nothing to compare or guard
+    if not path.is_dir():
+        return [path.resolve()]
+    if option in DATA_OPTIONS:
+        from sumprobe.data import data_files
+
+        return sorted(p.resolve() for p in data_files(path))
+    return sorted(p.resolve() for p in path.iterdir() if p.is_file())
 
 
 def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | None]) -> None:
@@ -169,7 +207,7 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
                 folders[Path(path).resolve()] = f"{option} {path}"
                 if option in DATA_OPTIONS:
                     data_folders[Path(path).resolve()] = f"{option} {path}"
-            for file in _files(Path(path)):
+            for file in _files(option, Path(path)):
                 if file in read:
                     raise DataError(f"{option} {path}: {file} is read twice (also through "
                                     f"{read[file]})")
@@ -178,8 +216,8 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
                        if name.split()[0] in DATA_OPTIONS})
     written: dict[Path, str] = {}
     for option, path in outputs.items():
-        if not path:
-            continue
+        if not path or is_stream(path):
+            continue  # none, or written through as it is (/dev/stdout, a FIFO)
         target = Path(path).resolve()  # links followed: a link to the data is the data
         if target in read:
             raise DataError(f"{option} {path} is an input of this command ({read[target]}): "
@@ -202,8 +240,6 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
         written[target] = option
         if target.is_dir():
             raise DataError(f"{option} {path} is a folder; give a file name")
-        if target.exists() and not target.is_file():
-            continue  # a device or a pipe (/dev/null): written through
         if option == "--plot" and target.suffix.lower() not in PLOT_FORMATS:
             raise DataError(f"--plot {path}: {target.suffix or 'no'} format; use "
                             f"{', '.join(PLOT_FORMATS)}")
@@ -215,7 +251,9 @@ def _same_bytes_twice(files: dict[Path, str]) -> None:
     would be counted twice. Only files of equal size are read to compare."""
     by_size: dict[int, list[Path]] = {}
     for file in files:
-        by_size.setdefault(file.stat().st_size, []).append(file)
+        size = file.stat().st_size
+        if size:  # empty files hold no records to count twice
+            by_size.setdefault(size, []).append(file)
     for same_size in by_size.values():
         seen: dict[str, Path] = {}
         for file in same_size if len(same_size) > 1 else ():
@@ -327,6 +365,9 @@ def data_digests(paths, dataset: str, split: str) -> dict[str, str]:
         return {f"hub:{dataset}/{split}": "hub"}
     found: dict[str, str] = {}
     for path in map(Path, paths):
+        if is_stream(path):
+            found[str(path)] = "stream"  # read once, as it came: nothing left to hash
+            continue
         files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
         for file in files:
             found[str(file)] = file_digest(file)

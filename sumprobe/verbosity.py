@@ -13,23 +13,22 @@ QUIET, NORMAL, VERBOSE = -1, 0, 1
 _level = NORMAL
 
 
-_shown_warnings: list | None = None  # Python's warning filters from before -q
+_QUIET_FILTER = ("ignore", None, Warning, None, 0)  # what warnings.simplefilter("ignore") adds
 
 
 def set_level(level: int) -> None:
     """Set the level; quiet also hides Python warnings (the libraries' UserWarnings), and
-    leaving quiet brings them back."""
-    global _level, _shown_warnings
+    leaving quiet shows them again. Decided from the filters as they are now, not from what
+    an earlier call did: a caller (pytest, for one) may have restored them since."""
+    global _level
     import warnings
 
-    if level <= QUIET and _shown_warnings is None:
-        _shown_warnings = list(warnings.filters)
+    if level <= QUIET:
         warnings.simplefilter("ignore")
-    elif level > QUIET and _shown_warnings is not None:
-        warnings.filters[:] = _shown_warnings
+    elif _QUIET_FILTER in warnings.filters:
+        warnings.filters.remove(_QUIET_FILTER)
         # The list changed in place: tell the C side, where this Python has the hook.
         getattr(warnings, "_filters_mutated", lambda: None)()
-        _shown_warnings = None
     _level = level
 
 

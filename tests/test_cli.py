@@ -757,3 +757,71 @@ def test_a_copy_of_a_data_file_under_another_name_is_refused(runner, tmp_path):
     twice = runner.invoke(cli, [*base, "--data", str(copy)])
     assert twice.exit_code == 1 and "holds the same bytes as" in " ".join(twice.output.split())
     assert runner.invoke(cli, [*base, "--data", str(other)]).exit_code == 0
+
+
+def test_data_from_a_pipe_is_read_once_and_whole(runner):
+    import threading
+
+    read_end, write_end = os.pipe()
+
+    def feed():
+        with os.fdopen(write_end, "wb") as out:
+            out.write(Path(COMPARISONS).read_bytes())
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data",
+                                     f"/dev/fd/{read_end}", "--measure", "length",
+                                     "--drop-shortest", "0", "--bootstrap", "200", "--format",
+                                     "json"], catch_exceptions=False)
+    finally:
+        feeder.join(timeout=30)
+        os.close(read_end)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["records"] == 14  # not indexed: a pipe cannot be re-read
+    assert f"data:{read_end}#stream|" in printed["signature"]  # nothing left to hash
+
+
+def test_output_to_a_redirected_stdout_appends_instead_of_replacing_the_file(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.txt"
+    log.write_text("PREVIOUS\n")
+    with open(log, "a") as out:
+        done = subprocess.run([sys.executable, "-m", "sumprobe", "compare", "--dataset",
+                               "comparisons", "--data", COMPARISONS, "--measure", "length",
+                               "--drop-shortest", "0", "--bootstrap", "200", "--output",
+                               "/dev/stdout"], stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    text = log.read_text()
+    assert text.startswith("PREVIOUS\n") and "mean score per group" in text
+    assert '"groups": [' in text  # the results JSON after the tables, nothing lost
+
+
+def test_empty_and_non_data_files_in_a_data_folder_are_not_called_copies(runner, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(COMPARISONS, folder / "a.jsonl")
+    for name in ("b.jsonl", "c.jsonl", ".gitkeep", "NOTES"):
+        (folder / name).write_text("")
+    result = runner.invoke(cli, ["compare", "--dataset", "comparisons", "--data", str(folder),
+                                 "--measure", "length", "--drop-shortest", "0", "--bootstrap",
+                                 "200"])
+    assert result.exit_code == 0, result.output
+
+
+def test_quiet_hides_warnings_each_time_even_after_a_caller_restored_the_filters():
+    import warnings
+
+    from sumprobe import verbosity
+
+    for _ in range(2):  # pytest restores the filters around each test, as this block does
+        with warnings.catch_warnings():
+            verbosity.set_level(verbosity.QUIET)
+            assert warnings.filters[0][0] == "ignore"
+    verbosity.set_level(verbosity.NORMAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,3 +52,14 @@ def test_a_pypi_model_is_recorded_with_its_package_version():
     assert header["model_packages"] == {"pypi:click": metadata.version("click"),
                                         "pypi:nope-xyz": None}
     assert "model_packages" not in run_header({"model": "bert-base-uncased"})
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', '{"resumes": null}', "{not json"])
+def test_a_run_file_of_another_shape_is_noted_not_a_crash_on_resume(tmp_path, content):
+    from sumprobe.results import run_record
+
+    path = tmp_path / "run.json"
+    path.write_text(content)
+    record = run_record(path, {"steps": 2}, "checkpoint-1", {}, {})
+    assert record["resumes"] == [] and "unreadable" in record["note"]
+    assert record["config"] == {"steps": 2}
