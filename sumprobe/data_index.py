@@ -141,7 +141,17 @@ class IndexedRecords(Sequence):
     def read(self, positions: Sequence[int]) -> list[ProbeItem]:
         """The records at `positions` (in the index), parsed again."""
         shared: dict = {}  # records of one post share its text, as load_items makes them
-        return [parse_comparison(row, where, shared) for where, row in self._source.rows(positions)]
+        items = []
+        for position, (where, row) in zip(positions, self._source.rows(positions)):
+            item = parse_comparison(row, where, shared)
+            if record_digest(item) != self._digests[position * DIGEST_SIZE:
+                                                    (position + 1) * DIGEST_SIZE]:
+                # Another record where the indexed one was: results would be scored on one
+                # record and cached under the other's key.
+                raise DataError(f"{where}: changed since the run began (the file was indexed, "
+                                "then rewritten); run the command again")
+            items.append(item)
+        return items
 
 
 class RecordBlock(Sequence):

@@ -162,3 +162,12 @@ def test_agreement_on_indexed_records_equals_agreement_on_records_read_whole(tmp
     assert all(len(v) == 24 for v in indexed.values.values())
     assert indexed.pairwise == whole.pairwise and indexed.versus == whole.versus
     assert list(indexed.summaries()) == list(whole.summaries())
+
+
+def test_a_record_replaced_by_another_valid_one_is_named(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(_row("one two three", "d1") + _row("four five", "d2"))
+    records = index_comparisons([data], 0, None).items
+    data.write_text(_row("one two three", "d9") + _row("four five", "d2"))  # same offsets
+    with pytest.raises(DataError, match="d.jsonl:1: changed since the run began"):
+        list(records[0:2])
