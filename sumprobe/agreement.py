@@ -12,8 +12,10 @@ partial Spearman given length.
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +32,15 @@ from sumprobe.core.length import BeyondLength, beyond_length, length_matched
 from sumprobe.core.stats import Difference, StatsConfig
 from sumprobe.data import Loaded
 from sumprobe.errors import DataError
-from sumprobe.measures import MeasureConfig, SummaryScore, names, score_summaries
+from sumprobe.measures import (
+    SCORES_IN_MEMORY,
+    MeasureConfig,
+    SummaryScore,
+    names,
+    score_summaries,
+)
 from sumprobe.measures.references import words
+from sumprobe.measures.spill import SpilledRows
 
 # The labeler's confidence: distance of `extra.confidence` (1-9) from 5, so 1 slight .. 4 sure.
 CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confidence 3",
@@ -79,6 +88,40 @@ class PartialRow:
     verdict: str
 
 
+class _Summaries:
+    """What the statistics need of each summary, as columns, read in one pass over the rows:
+    its record, group, post, system, labeler confidence, length in words, a fingerprint of
+    its text (to find pairs of identical summaries) and its human ratings."""
+
+    def __init__(self, rows: Iterable[SummaryScore]):
+        names: dict[str, str] = {}  # one copy of each post id, group and system name
+        self.item, self.confidence, self.words = array("q"), array("i"), array("q")
+        self.fingerprint = array("q")
+        self.group: list[str] = []
+        self.document: list[str] = []
+        self.system: list[str] = []
+        ratings: dict[str, array] = {}
+        for n, row in enumerate(rows):
+            self.item.append(row.item)
+            self.group.append(names.setdefault(row.group, row.group))
+            self.document.append(names.setdefault(row.doc_id, row.doc_id))
+            self.system.append(names.setdefault(row.system or "", row.system or ""))
+            self.confidence.append(-1 if row.confidence is None else row.confidence)
+            self.words.append(words(row.text))
+            self.fingerprint.append(hash(row.text.strip()))
+            for aspect, value in row.ratings.items():
+                column = ratings.setdefault(aspect, array("d", [math.nan] * n))
+                column.append(value)
+            for column in ratings.values():
+                if len(column) == n:
+                    column.append(math.nan)
+        self.ratings = {aspect: np.frombuffer(column, dtype=float)
+                        for aspect, column in ratings.items()}
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+
 @dataclass
 class AgreementResult:
     measures: list[str]  # the measures asked for, in order
@@ -88,10 +131,12 @@ class AgreementResult:
     beyond_length: list[LengthRow] = field(default_factory=list)
     rated: list[RatedRow] = field(default_factory=list)
     partial: list[PartialRow] = field(default_factory=list)
-    # The summaries every measure scored, in one order: the first measure's rows (who and what
-    # each summary is), and each measure's scores and details lined up with them. A measure
-    # beside the first costs 8 bytes a summary, not a row object.
-    rows: list[SummaryScore] = field(default_factory=list)
+    # The summaries every measure scored, in one order: who and what each summary is (the
+    # first measure's rows, beyond the first thousands on disk, and as compact columns for the
+    # statistics), and each measure's scores and details lined up with them. A measure costs
+    # 8 bytes a summary, not a row object.
+    rows: Sequence[SummaryScore] = field(default_factory=list)
+    table: _Summaries | None = None
     values: dict[str, np.ndarray] = field(default_factory=dict)  # name -> scores
     details: dict[str, list] = field(default_factory=dict)  # name -> details (if it has any)
     skipped: Counter = field(default_factory=Counter)
@@ -132,10 +177,15 @@ class _Column:
     details: list | None
 
     @classmethod
-    def of(cls, scores: Sequence[SummaryScore]) -> _Column:
-        details = [s.details for s in scores]
-        return cls(np.array([_key(s) for s in scores], dtype=np.int64),
-                   np.array([s.score for s in scores], dtype=float),
+    def of(cls, scores: Iterable[SummaryScore]) -> _Column:
+        """In one pass: the scores may be on disk."""
+        keys, values, details = array("q"), array("d"), []
+        for score in scores:
+            keys.append(_key(score))
+            values.append(score.score)
+            details.append(score.details)
+        return cls(np.frombuffer(keys, dtype=np.int64) if keys else np.zeros(0, np.int64),
+                   np.frombuffer(values, dtype=float) if values else np.zeros(0),
                    details if any(details) else None)
 
 
@@ -150,29 +200,51 @@ def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: 
     dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
     if dropped:
         skipped["summary not scored by every measure"] += dropped
-    for name, column in columns.items():
+    for number, (name, column) in enumerate(columns.items()):
         order = np.argsort(column.keys, kind="stable")
         at = order[np.searchsorted(column.keys[order], keys)]
         result.values[name] = column.values[at]
         if column.details is not None:
             result.details[name] = [column.details[i] for i in at]
-        if not result.rows:
-            result.rows = [first[i] for i in at]
+        if number == 0:
+            result.rows = _in_order(first, at)
+            result.table = _Summaries(result.rows)
+
+
+def _in_order(rows: Sequence[SummaryScore], at: np.ndarray) -> Sequence[SummaryScore]:
+    """`rows[at]`, kept as they came (on disk beyond the first thousands). Measures give their
+    rows record by record, so `at` rises and one pass picks them; otherwise they are read
+    into memory to be reordered."""
+    if len(at) and not np.all(np.diff(at) > 0):
+        every = list(rows)
+        return [every[i] for i in at]
+    kept = SpilledRows(SCORES_IN_MEMORY)
+    wanted = np.zeros(len(rows), dtype=bool)
+    wanted[at] = True
+    block = []
+    for keep, row in zip(wanted, rows):
+        if keep:
+            block.append(row)
+            if len(block) == 2000:
+                kept.extend(block)
+                block = []
+    kept.extend(block)
+    return kept
 
 
 def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
     # Comparisons put the chosen summary first and the rejected one second in every record.
     positions: dict[int, dict[str, int]] = {}
-    rows = result.rows
-    for i, score in enumerate(rows):
-        positions.setdefault(score.item, {})[score.group] = i
+    table = result.table
+    for i, (item, group) in enumerate(zip(table.item, table.group)):
+        positions.setdefault(item, {})[group] = i
     pairs = [p for p in positions.values() if {"chosen", "rejected"} <= set(p)]
     distinct = [p for p in pairs
-                if rows[p["chosen"]].text.strip() != rows[p["rejected"]].text.strip()]
+                if table.fingerprint[p["chosen"]] != table.fingerprint[p["rejected"]]]
     if len(distinct) < len(pairs):
         result.skipped["comparison with identical summaries"] += len(pairs) - len(distinct)
     options = stats.options()
-    posts = [rows[p["chosen"]].doc_id for p in distinct]
+    posts = [table.document[p["chosen"]] for p in distinct]
     result.n_documents = len(set(posts))
     chosen_at = np.array([p["chosen"] for p in distinct], dtype=int)
     rejected_at = np.array([p["rejected"] for p in distinct], dtype=int)
@@ -189,11 +261,11 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
         result.pairwise.append(PairwiseRow(name, "all",
                                            pairwise_agreement(*sides(name), posts, **options)))
     for level, band in CONFIDENCE_LEVELS.items():
-        subset = [rows[p["chosen"]].confidence == level for p in distinct]
+        subset = [table.confidence[p["chosen"]] == level for p in distinct]
         for name in result.measures if any(subset) else ():
             result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
                 *sides(name, subset), clusters(subset), **options)))
-    lengths = [[words(rows[p[side]].text) for p in distinct] for side in ("chosen", "rejected")]
+    lengths = [[table.words[p[side]] for p in distinct] for side in ("chosen", "rejected")]
     matched = length_matched(*lengths, stats.length_tolerance)
     band = f"length-matched (±{stats.length_tolerance} words)"
     for name in result.names:
@@ -212,22 +284,21 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
 
 
 def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = ()) -> None:
-    base = result.rows
-    aspects = sorted({aspect for score in base for aspect in score.ratings})
+    table = result.table
+    aspects = sorted(table.ratings)
     missing = sorted(set(wanted) - set(aspects))
     if missing:
         raise DataError(f"no human score named {', '.join(missing)} in the data; it has "
                         f"{', '.join(aspects)}")
     aspects = [a for a in aspects if not wanted or a in wanted]
-    documents = [score.doc_id for score in base]
-    systems = [score.system or "" for score in base]
-    lengths = [float(words(score.text)) for score in base]
+    documents, systems = table.document, table.system
+    lengths = [float(n) for n in table.words]
     result.n_documents = len(set(documents))
     options = dict(resample=stats.resample, confidence=stats.confidence,
                    n_resamples=stats.n_resamples, seed=stats.seed)
     values = {name: list(result.values[name]) for name in result.names}
     for aspect in aspects:
-        human = [s.ratings.get(aspect, float("nan")) for s in base]
+        human = list(table.ratings[aspect])
         for name in result.names:
             for level in LEVELS:
                 result.rated.append(RatedRow(name, aspect, level, *(
@@ -278,7 +349,7 @@ def run_agreement(
                *(MeasureConfig(name) for name in names(references=True) if name not in chosen)]
     columns, first, skipped, n_cut = {}, None, Counter(loaded.skipped), 0
     for config in configs:
-        run = score_summaries(loaded.items, engine, config, progress)
+        run = score_summaries(loaded.items, engine, config, progress, spill=True)
         # Kept whole for the first measure only (who and what each summary is); every other
         # measure as a column of scores, its rows dropped as soon as it is scored.
         first = run.scores if first is None else first
@@ -288,7 +359,7 @@ def run_agreement(
     result = AgreementResult(chosen, [c.measure for c in configs[len(chosen):]],
                              skipped=skipped, n_cut=n_cut)
     _align(first or [], columns, skipped, result)
-    if not result.rows:
+    if not result.table:
         return result
     if dataset == "comparisons":
         _pairwise(result, stats_config)

@@ -59,13 +59,13 @@ def plot_agreement(path: str | Path, result, caption: str = "") -> None:
         axes.axhline(0, color="grey", linestyle="--", linewidth=1)
         axes.set_ylabel("agree − disagree with labelers (points; chance 0)")
     else:
-        rows, values = result.rows, result.values[result.measure]
-        aspects = sorted({a for s in rows for a in s.ratings})
+        ratings, values = result.table.ratings, result.values[result.measure]
+        aspects = sorted(ratings)
         figure, grid = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects), 3.2),
                                     squeeze=False)
         for axes, aspect in zip(grid[0], aspects):
-            pairs = [(s.ratings[aspect], value) for s, value in zip(rows, values)
-                     if aspect in s.ratings]
+            pairs = [(human, value) for human, value in zip(ratings[aspect], values)
+                     if human == human]  # NaN: not rated on this aspect
             axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=8, alpha=0.5)
             axes.set_xlabel(f"human {aspect}")
             axes.set_ylabel(result.measure)
