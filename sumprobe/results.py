@@ -198,15 +198,12 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
     """
     read: dict[Path, str] = {}
     folders: dict[Path, str] = {}  # input folders: no file of theirs may be replaced
-    data_folders: dict[Path, str] = {}  # read whole: nothing may be added either
     for option, paths in inputs.items():
         for path in paths or ():
             if not Path(path).exists():
                 continue  # the loader names a missing input
             if Path(path).is_dir():
                 folders[Path(path).resolve()] = f"{option} {path}"
-                if option in DATA_OPTIONS:
-                    data_folders[Path(path).resolve()] = f"{option} {path}"
             for file in _files(option, Path(path)):
                 if file in read:
                     raise DataError(f"{option} {path}: {file} is read twice (also through "
@@ -229,12 +226,7 @@ def check_outputs(inputs: dict[str, Sequence[str]], outputs: dict[str, str | Non
         if inside and target.is_file():
             raise DataError(f"{option} {path} is a file of an input of this command ({inside}): "
                             "writing it would destroy a model or data file")
-        in_data = next((name for folder, name in data_folders.items()
-                        if target.is_relative_to(folder)), None)
-        if in_data:
-            raise DataError(f"{option} {path} is inside a data folder of this command "
-                            f"({in_data}): the next run would read it as data; write it "
-                            "elsewhere")
+        _not_in_a_data_folder(option, path, target, inputs)
         if target in written:
             raise DataError(f"{option} and {written[target]} both write {path}")
         written[target] = option
@@ -274,14 +266,21 @@ def check_output_folder(option: str, path: str | Path | None,
     target = Path(path).resolve()
     if target.exists() and not target.is_dir():
         raise DataError(f"{option} {path} is a file, not a folder")
+    _not_in_a_data_folder(option, path, target, inputs or {})
+    _check_writable_in(option, path, target)
+
+
+def _not_in_a_data_folder(option: str, path: str | Path, target: Path,
+                          inputs: dict[str, Sequence[str]]) -> None:
+    """A data folder is read whole, every file of it: nothing may be written inside one (a
+    results file or a run's logs would be read as data by the next run)."""
     for data_option in DATA_OPTIONS:
-        for given in (inputs or {}).get(data_option, ()):
+        for given in inputs.get(data_option) or ():
             folder = Path(given).resolve()
             if folder.is_dir() and target.is_relative_to(folder):
                 raise DataError(f"{option} {path} is inside a data folder of this command "
-                                f"({data_option} {given}): the next run would read its logs "
-                                "as data; write it elsewhere")
-    _check_writable_in(option, path, target)
+                                f"({data_option} {given}): the next run would read it as "
+                                "data; write it elsewhere")
 
 
 def _check_writable_in(option: str, path: str | Path, folder: Path) -> None:
