@@ -62,10 +62,10 @@ def query_from_text(tokenizer, text: str) -> Query:
     return Query(text, ids)
 
 
-def model_window(lm) -> int | None:
-    """The longest sequence the model takes (positions), when its config says."""
+def model_window(config) -> int | None:
+    """The longest sequence a model takes (positions), when its config says."""
     for key in ("n_positions", "max_position_embeddings", "max_sequence_length"):
-        value = getattr(lm.config, key, None)
+        value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
             return value
     return None
@@ -101,7 +101,7 @@ def sample_continuations(lm, tokenizer, task: str, text: str, n: int, n_new: int
     if task not in prefixes:
         raise DataError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     query = query_from_text(tokenizer, text)
-    ids, n_new, notes = fit_to_window(prefixes[task], query.ids, n_new, model_window(lm))
+    ids, n_new, notes = fit_to_window(prefixes[task], query.ids, n_new, model_window(lm.config))
     torch.manual_seed(seed)
     out = generate_responses(lm, [ids] * n, n_new, _pad_id(tokenizer), n)  # [n, T]
     return tokenizer.batch_decode(out, skip_special_tokens=True), notes

@@ -83,13 +83,11 @@ def check_lengths(config: CtrlConfig, tokenizer) -> None:
     """Refuse, from the policy's config, a prompt and response that do not fit its window
     (prefix + --txt-in-len + --txt-out-len): past it the position embeddings run out and
     the first rollout fails deep in the model."""
-    from types import SimpleNamespace
-
     from sumprobe.rl.evaluate import model_window
     from sumprobe.rl.policy import model_config
     from sumprobe.rl.prompts import prefix_ids
 
-    window = model_window(SimpleNamespace(config=model_config(config.lm_name)))
+    window = model_window(model_config(config.lm_name))
     prefix = max(len(ids) for ids in prefix_ids(tokenizer).values())
     needed = prefix + config.txt_in_len + config.txt_out_len
     if window is not None and needed > window:
