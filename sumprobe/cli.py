@@ -283,7 +283,8 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
     item = ProbeItem("document", document, tuple(
         Summary(f"summary {i}", text) for i, text in enumerate(summaries, start=1)), "argument")
     err = stderr_console()
-    engine = _engine_for([config], build(ModelConfig, options), err)
+    model = build(ModelConfig, options)
+    engine = _engine_for([config], model, err)
     run = score_summaries([item], engine, config)
     examples = measure.examples(run)
     if not (run.scores or examples):
@@ -295,8 +296,8 @@ def probe(texts, document_file, summary_file, word, seed, output_format, **optio
         err.print(f"not scored ({count}): {why}", markup=False, highlight=False)
     from sumprobe.results import probe_json, run_header
 
-    payload = probe_json(run, examples, run_header(_config_record(engine, build(
-        ModelConfig, options), measures=[config])))
+    payload = probe_json(run, examples, run_header(_config_record(engine, model,
+                                                                  measures=[config])))
     emit(output_format, tables + [detail_table(table) for table in examples], payload)
 
 
@@ -375,14 +376,14 @@ def compare(output, plot, output_format, samples, **options):
     loaded = _prepared(data, [int(g) for g in group_names] if data.dataset == "axis" else (),
                        data.axis)
     [measure] = _measure_configs(options, stats_config.seed)
-    engine = _engine_for([measure], build(ModelConfig, options), err, loaded.items)
+    engine = _engine_for([measure], model_config, err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
     if not world.main:
         return  # rank 0 reports and writes
     if not result.scores:
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
-    model = build(ModelConfig, options)
+    model = model_config
     signed = _signature(engine, data, model, stats_config, [measure], "documents")
     config = _config_record(engine, data, model, stats_config, measures=[measure])
     payload = compare_json(result, {**run_header(config), "signature": signed})
@@ -469,13 +470,13 @@ def agreement(output, plot, output_format, scores, **options):
     measures = _measure_configs(options, stats_config.seed)
     if len({m.measure for m in measures}) < len(measures):
         raise click.BadParameter("a measure is named twice", param_hint="--measure")
-    engine = _engine_for(measures, build(ModelConfig, options), err, loaded.items)
+    engine = _engine_for(measures, model_config, err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
         result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress,
                                aspects=data.aspects)
     if not world.main:
         return  # rank 0 reports and writes
-    model = build(ModelConfig, options)
+    model = model_config
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)
     config = _config_record(engine, data, model, stats_config, measures=measures)
