@@ -165,8 +165,9 @@ def blocks_cached(items: Sequence, config: MeasureConfig, cache,
                for start in range(0, len(items), chunk))
 
 
-# Scores kept in memory when a run may spill them (`compare`): beyond these, on disk. A score
-# with its text and details is about 1 KB; the statistics read them once, as compact columns.
+# Scores kept in memory when a run may spill them (compare, agreement): beyond these, on
+# disk. A score with its text and details is about 1 KB; the statistics read them once, as
+# compact columns.
 SCORES_IN_MEMORY = 20_000
 
 
