@@ -378,10 +378,12 @@ def compare(output, plot, output_format, samples, **options):
     [measure] = _measure_configs(options, stats_config.seed)
     engine = _engine_for([measure], model_config, err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
-        result = run_compare(loaded, group_names, engine, measure, stats_config, progress)
+        # Rows only when written: without them a rerun can read the whole report back.
+        result = run_compare(loaded, group_names, engine, measure, stats_config, progress,
+                             rows=bool(samples))
     if not world.main:
         return  # rank 0 reports and writes
-    if not result.scores:
+    if not result.n_scores:
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
     model = model_config
     signed = _signature(engine, data, model, stats_config, [measure], "documents")

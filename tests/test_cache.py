@@ -166,6 +166,55 @@ def test_a_rerun_that_changes_only_the_report_reads_every_input(tmp_path, tiny_b
     assert result.exit_code == 0 and not (tmp_path / "never.sqlite").exists()
 
 
+def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_back(
+        tmp_path, tiny_bert_dir, monkeypatch):
+    import sumprobe.compare as compare
+
+    calls = {"scored": 0, "summarized": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(compare, "score_summaries",
+                        counted("scored", compare.score_summaries))
+    monkeypatch.setattr(compare, "summarize_scores",
+                        counted("summarized", compare.summarize_scores))
+    runner = CliRunner()
+    cache, data = str(tmp_path / "c.sqlite"), FIXTURES / "comparisons.jsonl"
+
+    def run(name, *extra):
+        out = tmp_path / f"{name}.json"
+        result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out),
+                          "--bootstrap", "300", *extra)
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())
+
+    def report(payload):
+        return {k: payload[k] for k in ("groups", "pairs", "detail", "records", "skipped")}
+
+    first = run("first", "--samples", str(tmp_path / "s1.jsonl"))
+    assert calls == {"scored": 1, "summarized": 1}
+    # A new plot, output or format: the report is read back, nothing scored or recomputed.
+    again = run("again", "--plot", str(tmp_path / "p.png"), "--format", "json")
+    assert calls == {"scored": 1, "summarized": 1}
+    assert report(again) == report(first) and (tmp_path / "p.png").stat().st_size > 0
+    assert again["config"]["scoring"]["records_cached"] == first["records"]
+    # Rows asked for: the blocks are read (from the cache) to write them, the same rows.
+    run("rows", "--samples", str(tmp_path / "s2.jsonl"))
+    assert calls["scored"] == 2
+    assert (tmp_path / "s1.jsonl").read_bytes() == (tmp_path / "s2.jsonl").read_bytes()
+    # Any statistics setting computes the report anew from the cached scores.
+    for extra in (["--confidence", "0.9"], ["--seed", "1"], ["--bootstrap", "400"]):
+        before = calls["summarized"]
+        changed = run("changed", *extra)
+        assert calls["summarized"] == before + 1, extra
+        if extra[0] != "--seed":  # the seed draws the masks too: new inputs
+            assert changed["config"]["scoring"].get("units_run", 0) == 0
+
+
 def test_cache_info_and_clear(tmp_path, tiny_bert_dir):
     runner = CliRunner()
     cache = str(tmp_path / "c.sqlite")

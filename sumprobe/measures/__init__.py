@@ -20,7 +20,8 @@ from sumprobe.measures.registry import all_measures, get, names, register, unreg
 from sumprobe.measures.spill import SpilledRows
 
 __all__ = ["DetailTable", "Measure", "MeasureConfig", "ScoredRun", "SummaryScore",
-           "all_measures", "get", "names", "register", "score_summaries", "unregister"]
+           "all_measures", "get", "names", "register", "run_key", "score_summaries",
+           "unregister"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,17 @@ def _score_block(measure, part: Sequence, engine, config: MeasureConfig, progres
     if cache is not None and world.main:
         cache.put_result(key, done)
     return done
+
+
+def run_key(items: Sequence, config: MeasureConfig, chunk: int = CHUNK_RECORDS) -> bytes:
+    """What decides a measure's whole result on `items` besides the model: every block's key,
+    in order (what a report computed from that result is cached under, with its settings)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=20)
+    for start in range(0, len(items), chunk):
+        digest.update(_block_key(config, items[start : start + chunk]))
+    return digest.digest()
 
 
 def blocks_cached(items: Sequence, config: MeasureConfig, cache,
