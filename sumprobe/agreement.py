@@ -16,7 +16,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,7 +36,10 @@ from sumprobe.measures import (
     SCORES_IN_MEMORY,
     MeasureConfig,
     SummaryScore,
+    keep_report,
     names,
+    read_report,
+    report_key,
     score_summaries,
 )
 from sumprobe.measures.references import words
@@ -336,10 +339,15 @@ def run_agreement(
     stats_config: StatsConfig = StatsConfig(),
     progress=None,
     aspects: Sequence[str] = (),
+    rows: bool = True,
 ) -> AgreementResult:
     """Score every summary with each measure and the references, then measure agreement with
     the human judgments of `dataset` (rated data: the human scores named in `aspects`, else
-    every one)."""
+    every one).
+
+    With the engine's cache the tables are kept too, and a rerun that needs no per-summary
+    rows (`rows` False) and changes nothing they depend on reads them back, as `compare`
+    does; the result then holds the tables alone (no `rows`, `table` or `values`)."""
     if isinstance(measure_configs, MeasureConfig):
         measure_configs = [measure_configs]
     chosen = [config.measure for config in measure_configs]
@@ -347,17 +355,38 @@ def run_agreement(
         raise ValueError(f"a measure is named twice: {', '.join(chosen)}")
     configs = [*measure_configs,
                *(MeasureConfig(name) for name in names(references=True) if name not in chosen)]
-    columns, first, skipped, n_cut = {}, None, Counter(loaded.skipped), 0
+    key = result = None
+    if getattr(engine, "cache", None) is not None:
+        key = report_key(loaded.items, configs, "agreement", dataset, tuple(aspects),
+                         stats_config)
+        if not rows:
+            result = read_report(engine, key, loaded.items, progress, len(configs))
+    if result is None:
+        result = _agreement(loaded.items, dataset, engine, configs, len(chosen), stats_config,
+                            progress, aspects)
+        if key is not None:  # the tables alone: rows and columns are what a rerun skips
+            keep_report(engine, key, replace(result, rows=[], table=None, values={},
+                                             details={}))
+    # The records' own skips (read, cut) beside those of the scoring.
+    return replace(result, skipped=Counter(loaded.skipped) + result.skipped)
+
+
+def _agreement(items: Sequence, dataset: str, engine, configs: list[MeasureConfig],
+               n_chosen: int, stats_config: StatsConfig, progress,
+               aspects: Sequence[str]) -> AgreementResult:
+    """`run_agreement`'s work: every measure scored, aligned, and set against the humans."""
+    columns, first, skipped, n_cut = {}, None, Counter(), 0
     for config in configs:
-        run = score_summaries(loaded.items, engine, config, progress, spill=True)
+        run = score_summaries(items, engine, config, progress, spill=True)
         # Kept whole for the first measure only (who and what each summary is); every other
         # measure as a column of scores, its rows dropped as soon as it is scored.
         first = run.scores if first is None else first
         columns[config.measure] = _Column.of(run.scores)
         skipped += run.skipped
         n_cut += run.n_cut
-    result = AgreementResult(chosen, [c.measure for c in configs[len(chosen):]],
-                             skipped=skipped, n_cut=n_cut)
+    result = AgreementResult([c.measure for c in configs[:n_chosen]],
+                             [c.measure for c in configs[n_chosen:]], skipped=skipped,
+                             n_cut=n_cut)
     _align(first or [], columns, skipped, result)
     if not result.table:
         return result

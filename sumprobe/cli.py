@@ -474,8 +474,11 @@ def agreement(output, plot, output_format, scores, **options):
         raise click.BadParameter("a measure is named twice", param_hint="--measure")
     engine = _engine_for(measures, model_config, err, loaded.items)
     with _scoring(engine, err, f"scoring {len(loaded.items)} records") as progress:
+        # Rows only when written or drawn (rated data's scatter plots): without them a rerun
+        # can read the tables back.
+        rows = bool(scores) or bool(plot and data.dataset != "comparisons")
         result = run_agreement(loaded, data.dataset, engine, measures, stats_config, progress,
-                               aspects=data.aspects)
+                               aspects=data.aspects, rows=rows)
     if not world.main:
         return  # rank 0 reports and writes
     model = model_config

@@ -22,7 +22,15 @@ import numpy as np
 from sumprobe.core import stats
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import Loaded
-from sumprobe.measures import DetailTable, MeasureConfig, SummaryScore, run_key, score_summaries
+from sumprobe.measures import (
+    DetailTable,
+    MeasureConfig,
+    SummaryScore,
+    keep_report,
+    read_report,
+    report_key,
+    score_summaries,
+)
 
 __all__ = ["CompareResult", "PairResult", "ScoreGroup", "StatsConfig", "run_compare",
            "summarize_scores"]
@@ -147,19 +155,6 @@ class _Report:
     n_cut: int
 
 
-def _report_key(items: Sequence, groups: Sequence[str], measure_config: MeasureConfig,
-                stats_config: StatsConfig) -> bytes:
-    """What decides the report: the measure's result on every block (`run_key`: the records,
-    the measure, its settings, the code), the groups and every statistics setting. The
-    model is the cache's namespace."""
-    import hashlib
-
-    digest = hashlib.blake2b(run_key(items, measure_config), digest_size=20,
-                             person=b"compare report")
-    digest.update(repr((tuple(groups), stats_config)).encode())
-    return digest.digest()
-
-
 def run_compare(
     loaded: Loaded,
     groups: Sequence[str],
@@ -177,44 +172,26 @@ def run_compare(
     back: no block of scores is read and no statistic recomputed, which on 100k records was
     most of a warm rerun. A changed confidence, seed or number of resamples computes it anew
     from the cached scores."""
-    from sumprobe.engine import parallel
-
     measure = measure_config.spec
-    cache = getattr(engine, "cache", None)
-    world = parallel.current()
     key = report = None
-    if cache is not None:
-        key = _report_key(loaded.items, groups, measure_config, stats_config)
+    if getattr(engine, "cache", None) is not None:
+        key = report_key(loaded.items, [measure_config], "compare", tuple(groups),
+                         stats_config)
         if not rows:
-            report = world.broadcast(cache.get_result(key) if world.main else None)
+            report = read_report(engine, key, loaded.items, progress)
     scores: Sequence[SummaryScore] = []
     samples: list = []
-    if report is not None:
-        engine.work["records_cached"] += len(loaded.items)
-        if progress is not None:
-            progress.start(len(loaded.items))
-            progress.advance(len(loaded.items))
-    else:
+    if report is None:
         run = score_summaries(loaded.items, engine, measure_config, progress, spill=True)
         report = _Report(*summarize_scores(run.scores, groups, stats_config),
                          measure.detail(run, groups, stats_config), run.skipped,
                          len(run.scores), run.n_cut)
         scores, samples = run.scores, run.samples
-        if key is not None and world.main:
-            _keep(cache, key, report)
+        if key is not None:
+            keep_report(engine, key, report)
     return CompareResult(
         measure=measure.name, unit=measure.unit, groups=report.groups, pairs=report.pairs,
         scores=scores, samples=samples, detail=report.detail,
         skipped=Counter(loaded.skipped) + report.skipped, n_records=len(loaded.items),
         n_truncated=report.n_cut, n_scores=report.n_scores)
 
-
-def _keep(cache, key: bytes, report: _Report) -> None:
-    """Store the report; a measure from a plug-in whose tables cannot be pickled is simply
-    not kept (its reruns compute the report again)."""
-    import pickle
-
-    try:
-        cache.put_result(key, report)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        pass

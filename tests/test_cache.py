@@ -215,6 +215,42 @@ def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_bac
             assert changed["config"]["scoring"].get("units_run", 0) == 0
 
 
+@pytest.mark.parametrize("dataset", ["comparisons", "summeval"])
+def test_agreement_reads_its_tables_back_when_nothing_they_depend_on_changed(
+        tmp_path, tiny_gpt2_dir, monkeypatch, dataset):
+    import sumprobe.agreement as agreement
+
+    computed = []
+    work = agreement._agreement
+    monkeypatch.setattr(agreement, "_agreement",
+                        lambda *a, **k: computed.append(1) or work(*a, **k))
+    runner = CliRunner()
+    data = FIXTURES / ("comparisons.jsonl" if dataset == "comparisons" else
+                       "summeval_sample.jsonl")
+
+    def run(name, *extra):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(cli, ["agreement", "--model", str(tiny_gpt2_dir), "--measure",
+                                     "shannon", "--dataset", dataset, "--data", str(data),
+                                     "--cache", str(tmp_path / "c.sqlite"), "--bootstrap",
+                                     "200", "--output", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out.read_text())
+        return {k: v for k, v in payload.items()
+                if k not in ("command", "created", "config", "signature")}
+
+    first = run("first", "--scores", str(tmp_path / "s1.jsonl"))
+    assert run("again", "--format", "json") == first and len(computed) == 1
+    # Per-summary rows, or a rated data set's scatter plots, need the scores: read them.
+    assert run("rows", "--scores", str(tmp_path / "s2.jsonl")) == first and len(computed) == 2
+    assert (tmp_path / "s1.jsonl").read_bytes() == (tmp_path / "s2.jsonl").read_bytes()
+    run("plot", "--plot", str(tmp_path / "p.png"))
+    assert len(computed) == (2 if dataset == "comparisons" else 3)
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    run("other", "--confidence", "0.9")  # another statistic: computed anew
+    assert len(computed) == (3 if dataset == "comparisons" else 4)
+
+
 def test_cache_info_and_clear(tmp_path, tiny_bert_dir):
     runner = CliRunner()
     cache = str(tmp_path / "c.sqlite")

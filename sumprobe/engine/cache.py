@@ -180,9 +180,14 @@ class ScoreCache:
                                 (self.namespace, key)).fetchone() is not None
 
     def put_result(self, key: bytes, value) -> None:
+        """Store a result. One that cannot be pickled (a plug-in measure's rows holding a
+        lock or a local function) is not kept: its reruns compute it again."""
         import pickle
 
-        blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return
         self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
                                           (self.namespace, key, blob)))
 

@@ -20,8 +20,8 @@ from sumprobe.measures.registry import all_measures, get, names, register, unreg
 from sumprobe.measures.spill import SpilledRows
 
 __all__ = ["DetailTable", "Measure", "MeasureConfig", "ScoredRun", "SummaryScore",
-           "all_measures", "get", "names", "register", "run_key", "score_summaries",
-           "unregister"]
+           "all_measures", "get", "keep_report", "names", "read_report", "register",
+           "report_key", "score_summaries", "unregister"]
 
 
 @dataclass(frozen=True)
@@ -159,15 +159,42 @@ def _score_block(measure, part: Sequence, engine, config: MeasureConfig, progres
     return done
 
 
-def run_key(items: Sequence, config: MeasureConfig, chunk: int = CHUNK_RECORDS) -> bytes:
-    """What decides a measure's whole result on `items` besides the model: every block's key,
-    in order (what a report computed from that result is cached under, with its settings)."""
+def report_key(items: Sequence, configs: Sequence[MeasureConfig], *settings) -> bytes:
+    """What a report computed from measures' results on `items` is cached under (beside the
+    blocks, in the model's namespace): every block's key for each measure (the records, the
+    measure, its settings, the code) and every setting of the report itself (which command,
+    groups, statistics), as their repr."""
     import hashlib
 
-    digest = hashlib.blake2b(digest_size=20)
-    for start in range(0, len(items), chunk):
-        digest.update(_block_key(config, items[start : start + chunk]))
+    digest = hashlib.blake2b(digest_size=20, person=b"sumprobe report")
+    for config in configs:
+        for start in range(0, len(items), CHUNK_RECORDS):
+            digest.update(_block_key(config, items[start : start + CHUNK_RECORDS]))
+    digest.update(repr(settings).encode())
     return digest.digest()
+
+
+def read_report(engine, key: bytes, items: Sequence, progress=None, measures: int = 1):
+    """A report an earlier run kept under `key` (see `report_key`), or None. When found, its
+    records count as read whole from the cache, once per measure, and show as done."""
+    from sumprobe.engine import parallel
+
+    world = parallel.current()
+    report = world.broadcast(engine.cache.get_result(key) if world.main else None)
+    if report is not None:
+        engine.work["records_cached"] += len(items) * measures
+        if progress is not None:
+            progress.start(len(items))
+            progress.advance(len(items))
+    return report
+
+
+def keep_report(engine, key: bytes, report) -> None:
+    """Keep a report for the reruns that change nothing it depends on (rank 0 writes)."""
+    from sumprobe.engine import parallel
+
+    if parallel.current().main:
+        engine.cache.put_result(key, report)
 
 
 def blocks_cached(items: Sequence, config: MeasureConfig, cache,
