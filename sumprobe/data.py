@@ -110,17 +110,22 @@ def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
         yield where, row
 
 
-def located_json_lines(paths: Sequence[str | Path]
+def located_json_lines(paths: Sequence[str | Path], copy=None
                        ) -> Iterator[tuple[str, dict, tuple[Path, int, int]]]:
     """`read_json_lines` with each row's file, byte offset and line number, by which it can be
-    read again alone (`sumprobe.data_index`)."""
+    read again alone (`sumprobe.data_index`). Offsets count the bytes as read (a gzipped
+    file's once unpacked); `copy(path)` may give a file into which every line of `path` is
+    written as read, at the same offsets (None: no copy)."""
     for given in paths:
         for path in data_files(Path(given)):
             try:
                 with _open_bytes(path) as lines:
                     offset = 0
+                    kept = copy(path) if copy is not None else None
                     for number, raw in enumerate(lines, start=1):
                         at, offset = offset, offset + len(raw)
+                        if kept is not None:
+                            kept.write(raw)
                         where = f"{path}:{number}"
                         try:  # line by line, so that a bad byte names its line
                             line = raw.decode("utf-8")

@@ -12,16 +12,20 @@ a block of results is cached under). `IndexedRecords` is that index sorted and c
 parsed again when first read, so a run holds one block of records at a time. Memory: about 40
 bytes a record.
 
-Gzipped files are read whole, as before: a gzip stream cannot be entered at an offset.
+A gzipped file or a stream (a pipe, `--data <(...)`) cannot be entered at an offset: its lines
+are copied, as they are read for the index, into a temporary file (removed when the run ends,
+also after a kill) that can. Disk, not memory, then holds them.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from sumprobe.data import (
     DIGEST_SIZE,
@@ -39,24 +43,33 @@ from sumprobe.errors import DataError
 
 
 def indexable(paths: Sequence[str | Path]) -> bool:
-    """Whether every data file can be re-entered at a byte offset (no gzip, no pipe)."""
+    """Whether the data files can be indexed: all of them found (else `load_items` says what
+    is wrong, as it always has)."""
     try:
-        files = [file for given in paths for file in data_files(Path(given))]
+        return bool([file for given in paths for file in data_files(Path(given))])
     except DataError:
-        return False  # load_items will say what is wrong
-    # Regular files only: a pipe or FIFO (--data <(...)) cannot be read a second time.
-    from sumprobe.results import is_stream
-
-    return bool(files) and all(file.suffix != ".gz" and not is_stream(file) for file in files)
+        return False
 
 
 class _Files:
-    """Records in local JSON Lines files, found again by file, byte offset and line."""
+    """Records in local JSON Lines files, found again by file, byte offset and line (in a
+    temporary copy for a gzipped file or a stream)."""
 
     def __init__(self):
         self.files: list[Path] = []
         self._numbers: dict[Path, int] = {}
         self.file_no, self.offsets, self.lines = array("I"), array("q"), array("i")
+        self._copies: dict[Path, IO[bytes]] = {}
+
+    def copy(self, path: Path) -> IO[bytes] | None:
+        """Where to copy `path`'s lines as they are read, if it cannot be read again at an
+        offset (see the module docstring)."""
+        from sumprobe.results import is_stream
+
+        if path.suffix != ".gz" and not is_stream(path):
+            return None
+        self._copies[path] = tempfile.TemporaryFile(prefix="sumprobe-records-")
+        return self._copies[path]
 
     def add(self, location: tuple[Path, int, int]) -> None:
         path, offset, line = location
@@ -69,13 +82,17 @@ class _Files:
 
     def rows(self, positions: Sequence[int]) -> list[tuple[str, dict]]:
         found = []
-        handles: dict[int, object] = {}
+        handles: dict[int, IO[bytes]] = {}  # opened here, closed here
         try:
             for position in positions:
                 number = self.file_no[position]
-                if number not in handles:
-                    handles[number] = self.files[number].open("rb")
-                handle = handles[number]
+                handle = self._copies.get(self.files[number])
+                if handle is not None:
+                    handle.flush()
+                else:
+                    if number not in handles:
+                        handles[number] = self.files[number].open("rb")
+                    handle = handles[number]
                 handle.seek(self.offsets[position])
                 where = f"{self.files[number]}:{self.lines[position]}"
                 try:
@@ -192,7 +209,7 @@ def index_comparisons(paths: Sequence[str | Path], drop_shortest: int, limit: in
     `prepare(load_items(...))` gives, a block of records at a time."""
     if paths:
         source: _Files | _Hub = _Files()
-        located: Iterable = located_json_lines(paths)
+        located: Iterable = located_json_lines(paths, copy=source.copy)
     else:
         rows = hub_rows("comparisons", split)
         source = _Hub(rows, "comparisons", split)

@@ -92,18 +92,43 @@ def test_a_file_rewritten_during_the_run_is_named(tmp_path):
         list(records[0:2])
 
 
-def test_gzip_and_missing_files_are_not_indexed(tmp_path):
+def test_gzipped_and_piped_records_are_indexed_from_a_temporary_copy(tmp_path):
+    import dataclasses
     import gzip
+    import os
+    import threading
 
+    from sumprobe.data_index import IndexedRecords
+
+    whole = prepare(load_items("comparisons", [COMPARISONS]), 2, 9)
     packed = tmp_path / "c.jsonl.gz"
     packed.write_bytes(gzip.compress(COMPARISONS.read_bytes()))
-    assert indexable([COMPARISONS]) and not indexable([packed])
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_bytes(COMPARISONS.read_bytes()))
+    writer.start()
+    for source in (packed, pipe):
+        assert indexable([source])
+        indexed = index_comparisons([source], 2, 9)
+        assert isinstance(indexed.items, IndexedRecords)  # a block at a time, not whole
+        # The same records, named by the file given: its lines, from the copy's offsets.
+        moved = [dataclasses.replace(item, source=item.source.replace(str(COMPARISONS),
+                                                                      str(source)))
+                 for item in whole.items]
+        assert list(indexed.items) == moved and indexed.skipped == whole.skipped
+        assert list(indexed.items[3:6]) == moved[3:6]  # re-entered at an offset
+    writer.join(timeout=30)
+    # Errors still name the file the user gave, and its line.
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(gzip.compress(COMPARISONS.read_bytes() + b"{not json\n"))
+    with pytest.raises(DataError, match=r"bad\.jsonl\.gz:15: invalid JSON"):
+        index_comparisons([bad], 0, None)
     assert not indexable([tmp_path / "missing.jsonl"])
 
 
 def test_compare_on_indexed_records_writes_what_loading_whole_writes(tmp_path, tiny_bert_dir):
-    # The same file plain (indexed, read a block at a time) and gzipped (read whole): the same
-    # scored samples and statistics.
+    # The same file plain and gzipped (read back from a temporary copy): the same scored
+    # samples and statistics.
     import gzip
 
     from click.testing import CliRunner
