@@ -157,14 +157,17 @@ class AgreementResult:
 
     def summaries(self) -> Iterator[dict]:
         """One row per summary: who and what it is, every score and detail, human ratings."""
+        # Details are read in step with the rows: both may be on disk, read in order.
+        details = {name: iter(self.details[name]) for name in self.names
+                   if name in self.details}
         for i, base in enumerate(self.rows):
+            mine = {name: next(rows) for name, rows in details.items()}
             yield {
                 "item": base.item, "summary": base.summary, "doc_id": base.doc_id,
                 "group": base.group, "system": base.system, "text": base.text,
                 "ratings": base.ratings, "confidence": base.confidence,
                 "scores": {name: float(self.values[name][i]) for name in self.names},
-                "details": {name: self.details[name][i] for name in self.names
-                            if name in self.details and self.details[name][i]}}
+                "details": {name: value for name, value in mine.items() if value}}
 
 
 def _key(score: SummaryScore) -> int:
@@ -173,23 +176,30 @@ def _key(score: SummaryScore) -> int:
 
 @dataclass
 class _Column:
-    """One measure's scores, compactly: each summary's key, score and (if any) details."""
+    """One measure's scores, compactly: each summary's key and score, and its details (if
+    the measure gives any; beyond the first thousands on disk, as the rows are)."""
 
     keys: np.ndarray
     values: np.ndarray
-    details: list | None
+    details: Sequence[dict] | None
 
     @classmethod
     def of(cls, scores: Iterable[SummaryScore]) -> _Column:
         """In one pass: the scores may be on disk."""
-        keys, values, details = array("q"), array("d"), []
+        keys, values = array("q"), array("d")
+        details, block, any_details = SpilledRows(SCORES_IN_MEMORY), [], False
         for score in scores:
             keys.append(_key(score))
             values.append(score.score)
-            details.append(score.details)
+            block.append(score.details)
+            any_details = any_details or bool(score.details)
+            if len(block) == 2000:
+                details.extend(block)
+                block = []
+        details.extend(block)
         return cls(np.frombuffer(keys, dtype=np.int64) if keys else np.zeros(0, np.int64),
                    np.frombuffer(values, dtype=float) if values else np.zeros(0),
-                   details if any(details) else None)
+                   details if any_details else None)
 
 
 def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: Counter,
@@ -208,19 +218,21 @@ def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: 
         at = order[np.searchsorted(column.keys[order], keys)]
         result.values[name] = column.values[at]
         if column.details is not None:
-            result.details[name] = [column.details[i] for i in at]
+            result.details[name] = _in_order(column.details, at)
         if number == 0:
             result.rows = _in_order(first, at)
             result.table = _Summaries(result.rows)
 
 
-def _in_order(rows: Sequence[SummaryScore], at: np.ndarray) -> Sequence[SummaryScore]:
+def _in_order(rows: Sequence, at: np.ndarray) -> Sequence:
     """`rows[at]`, kept as they came (on disk beyond the first thousands). Measures give their
     rows record by record, so `at` rises and one pass picks them; otherwise they are read
     into memory to be reordered."""
     if len(at) and not np.all(np.diff(at) > 0):
         every = list(rows)
         return [every[i] for i in at]
+    if len(at) == len(rows):  # rising and all of them: every row, in place
+        return rows
     kept = SpilledRows(SCORES_IN_MEMORY)
     wanted = np.zeros(len(rows), dtype=bool)
     wanted[at] = True
