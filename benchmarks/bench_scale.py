@@ -9,7 +9,8 @@ run is `python -m sumprobe compare` in a fresh process, so peak RSS (from wait4)
 
 For each size N:
 - cold: a new cache file, every input scored;
-- warm: the same command again: every input read from the cache;
+- warm: the same command again: its report read back from the cache (nothing scored, no
+  statistic recomputed);
 - resume: a new cache file, the run killed (SIGKILL) once half its inputs are in the cache,
   then the same command again; the time of that second command is reported.
 
