@@ -145,6 +145,7 @@ class AgreementResult:
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0
     n_documents: int = 0
+    n_scored: int = 0  # summaries every measure scored (also when the tables were read back)
 
     @property
     def measure(self) -> str:
@@ -210,6 +211,7 @@ def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: 
     for column in columns.values():
         keys = column.keys if keys is None else np.intersect1d(keys, column.keys)
     keys = np.unique(keys) if keys is not None else np.zeros(0, np.int64)
+    result.n_scored = len(keys)
     dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
     if dropped:
         skipped["summary not scored by every measure"] += dropped

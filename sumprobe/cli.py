@@ -481,6 +481,9 @@ def agreement(output, plot, output_format, scores, **options):
                                aspects=data.aspects, rows=rows)
     if not world.main:
         return  # rank 0 reports and writes
+    if not result.n_scored:
+        raise click.ClickException("no summary could be scored by every measure: " +
+                                   "; ".join(skipped_lines(result)))
     model = model_config
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
     signed = _signature(engine, data, model, stats_config, measures, resample)

@@ -38,7 +38,7 @@ def info(path):
         out.print(f"{path}: empty" if size else f"{path}: no cache yet")
         return
     table = Table(title=f"Scoring cache {path} ({size / 1e6:,.1f} MB)")
-    for column in ("model · family · dtype · device", "inputs", "record blocks", "first used"):
+    for column in ("model · family · dtype · device", "inputs", "blocks & reports", "first used"):
         table.add_column(column, justify="left" if column[0] in "mf" else "right")
     for space in spaces:
         when = datetime.datetime.fromtimestamp(space.created).strftime("%Y-%m-%d %H:%M")

@@ -56,27 +56,37 @@ class _Files:
     temporary copy for a gzipped file or a stream)."""
 
     def __init__(self):
-        self.files: list[Path] = []
-        self._numbers: dict[Path, int] = {}
+        # Each file as read: its name and its copy, if any. A stream named twice is read
+        # twice, each read with its own copy.
+        self.files: list[tuple[Path, _Copy | None]] = []
+        self._numbers: dict[tuple[Path, int], int] = {}
         self.file_no, self.offsets, self.lines = array("I"), array("q"), array("i")
-        self._copies: dict[Path, IO[bytes]] = {}
+        self._copying: dict[Path, _Copy] = {}  # the copy of the read under way
 
-    def copy(self, path: Path) -> IO[bytes] | None:
+    def copy(self, path: Path) -> _Copy | None:
         """Where to copy `path`'s lines as they are read, if it cannot be read again at an
         offset (see the module docstring)."""
         from sumprobe.results import is_stream
 
         if path.suffix != ".gz" and not is_stream(path):
             return None
-        self._copies[path] = tempfile.TemporaryFile(prefix="sumprobe-records-")
-        return self._copies[path]
+        try:
+            handle = tempfile.TemporaryFile(prefix="sumprobe-records-")
+        except OSError as error:
+            raise DataError(f"{path}: cannot make a temporary copy to read it again "
+                            f"({error.strerror} in {tempfile.gettempdir()}); set TMPDIR "
+                            "to a folder with room") from None
+        self._copying[path] = _Copy(handle, path)
+        return self._copying[path]
 
     def add(self, location: tuple[Path, int, int]) -> None:
         path, offset, line = location
-        if path not in self._numbers:
-            self._numbers[path] = len(self.files)
-            self.files.append(path)
-        self.file_no.append(self._numbers[path])
+        copy = self._copying.get(path)
+        key = (path, id(copy))
+        if key not in self._numbers:
+            self._numbers[key] = len(self.files)
+            self.files.append((path, copy))
+        self.file_no.append(self._numbers[key])
         self.offsets.append(offset)
         self.lines.append(line)
 
@@ -86,15 +96,15 @@ class _Files:
         try:
             for position in positions:
                 number = self.file_no[position]
-                handle = self._copies.get(self.files[number])
+                path, handle = self.files[number]
                 if handle is not None:
                     handle.flush()
                 else:
                     if number not in handles:
-                        handles[number] = self.files[number].open("rb")
+                        handles[number] = path.open("rb")
                     handle = handles[number]
                 handle.seek(self.offsets[position])
-                where = f"{self.files[number]}:{self.lines[position]}"
+                where = f"{path}:{self.lines[position]}"
                 try:
                     row = json.loads(handle.readline().decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError):
@@ -107,6 +117,31 @@ class _Files:
             for handle in handles.values():
                 handle.close()
         return found
+
+
+class _Copy:
+    """A temporary copy of a data file's lines: a failure to write it (a full disk) names the
+    temporary folder, not the data file being read."""
+
+    def __init__(self, handle: IO[bytes], path: Path):
+        self._handle, self._path = handle, path
+
+    def write(self, raw: bytes) -> None:
+        try:
+            self._handle.write(raw)
+        except OSError as error:
+            raise DataError(f"{self._path}: cannot keep a temporary copy to read it again "
+                            f"({error.strerror} in {tempfile.gettempdir()}); set TMPDIR to "
+                            "a folder with room") from None
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def seek(self, offset: int) -> None:
+        self._handle.seek(offset)
+
+    def readline(self) -> bytes:
+        return self._handle.readline()
 
 
 class _Hub:

@@ -202,9 +202,18 @@ def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_bac
     assert calls == {"scored": 1, "summarized": 1}
     assert report(again) == report(first) and (tmp_path / "p.png").stat().st_size > 0
     assert again["config"]["scoring"]["records_cached"] == first["records"]
+    # Another numpy or scipy (the resamples' generator, the quantiles): computed anew.
+    import sumprobe.measures as measures
+
+    monkeypatch.setattr(measures, "_statistics_libraries", lambda: (("numpy", "9.9"),))
+    assert report(run("upgraded")) == report(first) and calls["summarized"] == 2
+    monkeypatch.undo()
+    monkeypatch.setattr(compare, "score_summaries", counted("scored", compare.score_summaries))
+    monkeypatch.setattr(compare, "summarize_scores",
+                        counted("summarized", compare.summarize_scores))
     # Rows asked for: the blocks are read (from the cache) to write them, the same rows.
     run("rows", "--samples", str(tmp_path / "s2.jsonl"))
-    assert calls["scored"] == 2
+    assert calls["scored"] == 3
     assert (tmp_path / "s1.jsonl").read_bytes() == (tmp_path / "s2.jsonl").read_bytes()
     # Any statistics setting computes the report anew from the cached scores.
     for extra in (["--confidence", "0.9"], ["--seed", "1"], ["--bootstrap", "400"]):

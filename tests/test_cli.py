@@ -219,6 +219,22 @@ def test_agreement_on_comparisons_with_references(runner, tiny_bert_dir, tmp_pat
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_agreement_with_nothing_scored_says_so_also_when_rerun(runner, tiny_bert_dir,
+                                                               tmp_path):
+    data = tmp_path / "deleted.jsonl"
+    data.write_text("".join((FIXTURES / "bad" / "unmaskable.jsonl").read_text()
+                            .splitlines(keepends=True)[:2]))
+    args = ["agreement", "--dataset", "comparisons", "--data", str(data), "--model",
+            str(tiny_bert_dir), "--drop-shortest", "0", "--bootstrap", "200", "--cache",
+            str(tmp_path / "c.sqlite"), "--plot", str(tmp_path / "a.png")]
+    for _ in range(2):  # the second run reads the (empty) tables back from the cache
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert "no summary could be scored by every measure" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "a.png").exists()
+
+
 def test_agreement_on_summeval_correlates_each_aspect(runner, tiny_gpt2_dir, tmp_path):
     out = tmp_path / "a.json"
     result = runner.invoke(cli, ["agreement", "--dataset", "summeval", "--data", SUMMEVAL,

@@ -126,6 +126,45 @@ def test_gzipped_and_piped_records_are_indexed_from_a_temporary_copy(tmp_path):
     assert not indexable([tmp_path / "missing.jsonl"])
 
 
+def test_a_stream_named_twice_and_a_full_temporary_folder(tmp_path, monkeypatch):
+    import dataclasses
+    import errno
+    import gzip
+    import os
+    import tempfile
+
+    whole = prepare(load_items("comparisons", [COMPARISONS]), 0, None)
+    # A pipe read twice (`--data /dev/stdin --data /dev/stdin`): the second read is empty,
+    # and the first read's records are read back from the first read's copy.
+    read, write = os.pipe()
+    os.write(write, COMPARISONS.read_bytes())
+    os.close(write)
+    name = f"/dev/fd/{read}"
+    indexed = index_comparisons([name, name], 0, None)
+    assert list(indexed.items) == [
+        dataclasses.replace(item, source=item.source.replace(str(COMPARISONS), name))
+        for item in whole.items]
+    os.close(read)
+    # No room for the copy: the message names the temporary folder, not the data file.
+    packed = tmp_path / "c.jsonl.gz"
+    packed.write_bytes(gzip.compress(COMPARISONS.read_bytes()))
+
+    class Full:
+        def write(self, raw):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kwargs: Full())
+    with pytest.raises(DataError, match="cannot keep a temporary copy.*No space left.*TMPDIR"):
+        index_comparisons([packed], 0, None)
+
+    def refused(**kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    with pytest.raises(DataError, match="cannot make a temporary copy.*Permission denied"):
+        index_comparisons([packed], 0, None)
+
+
 def test_compare_on_indexed_records_writes_what_loading_whole_writes(tmp_path, tiny_bert_dir):
     # The same file plain and gzipped (read back from a temporary copy): the same scored
     # samples and statistics.

@@ -242,7 +242,7 @@ class NamespaceInfo:
     label: str
     units: int
     created: float
-    blocks: int = 0  # measures' results on blocks of records
+    blocks: int = 0  # measures' results on blocks of records, and reports made from them
 
 
 def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:

@@ -170,8 +170,23 @@ def report_key(items: Sequence, configs: Sequence[MeasureConfig], *settings) -> 
     for config in configs:
         for start in range(0, len(items), CHUNK_RECORDS):
             digest.update(_block_key(config, items[start : start + CHUNK_RECORDS]))
-    digest.update(repr(settings).encode())
+    digest.update(repr((settings, _statistics_libraries())).encode())
     return digest.digest()
+
+
+@functools.lru_cache(maxsize=1)
+def _statistics_libraries() -> tuple:
+    """The versions of the libraries a report's numbers come from (numpy's generator draws the
+    resamples, scipy gives quantiles and rank correlations): an upgrade computes it anew."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return ""
+
+    return tuple((name, installed(name)) for name in ("numpy", "scipy"))
 
 
 def read_report(engine, key: bytes, items: Sequence, progress=None, measures: int = 1):
