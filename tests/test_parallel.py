@@ -14,8 +14,8 @@ def _compare(launcher, model, data, cache, output, samples):
     return subprocess.run(
         [*launcher, "-m", "sumprobe", "compare", "--model", str(model), "--dataset",
          "comparisons", "--data", str(data), "--drop-shortest", "0", "--device", "cpu",
-         "--batch-size", "4", "--cache", str(cache), "--output", str(output), "--samples",
-         str(samples)],
+         "--batch-size", "4", "--cache", str(cache), "--output", str(output),
+         *(["--samples", str(samples)] if samples else [])],
         env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
              "OMP_NUM_THREADS": "1"},
         capture_output=True, text=True, timeout=600)
@@ -47,6 +47,15 @@ def test_two_processes_score_what_one_does(tmp_path, tiny_bert_dir):
     scoring = json.loads((tmp_path / "again.json").read_text())["config"]["scoring"]
     assert scoring.get("units_run", 0) == 0 and scoring["records_cached"] == 60
     assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+    # Two processes again, with no rows asked for: rank 0 reads back the report it kept and
+    # hands it to rank 1; neither scores, and the report is the first run's.
+    warm = _compare(torchrun, tiny_bert_dir, data, tmp_path / "two.sqlite",
+                    tmp_path / "warm.json", None)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    c = json.loads((tmp_path / "warm.json").read_text())
+    for key in ("groups", "pairs", "detail", "skipped", "records"):
+        assert c[key] == b[key], key
+    assert c["config"]["scoring"] == {"records_cached": 60}
     # Only rank 0 reports: one table, not two.
     title = "single: mean score per group"
     assert two.stdout.count(title) == one.stdout.count(title) == 1
