@@ -42,26 +42,36 @@ def info(path):
         table.add_column(column, justify="left" if column[0] in "mf" else "right")
     for space in spaces:
         when = datetime.datetime.fromtimestamp(space.created).strftime("%Y-%m-%d %H:%M")
-        table.add_row(space.label, f"{space.units:,}", f"{space.blocks:,}", when)
+        stale = f" ({space.stale:,} stale)" if space.stale else ""
+        table.add_row(space.label, f"{space.units:,}", f"{space.blocks:,}{stale}", when)
     out.print(table)
+    if any(space.stale for space in spaces):
+        out.print("stale: written by another sumprobe version and never read again; "
+                  "`sumprobe cache clear --stale` removes them")
 
 
 @cache.command()
 @click.option("--cache", "path", type=click.Path(dir_okay=False), help=_PATH_HELP)
 @click.option("--model", help="Clear only the settings whose label contains this text "
               "(a model name, a dtype); default: everything.")
+@click.option("--stale", is_flag=True, help="Remove only the blocks and reports another "
+              "sumprobe version wrote (never read again); keep every scored input.")
 @click.option("--yes", is_flag=True, help="Do not ask first.")
 @errors_to_messages
-def clear(path, model, yes):
-    """Remove cached scores (all, or one model's)."""
+def clear(path, model, stale, yes):
+    """Remove cached scores (all, or one model's), or only what is stale."""
     from sumprobe.engine.cache import clear_cache
 
     path = _path(path)
     what = f"the cached scores of {model!r}" if model else "every cached score"
-    if not yes:
+    if stale:
+        what = "the blocks and reports of other sumprobe versions" + \
+            (f" for {model!r}" if model else "")
+    if not yes and not stale:  # stale results are never read: nothing to lose
         click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
-    removed = clear_cache(path, model)
-    stderr_console().print(f"removed {removed:,} cached inputs from {path}", markup=False,
+    removed = clear_cache(path, model, stale)
+    unit = "stale blocks and reports" if stale else "cached inputs"
+    stderr_console().print(f"removed {removed:,} {unit} from {path}", markup=False,
                            highlight=False)
 
 

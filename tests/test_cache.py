@@ -277,6 +277,51 @@ def test_cache_info_and_clear(tmp_path, tiny_bert_dir):
     assert result.exit_code == 1 and "damaged" in result.output
 
 
+def test_results_of_another_version_are_stale_and_cleared_alone(tmp_path, tiny_bert_dir,
+                                                                 monkeypatch):
+    import sumprobe.engine.cache as cache_module
+
+    runner = CliRunner()
+    cache = str(tmp_path / "c.sqlite")
+    data = FIXTURES / "comparisons.jsonl"
+    assert _compare(runner, tiny_bert_dir, data, "--cache", cache, "--limit", "3").exit_code == 0
+    # An older sumprobe wrote these (a block and a report): never read again.
+    monkeypatch.setattr(cache_module, "code_version", lambda: "an older version")
+    assert _compare(runner, tiny_bert_dir, data, "--cache", cache, "--limit", "4").exit_code == 0
+    monkeypatch.undo()
+    info = runner.invoke(cli, ["cache", "info", "--cache", cache])
+    assert info.exit_code == 0 and "4 (2 stale)" in info.output, info.output
+    assert "cache clear --stale" in " ".join(info.output.split())
+    cleared = runner.invoke(cli, ["cache", "clear", "--cache", cache, "--stale"])
+    assert cleared.exit_code == 0 and "removed 2 stale blocks and reports" in cleared.output
+    with sqlite3.connect(cache) as db:
+        assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM units").fetchone()[0] == 12  # inputs kept
+    # The current version's block is still read whole.
+    out = tmp_path / "o.json"
+    assert _compare(runner, tiny_bert_dir, data, "--cache", cache, "--limit", "3", "--output",
+                    str(out), "--samples", str(tmp_path / "s.jsonl")).exit_code == 0
+    assert json.loads(out.read_text())["config"]["scoring"] == {"records_cached": 3}
+
+
+def test_a_cache_from_before_results_named_their_version_opens(tmp_path):
+    from sumprobe.engine.cache import ScoreCache, cache_info
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the results table as sessions 3-5 made it
+        db.execute("CREATE TABLE results (namespace TEXT NOT NULL, key BLOB NOT NULL, "
+                   "value BLOB NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID")
+        db.execute("INSERT INTO results VALUES ('n', x'00', x'00')")
+    cache = ScoreCache(path).bind({"model": "m"}, "m")
+    cache.put_result(b"k", [1, 2])
+    assert cache.get_result(b"k") == [1, 2]
+    cache.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM results WHERE code = ''").fetchone()[0] == 1
+    size, spaces = cache_info(path)
+    assert [(s.blocks, s.stale) for s in spaces] == [(1, 0)]
+
+
 def _command(model, data, cache, output):
     return [sys.executable, "-m", "sumprobe", "compare", "--model", str(model), "--dataset",
             "comparisons", "--data", str(data), "--drop-shortest", "0", "--batch-size", "2",
@@ -483,12 +528,13 @@ def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatc
                 self.refusals -= 1
                 raise sqlite3.OperationalError("database is locked")
             self.done.append(statement)
+            return [(0, "code")] if "table_info" in statement else []  # the current schema
 
     monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
     db = Busy()
     cache._set_up(db)
     assert db.refusals == 0 and db.done[0] == "PRAGMA journal_mode=WAL"
-    assert len(db.done) == 2 + len(cache._SCHEMA)
+    assert len(db.done) == 3 + len(cache._SCHEMA)  # and the look at the results' columns
 
     class Broken(Busy):
         def execute(self, statement):
@@ -499,7 +545,7 @@ def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatc
 
 
 def test_block_results_are_keyed_by_the_source_itself_not_the_commit(tmp_path):
-    from sumprobe.measures import source_digest
+    from sumprobe.engine.cache import source_digest
 
     (tmp_path / "pkg" / "sub").mkdir(parents=True)
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")

@@ -8,12 +8,17 @@ different model, revision, dtype or input never reads another's entries, while s
 only change what happens after scoring (limit, plots, statistics) find every unit cached.
 Measure settings reach a unit's value only through the inputs they build, which are in its key.
 
+Measures' whole results on blocks of records, and the reports made from them, are kept too
+(`results`, pickled), under keys that hold `code_version`: another sumprobe never reads them,
+and `sumprobe cache clear --stale` removes them.
+
 Written as it goes (one transaction per batch) in WAL mode, the cache is the resume file of an
 interrupted run and is safe for several processes. No torch here: `sumprobe cache` reads it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -52,6 +57,25 @@ def unit_key(kind: str, unit: Any) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=20).digest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of sumprobe's own source files, under which measures' results and reports are
+    kept: they hold its row classes, pickled, and what made them (units hold only numbers and
+    outlive versions). Not the git commit: an edited checkout keeps its commit (stale results
+    would be read back), and git, asked under load or beside another git command, could
+    answer differently in two processes of one run."""
+    return source_digest(Path(__file__).resolve().parent.parent)
+
+
+def source_digest(package: Path) -> str:
+    """A hash of every .py file under `package`: their paths and their bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def namespace_of(identity: dict) -> str:
     """The namespace of everything that decides a unit's value besides the unit itself."""
     text = json.dumps({"version": CACHE_VERSION, **identity}, sort_keys=True)
@@ -65,8 +89,11 @@ _SCHEMA = (
     "identity TEXT NOT NULL, created REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
     "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL)",
+    # code: the `code_version` that wrote a result; results of other versions are never read
+    # again (their keys hold the version), and `cache clear --stale` removes them.
     "CREATE TABLE IF NOT EXISTS results (namespace TEXT NOT NULL, key BLOB NOT NULL, "
-    "value BLOB NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
+    "value BLOB NOT NULL, code TEXT NOT NULL DEFAULT '', PRIMARY KEY (namespace, key)) "
+    "WITHOUT ROWID",
 )
 
 
@@ -84,6 +111,13 @@ def _set_up(db: sqlite3.Connection) -> None:
             db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps committed batches on a crash
             for statement in _SCHEMA:
                 db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+            if "code" not in columns:  # a cache from before results named their version
+                try:
+                    db.execute("ALTER TABLE results ADD COLUMN code TEXT NOT NULL DEFAULT ''")
+                except sqlite3.OperationalError as error:  # another process was first
+                    if "duplicate column" not in str(error):
+                        raise
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) and "busy" not in str(error) or \
@@ -188,8 +222,9 @@ class ScoreCache:
             blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):
             return
-        self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
-                                          (self.namespace, key, blob)))
+        self._write(lambda db: db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+            (self.namespace, key, blob, code_version())))
 
     def file_digest(self, path: Path) -> str:
         """The hash of a file's bytes, remembered by (path, size, mtime) so that a large model
@@ -243,6 +278,7 @@ class NamespaceInfo:
     units: int
     created: float
     blocks: int = 0  # measures' results on blocks of records, and reports made from them
+    stale: int = 0  # of those, written by another sumprobe version (never read again)
 
 
 def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:
@@ -254,8 +290,11 @@ def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:
     try:
         counts = dict(db.execute("SELECT namespace, COUNT(*) FROM units GROUP BY namespace"))
         blocks = dict(db.execute("SELECT namespace, COUNT(*) FROM results GROUP BY namespace"))
+        stale = dict(db.execute("SELECT namespace, COUNT(*) FROM results WHERE code != ? "
+                                "GROUP BY namespace", (code_version(),)))
         rows = db.execute("SELECT namespace, label, created FROM namespaces ORDER BY created")
-        spaces = [NamespaceInfo(label, counts.get(space, 0), created, blocks.get(space, 0))
+        spaces = [NamespaceInfo(label, counts.get(space, 0), created, blocks.get(space, 0),
+                                stale.get(space, 0))
                   for space, label, created in rows]
     finally:
         db.close()
@@ -263,8 +302,10 @@ def cache_info(path: str | Path) -> tuple[int, list[NamespaceInfo]]:
     return size, spaces
 
 
-def clear_cache(path: str | Path, label: str | None = None) -> int:
-    """Remove every unit (or those of the settings whose label contains `label`); how many."""
+def clear_cache(path: str | Path, label: str | None = None, stale: bool = False) -> int:
+    """Remove every unit (or those of the settings whose label contains `label`), with the
+    results made from them; how many units. With `stale`, only the results another sumprobe
+    version wrote (never read again), and how many of those."""
     path = Path(path)
     if not path.exists():
         return 0
@@ -275,6 +316,10 @@ def clear_cache(path: str | Path, label: str | None = None) -> int:
         removed = 0
         db.execute("BEGIN IMMEDIATE")
         for space in spaces:
+            if stale:
+                removed += db.execute("DELETE FROM results WHERE namespace = ? AND code != ?",
+                                      (space, code_version())).rowcount
+                continue
             removed += db.execute("DELETE FROM units WHERE namespace = ?", (space,)).rowcount
             db.execute("DELETE FROM results WHERE namespace = ?", (space,))
             db.execute("DELETE FROM namespaces WHERE namespace = ?", (space,))

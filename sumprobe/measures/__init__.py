@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sumprobe.data import record_digest
-from sumprobe.engine.cache import CacheError
+from sumprobe.engine.cache import CacheError, code_version
 from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN, require
 from sumprobe.measures.base import DetailTable, Measure, ScoredRun, SummaryScore
 from sumprobe.measures.registry import all_measures, get, names, register, unregister
@@ -93,27 +93,6 @@ def _texts_shared(scores: list, part: Sequence) -> list:
     return scores
 
 
-@functools.lru_cache(maxsize=1)
-def _code_version() -> str:
-    """A hash of sumprobe's own source files. Not the git commit: an edited checkout keeps its
-    commit (stale blocks would be read back), and git, asked under load or beside another git
-    command, could answer differently in two processes of one run."""
-    from pathlib import Path
-
-    return source_digest(Path(__file__).resolve().parent.parent)
-
-
-def source_digest(package) -> str:
-    """A hash of every .py file under `package`: their paths and their bytes."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=16)
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
     """What decides a measure's result on a block of records besides the model: the measure,
     its settings and every field of every record, in order."""
@@ -124,7 +103,7 @@ def _block_key(config: MeasureConfig, part: Sequence) -> bytes:
     digest = hashlib.blake2b(digest_size=20)
     # The code's version too (a hash of the source): a block holds the measure's own row
     # classes, pickled, and what made them; units hold only numbers and outlive versions.
-    digest.update(repr((CACHE_VERSION, _code_version(), config.measure,
+    digest.update(repr((CACHE_VERSION, code_version(), config.measure,
                         config.options)).encode())
     # Indexed records know their digests without being parsed (`sumprobe.data_index`).
     known = getattr(part, "digest", None)
