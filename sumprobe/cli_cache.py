@@ -63,11 +63,8 @@ def clear(path, model, stale, yes):
     from sumprobe.engine.cache import clear_cache
 
     path = _path(path)
-    what = f"the cached scores of {model!r}" if model else "every cached score"
-    if stale:
-        what = "the blocks and reports of other sumprobe versions" + \
-            (f" for {model!r}" if model else "")
-    if not yes and not stale:  # stale results are never read: nothing to lose
+    if not yes and not stale:  # stale results are never read: nothing to lose, no question
+        what = f"the cached scores of {model!r}" if model else "every cached score"
         click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
     removed = clear_cache(path, model, stale)
     unit = "stale blocks and reports" if stale else "cached inputs"
