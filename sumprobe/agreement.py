@@ -36,10 +36,8 @@ from sumprobe.measures import (
     SCORES_IN_MEMORY,
     MeasureConfig,
     SummaryScore,
-    keep_report,
+    cached_report,
     names,
-    read_report,
-    report_key,
     score_summaries,
 )
 from sumprobe.measures.references import words
@@ -369,18 +367,13 @@ def run_agreement(
         raise ValueError(f"a measure is named twice: {', '.join(chosen)}")
     configs = [*measure_configs,
                *(MeasureConfig(name) for name in names(references=True) if name not in chosen)]
-    key = result = None
-    if getattr(engine, "cache", None) is not None:
-        key = report_key(loaded.items, configs, "agreement", dataset, tuple(aspects),
-                         stats_config)
-        if not rows:
-            result = read_report(engine, key, loaded.items, progress, len(configs))
-    if result is None:
-        result = _agreement(loaded.items, dataset, engine, configs, len(chosen), stats_config,
-                            progress, aspects)
-        if key is not None:  # the tables alone: rows and columns are what a rerun skips
-            keep_report(engine, key, replace(result, rows=[], table=None, values={},
-                                             details={}))
+    result = cached_report(
+        engine, loaded.items, configs, ("agreement", dataset, tuple(aspects), stats_config),
+        lambda: _agreement(loaded.items, dataset, engine, configs, len(chosen), stats_config,
+                           progress, aspects),
+        rows=rows, progress=progress,
+        # The tables alone: the rows and columns are what a rerun skips.
+        kept=lambda made: replace(made, rows=[], table=None, values={}, details={}))
     # The records' own skips (read, cut) beside those of the scoring.
     return replace(result, skipped=Counter(loaded.skipped) + result.skipped)
 

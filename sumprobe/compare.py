@@ -14,7 +14,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -26,9 +26,7 @@ from sumprobe.measures import (
     DetailTable,
     MeasureConfig,
     SummaryScore,
-    keep_report,
-    read_report,
-    report_key,
+    cached_report,
     score_summaries,
 )
 
@@ -143,18 +141,6 @@ def summarize_scores(
     return rows, pairs
 
 
-@dataclass(frozen=True)
-class _Report:
-    """What `compare` reports of a scored run besides its rows: what the cache keeps of it."""
-
-    groups: list[ScoreGroup]
-    pairs: list[PairResult]
-    detail: list[DetailTable]
-    skipped: Counter
-    n_scores: int
-    n_cut: int
-
-
 def run_compare(
     loaded: Loaded,
     groups: Sequence[str],
@@ -173,25 +159,19 @@ def run_compare(
     most of a warm rerun. A changed confidence, seed or number of resamples computes it anew
     from the cached scores."""
     measure = measure_config.spec
-    key = report = None
-    if getattr(engine, "cache", None) is not None:
-        key = report_key(loaded.items, [measure_config], "compare", tuple(groups),
-                         stats_config)
-        if not rows:
-            report = read_report(engine, key, loaded.items, progress)
-    scores: Sequence[SummaryScore] = []
-    samples: list = []
-    if report is None:
-        run = score_summaries(loaded.items, engine, measure_config, progress, spill=True)
-        report = _Report(*summarize_scores(run.scores, groups, stats_config),
-                         measure.detail(run, groups, stats_config), run.skipped,
-                         len(run.scores), run.n_cut)
-        scores, samples = run.scores, run.samples
-        if key is not None:
-            keep_report(engine, key, report)
-    return CompareResult(
-        measure=measure.name, unit=measure.unit, groups=report.groups, pairs=report.pairs,
-        scores=scores, samples=samples, detail=report.detail,
-        skipped=Counter(loaded.skipped) + report.skipped, n_records=len(loaded.items),
-        n_truncated=report.n_cut, n_scores=report.n_scores)
 
+    def make() -> CompareResult:
+        run = score_summaries(loaded.items, engine, measure_config, progress, spill=True)
+        means, pairs = summarize_scores(run.scores, groups, stats_config)
+        return CompareResult(
+            measure=measure.name, unit=measure.unit, groups=means, pairs=pairs,
+            scores=run.scores, samples=run.samples,
+            detail=measure.detail(run, groups, stats_config), skipped=run.skipped,
+            n_records=len(loaded.items), n_truncated=run.n_cut, n_scores=len(run.scores))
+
+    result = cached_report(engine, loaded.items, [measure_config],
+                           ("compare", tuple(groups), stats_config), make, rows=rows,
+                           progress=progress, kept=lambda made: replace(made, scores=[],
+                                                                        samples=[]))
+    # The records' own skips (read, cut) beside those of the scoring.
+    return replace(result, skipped=Counter(loaded.skipped) + result.skipped)

@@ -20,8 +20,8 @@ from sumprobe.measures.registry import all_measures, get, names, register, unreg
 from sumprobe.measures.spill import SpilledRows
 
 __all__ = ["DetailTable", "Measure", "MeasureConfig", "ScoredRun", "SummaryScore",
-           "all_measures", "get", "keep_report", "names", "read_report", "register",
-           "report_key", "score_summaries", "unregister"]
+           "all_measures", "cached_report", "get", "names", "register", "report_key",
+           "score_summaries", "unregister"]
 
 
 @dataclass(frozen=True)
@@ -168,27 +168,32 @@ def _statistics_libraries() -> tuple:
     return tuple((name, installed(name)) for name in ("numpy", "scipy"))
 
 
-def read_report(engine, key: bytes, items: Sequence, progress=None, measures: int = 1):
-    """A report an earlier run kept under `key` (see `report_key`), or None. When found, its
-    records count as read whole from the cache, once per measure, and show as done."""
+def cached_report(engine, items: Sequence, configs: Sequence[MeasureConfig], settings: tuple,
+                  make, *, rows: bool, progress=None, kept=None):
+    """A report made (`make()`) from measures' results on `items`, kept in the engine's cache
+    under `report_key` (`kept(report)`: what of it to keep; default all of it). A run that
+    asks for no per-row output (`rows` False) reads back what an earlier run kept: no block
+    read, no statistic computed; its records then count as read whole, once per measure,
+    and show as done. Rank 0 reads and writes; the others get its answer."""
+    cache = getattr(engine, "cache", None)
+    if cache is None:
+        return make()
     from sumprobe.engine import parallel
 
     world = parallel.current()
-    report = world.broadcast(engine.cache.get_result(key) if world.main else None)
-    if report is not None:
-        engine.work["records_cached"] += len(items) * measures
-        if progress is not None:
-            progress.start(len(items))
-            progress.advance(len(items))
+    key = report_key(items, configs, *settings)
+    if not rows:
+        report = world.broadcast(cache.get_result(key) if world.main else None)
+        if report is not None:
+            engine.work["records_cached"] += len(items) * len(configs)
+            if progress is not None:
+                progress.start(len(items))
+                progress.advance(len(items))
+            return report
+    report = make()
+    if world.main:
+        cache.put_result(key, kept(report) if kept else report)
     return report
-
-
-def keep_report(engine, key: bytes, report) -> None:
-    """Keep a report for the reruns that change nothing it depends on (rank 0 writes)."""
-    from sumprobe.engine import parallel
-
-    if parallel.current().main:
-        engine.cache.put_result(key, report)
 
 
 def blocks_cached(items: Sequence, config: MeasureConfig, cache,
