@@ -185,20 +185,20 @@ class _Column:
     @classmethod
     def of(cls, scores: Iterable[SummaryScore]) -> _Column:
         """In one pass: the scores may be on disk."""
-        keys, values = array("q"), array("d")
-        details, block, any_details = SpilledRows(SCORES_IN_MEMORY), [], False
-        for score in scores:
-            keys.append(_key(score))
-            values.append(score.score)
-            block.append(score.details)
-            any_details = any_details or bool(score.details)
-            if len(block) == 2000:
-                details.extend(block)
-                block = []
-        details.extend(block)
+        keys, values, any_details = array("q"), array("d"), False
+
+        def details():  # the keys and scores are taken on the way
+            nonlocal any_details
+            for score in scores:
+                keys.append(_key(score))
+                values.append(score.score)
+                any_details = any_details or bool(score.details)
+                yield score.details
+
+        kept = SpilledRows.of(details(), SCORES_IN_MEMORY)
         return cls(np.frombuffer(keys, dtype=np.int64) if keys else np.zeros(0, np.int64),
                    np.frombuffer(values, dtype=float) if values else np.zeros(0),
-                   details if any_details else None)
+                   kept if any_details else None)
 
 
 def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: Counter,
@@ -233,18 +233,9 @@ def _in_order(rows: Sequence, at: np.ndarray) -> Sequence:
         return [every[i] for i in at]
     if len(at) == len(rows):  # rising and all of them: every row, in place
         return rows
-    kept = SpilledRows(SCORES_IN_MEMORY)
     wanted = np.zeros(len(rows), dtype=bool)
     wanted[at] = True
-    block = []
-    for keep, row in zip(wanted, rows):
-        if keep:
-            block.append(row)
-            if len(block) == 2000:
-                kept.extend(block)
-                block = []
-    kept.extend(block)
-    return kept
+    return SpilledRows.of((row for keep, row in zip(wanted, rows) if keep), SCORES_IN_MEMORY)
 
 
 def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:

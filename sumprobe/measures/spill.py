@@ -28,6 +28,19 @@ class SpilledRows:
         self._frames = 0
         self._count = 0
 
+    @classmethod
+    def of(cls, rows: Iterable, in_memory: int = IN_MEMORY, frame: int = 2000) -> SpilledRows:
+        """Rows from an iterable of any length (on disk itself, perhaps), taken `frame` at a
+        time: never more than one frame beyond what is kept in memory."""
+        kept, block = cls(in_memory), []
+        for row in rows:
+            block.append(row)
+            if len(block) == frame:
+                kept.extend(block)
+                block = []
+        kept.extend(block)
+        return kept
+
     def extend(self, rows: Iterable) -> None:
         block = list(rows)
         if self._file is None:
