@@ -385,9 +385,8 @@ def compare(output, plot, output_format, samples, **options):
         return  # rank 0 reports and writes
     if not result.n_scores:
         raise click.ClickException("no record could be scored: " + "; ".join(skipped_lines(result)))
-    model = model_config
-    signed = _signature(engine, data, model, stats_config, [measure], "documents")
-    config = _config_record(engine, data, model, stats_config, measures=[measure])
+    signed = _signature(engine, data, model_config, stats_config, [measure], "documents")
+    config = _config_record(engine, data, model_config, stats_config, measures=[measure])
     payload = compare_json(result, {**run_header(config), "signature": signed})
     emit(output_format, compare_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
@@ -400,7 +399,7 @@ def compare(output, plot, output_format, samples, **options):
     _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
                          ("--samples", "samples", samples,
                           lambda p: write_jsonl(p, compare_rows(result))),
-                         ("--plot", "plot", plot, draw)], bool(model.cache_path))
+                         ("--plot", "plot", plot, draw)], bool(model_config.cache_path))
 
 
 def _write_outputs(err: Console, outputs: list, engine_cached: bool = True) -> None:
@@ -484,10 +483,9 @@ def agreement(output, plot, output_format, scores, **options):
     if not result.n_scored:
         raise click.ClickException("no summary could be scored by every measure: " +
                                    "; ".join(skipped_lines(result)))
-    model = model_config
     resample = "documents" if data.dataset == "comparisons" else stats_config.resample
-    signed = _signature(engine, data, model, stats_config, measures, resample)
-    config = _config_record(engine, data, model, stats_config, measures=measures)
+    signed = _signature(engine, data, model_config, stats_config, measures, resample)
+    config = _config_record(engine, data, model_config, stats_config, measures=measures)
     payload = agreement_json(result, {**run_header(config), "signature": signed})
     emit(output_format, agreement_tables(result, stats_config.confidence, signed), payload)
     for line in skipped_lines(result):
@@ -500,7 +498,7 @@ def agreement(output, plot, output_format, scores, **options):
     _write_outputs(err, [("--output", "results", output, lambda p: write_json(p, payload)),
                          ("--scores", "scores", scores,
                           lambda p: write_jsonl(p, result.summaries())),
-                         ("--plot", "plot", plot, draw)], bool(model.cache_path))
+                         ("--plot", "plot", plot, draw)], bool(model_config.cache_path))
 
 
 def _add_commands():
