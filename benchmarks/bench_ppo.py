@@ -21,7 +21,7 @@ trl 0.11.4 needs transformers 4.x: install it beside, never into, the project's 
 and name that environment's python (torch comes from the same wheel):
 
     python3.11 -m venv /tmp/trl011 && /tmp/trl011/bin/pip install torch==2.13.0 trl==0.11.4 \
-        transformers==4.46.3 "accelerate<1.2" "numpy<2.2"
+        transformers==4.46.3 "accelerate<1.2" "numpy<2.2" rich
     python benchmarks/bench_ppo.py --trl-python /tmp/trl011/bin/python --output bench_ppo.json
 
 On a machine whose python has torch, accelerate and numpy but not trl 0.11 (a GPU box), put

@@ -82,6 +82,38 @@ class PolicyWithValueHead(nn.Module):
         self.v_head.load_state_dict(load_file(str(path)))
 
 
+def fuse_gelu(model: nn.Module) -> int:
+    """Swap GPT-2's `gelu_new` activation (transformers' NewGELUActivation: five elementwise
+    ops, each a pass over the MLP's activations, and as many again backwards) for torch's fused
+    GELU with the tanh approximation: the same formula, one kernel. Values agree to rounding.
+    Returns the number swapped."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if type(child).__name__ == "NewGELUActivation":
+                setattr(parent, name, nn.GELU(approximate="tanh"))
+                swapped += 1
+    return swapped
+
+
+def sparse_tied_embedding_grad(lm) -> bool:
+    """Let the input embedding hand back its gradient as the rows it looked up when its weight
+    is tied to the output layer (GPT-2, SmolLM2), and say whether it did.
+
+    Dense, the embedding's gradient is a fresh zero [vocabulary, hidden] tensor (154 MB for
+    GPT-2) holding a few hundred rows, then added to the output layer's gradient of the same
+    weight. Sparse, autograd adds those rows into the output layer's dense gradient before the
+    weight's gradient is stored, so Adam sees the same dense gradient. An untied embedding
+    keeps its dense gradient, which Adam needs (it has nothing dense to join)."""
+    embedding, output = lm.get_input_embeddings(), lm.get_output_embeddings()
+    if not isinstance(embedding, nn.Embedding) or output is None:
+        return False
+    if output.weight is not embedding.weight:
+        return False
+    embedding.sparse = True
+    return True
+
+
 def load_causal_lm(name: str, dtype: torch.dtype = torch.float32):
     """A causal LM by Hub id, folder, .gguf file or pypi:PACKAGE, in eval mode (no dropout:
     PPO compares the policy with itself and with the reference, and dropout would add noise to
