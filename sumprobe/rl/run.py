@@ -155,9 +155,11 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
         from sumprobe.rl.trl_algos import train_trl
 
         return train_trl(config, resume=resume, reward_fn=reward_fn, on_step=on_step, say=say)
+    import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from sumprobe.engine.parallel import launched
     from sumprobe.results import write_json
 
     log_with = check_report_to(config.report_to)
@@ -167,7 +169,11 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | None = None,
                                    for p in ckpt.list_checkpoints(output)):
         raise SumprobeError(f"{output} already holds checkpoints: continue with --resume "
                             f"{output}, or choose another --output-dir")
-    accelerator = accelerator or Accelerator(log_with=log_with or None, project_dir=str(output))
+    if accelerator is None:
+        # Without CUDA, accelerate takes a torchrun launch for as many unrelated one-process
+        # runs unless told to use the CPU (gloo): each would write the same run folder.
+        cpu = launched() and not torch.cuda.is_available()
+        accelerator = Accelerator(cpu=cpu, log_with=log_with or None, project_dir=str(output))
     set_seed(config.seed)
     trainer, tokenizer = _setup(config, resume_from, reward_fn, accelerator, say)
     if on_progress:
