@@ -40,7 +40,9 @@ class ScoreGroup:
 
     group: str
     n: int  # summaries with a defined score
-    score: stats.Estimate
+    # A help score's mean is a Difference against 0 (sign-flip p, the interval inverting it);
+    # any other score's an Estimate (cluster bootstrap).
+    score: stats.Estimate | stats.Difference
     n_documents: int = 0  # distinct documents they summarize
 
 
@@ -107,19 +109,27 @@ class _ScoreColumns:
 
 
 def summarize_scores(
-    scores: Iterable[SummaryScore], groups: Sequence[str], config: StatsConfig
+    scores: Iterable[SummaryScore], groups: Sequence[str], config: StatsConfig,
+    help_scores: bool = False,
 ) -> tuple[list[ScoreGroup], list[PairResult]]:
     """Mean score per summary group, and differences between groups (paired where possible),
-    every interval resampled by document."""
+    every interval resampled by document. With `help_scores` (a measure whose 0 is "no help")
+    a group's mean is tested against 0 like any paired difference, so that its interval leaves
+    out 0 exactly when the test rejects: a percentile bootstrap of the mean would leave it out
+    too often on few documents."""
     options = config.options()
     table = _ScoreColumns(scores)
     rows = []
     for group in groups:
         members = table.rows(group)
         documents = table.document[members]
-        rows.append(ScoreGroup(group, len(members),
-                               stats.mean_ci(table.value[members], documents, **options),
-                               len(np.unique(documents))))
+        values = table.value[members]
+        if help_scores:
+            score = stats.paired_mean_difference(values, np.zeros_like(values), documents,
+                                                 **options)
+        else:
+            score = stats.mean_ci(values, documents, **options)
+        rows.append(ScoreGroup(group, len(members), score, len(np.unique(documents))))
     pairs = []
     for a, b in combinations(groups, 2):
         in_a, in_b = table.rows(a), table.rows(b)
@@ -162,7 +172,7 @@ def run_compare(
 
     def make() -> CompareResult:
         run = score_summaries(loaded.items, engine, measure_config, progress, spill=True)
-        means, pairs = summarize_scores(run.scores, groups, stats_config)
+        means, pairs = summarize_scores(run.scores, groups, stats_config, measure.help_score)
         return CompareResult(
             measure=measure.name, unit=measure.unit, groups=means, pairs=pairs,
             scores=run.scores, samples=run.samples,

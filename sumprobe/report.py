@@ -11,6 +11,7 @@ import re
 from rich.table import Table
 
 from sumprobe import formatting as fmt
+from sumprobe.core import stats
 
 
 def _level(confidence: float) -> str:
@@ -50,13 +51,20 @@ def score_table(result, confidence: float) -> Table:
     """A measure's mean score per summary group."""
     level = _level(confidence)
     mean = f"mean [{level} CI]"
+    # A help score's mean carries its test against 0 (no help): shown beside it.
+    tested = any(isinstance(row.score, stats.Difference) for row in result.groups)
+    columns = ("group", "summaries", "documents", mean) + (("p vs 0", "test") if tested else ())
     table = _table(f"{result.measure}: mean score per group ({result.unit})",
-                   ("group", "summaries", "documents", mean, "note"),
-                   right=("summaries", "documents", mean))
+                   columns + ("note",), right=("summaries", "documents", mean, "p vs 0"))
     notes = Footnotes()
     for row in result.groups:
+        test = ()
+        if tested:
+            difference = row.score if isinstance(row.score, stats.Difference) else None
+            test = (fmt.p_value(difference.p_value), difference.test) if difference else \
+                (fmt.DASH, fmt.DASH)
         table.add_row(row.group, str(row.n), str(row.n_documents), fmt.interval(row.score),
-                      notes.mark(row.score.note))
+                      *test, notes.mark(row.score.note))
     table.footnotes = notes
     return table
 
@@ -143,15 +151,17 @@ def _note(*figures) -> str:
 def _pairwise_table(result, level: str) -> Table:
     agree, net = f"agree % [{level} CI]", f"agree − disagree [{level} CI]"
     table = _table(f"Agreement with labelers' choices ({', '.join(result.measures)} vs "
-                   "references; chance: agree − disagree = 0)",
-                   ("score", "pairs", "n", "posts", agree, "ties %", "disagree %", net, "note"),
-                   right=("n", "posts", agree, "ties %", "disagree %", net))
+                   "references; chance: agree − disagree = 0, sign-flip p)",
+                   ("score", "pairs", "n", "posts", agree, "ties %", "disagree %", net, "p",
+                    "note"),
+                   right=("n", "posts", agree, "ties %", "disagree %", net, "p"))
     notes = table.footnotes = Footnotes()
     for row in result.pairwise:
         r = row.result
         table.add_row(row.name, row.subset, str(r.n), str(r.n_documents),
                       fmt.pct_interval(r.agree), fmt.pct(r.ties), fmt.pct(r.disagree),
-                      fmt.pct_interval(r.net), notes.mark(_note(r.agree, r.net)))
+                      fmt.pct_interval(r.net), fmt.p_value(r.net.p_value),
+                      notes.mark(_note(r.agree, r.net)))
     return table
 
 

@@ -512,15 +512,18 @@ def test_format_markdown_and_tsv_carry_the_same_figures_as_the_json(runner, tiny
 
     markdown = printed["markdown"].stdout.splitlines()
     header = next(i for i, line in enumerate(markdown) if line.startswith("| group | summaries"))
-    assert markdown[header + 1] == "|---|---:|---:|---:|---|"
+    # shannon scores help (0: none), so its means carry their sign-flip test against 0
+    assert markdown[header + 1] == "|---|---:|---:|---:|---:|---|---|"
     row = next(line for line in markdown[header:] if line.startswith("| chosen |"))
-    assert shown in row and row.count("|") == 6
+    assert shown in row and row.count("|") == 8 and "| sign-flip |" in row
+    assert chosen["test"] == "sign-flip" and 0 <= chosen["p_value"] <= 1
     assert f"`{results['signature']}`  " in markdown  # pasted whole, pipes and all
 
     tsv = printed["tsv"].stdout.splitlines()
     assert tsv[0].startswith("# shannon: mean score per group")
     assert tsv[1].split("\t") == ["group", "summaries", "documents", "mean",
-                                   "mean low (95% CI)", "mean high (95% CI)", "note"]
+                                   "mean low (95% CI)", "mean high (95% CI)", "p vs 0", "test",
+                                   "note"]
     cells = next(line for line in tsv if line.startswith("chosen\t")).split("\t")
     assert [float(c) for c in cells[3:6]] == pytest.approx(
         [chosen["value"], chosen["low"], chosen["high"]], abs=5e-5)

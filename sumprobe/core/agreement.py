@@ -2,10 +2,10 @@
 
 For each human comparison: does the measure score the preferred summary higher (+1), the same
 (0, a tie), or lower (-1)? Ties say nothing either way, so chance is "as many agreements as
-disagreements": net = agree - disagree, 0 at chance. Pairs that share a post are resampled
-together (`clusters`: the post of each pair). Two measures on the same pairs are compared by the
-difference of their per-pair outcomes (paired, cluster sign-flip test). Pairs with a missing
-(NaN) value on either side are left out.
+disagreements": net = agree - disagree, 0 at chance, tested with the sign-flip test over
+posts (`clusters`: the post of each pair), whose inversion gives its interval. Two measures on
+the same pairs are compared by the difference of their per-pair outcomes (paired, cluster
+sign-flip test). Pairs with a missing (NaN) value on either side are left out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ class PairwiseAgreement:
     ties: float  # share of pairs scored equal
     disagree: float  # share where the rejected summary scores higher
     n: int  # pairs
-    net: Estimate  # agree - disagree (each pair +1, 0 or -1): above 0 means above chance
+    # agree - disagree (each pair +1, 0 or -1): above 0 means above chance. At chance each
+    # post's outcomes are as likely flipped, so it is tested with the cluster sign-flip test
+    # and its interval inverts that test (0 left out exactly when p <= 1 - confidence).
+    net: Difference
     n_documents: int = 0  # posts the pairs come from
 
 
@@ -54,7 +57,7 @@ def pairwise_agreement(
     groups = None if clusters is None else [c for c, k in zip(clusters, kept) if k]
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     agree = mean_ci((signs > 0).astype(float), groups, **options)
-    net = mean_ci(signs, groups, **options)
+    net = paired_mean_difference(signs, np.zeros_like(signs), groups, **options)
     if len(signs) == 0:
         nan = float("nan")
         return PairwiseAgreement(agree, nan, nan, 0, net, 0)

@@ -83,6 +83,10 @@ class Measure:
     needs: ClassVar[str] = NEEDS_CLOZE
     unit: ClassVar[str] = "score"  # what a score is, in words (axis labels, table titles)
     higher: ClassVar[bool] = True  # a higher score means a better summary
+    # A score is the help the summary gives on its own document, 0 for none (with the summary
+    # minus without, paired by construction): a group's mean is then tested against 0 with
+    # the cluster sign-flip test, and its interval is the one inverting that test.
+    help_score: ClassVar[bool] = False
     description: ClassVar[str] = ""  # one line for --help
     reference: ClassVar[bool] = False  # a cheap baseline shown beside every measure in agreement
     options: ClassVar[type | None] = None  # settings dataclass (fields made with `setting`)

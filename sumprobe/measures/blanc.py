@@ -169,6 +169,7 @@ class BlancHelp(Measure):
     name = "blanc-help"
     needs = NEEDS_FILL
     unit = "BLANC-help relative: (S01 - S10) / all masked tokens"
+    help_score = True
     description = "BLANC-help (Vasilyev et al. 2020; masked LMs)"
     details_legend = ("S01: masked tokens filled right only with the summary, S10: only with "
                       "the filler, S11: with both, S00: with neither; score = (S01 - S10) / all")

@@ -90,6 +90,7 @@ class Shannon(Measure):
     name = "shannon"
     needs = NEEDS_LOGPROBS
     unit = "Shannon score: (help - base) / (full - base)"
+    help_score = True
     description = "the Shannon score (Egan et al. 2022; causal LMs)"
     details_legend = ("help, base, full: log-likelihood of the document in nats (natural log) "
                       "with the summary in front, alone, and after itself; "

@@ -127,6 +127,7 @@ class SingleWord(Measure):
     name = "single"
     needs = NEEDS_CLOZE
     unit = "help: top-1 hit with the summary - hit alone"
+    help_score = True
     description = "the seed's one-word probe (masked or causal LMs)"
     details_legend = ("masks: masked words of the document; accuracy: share filled right with "
                       "the summary in front; logprob_gain: mean gain in log p(word), in nats")

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Run on each rank: one PPO update of the tiny policy, then every rank's checksum per parameter.
 RANK_SCRIPT = """
-import json, sys
+import json, os, sys
 import torch
 from accelerate import Accelerator
 from sumprobe.rl.config import CtrlConfig
@@ -45,6 +45,10 @@ if rank == 0:
               open(out, "w"))
 accelerator.wait_for_everyone()
 torch.distributed.destroy_process_group()
+# Skip the interpreter's teardown: gloo's threads, destroyed there, now and then abort a rank
+# (SIGABRT) after its work is done and written.
+sys.stdout.flush()
+os._exit(0)
 """
 
 
