@@ -138,6 +138,9 @@ def test_model_sources(tmp_path):
         resolve_model(str(tmp_path / "missing.gguf"))
     with pytest.raises(ModelError, match="not installed"):
         resolve_model("pypi:no-such-package-xyz")
+    for missing in (str(tmp_path / "nope"), "./nope", "models/tiny/nope"):
+        with pytest.raises(ModelError, match="cannot load .* no such folder"):
+            load_engine(missing, device="cpu")
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), max_size=30),

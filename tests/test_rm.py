@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sumprobe.cli import cli
 from sumprobe.core.split import split_by_document
-from sumprobe.errors import DataError, ModelError
+from sumprobe.errors import DataError, ModelError, TrainingError
 from sumprobe.rm.config import RMConfig
 from sumprobe.rm.train import train_reward_model
 
@@ -112,6 +112,18 @@ def _weights(folder):
     from safetensors.torch import load_file
 
     return load_file(str(folder / "model.safetensors"))
+
+
+def test_a_second_run_into_a_used_folder_is_refused(tiny_gpt2_dir, tmp_path):
+    data = planted(tmp_path / "planted.jsonl", posts=12)
+    settings = dict(max_steps=1, save_every=100, batch_size=4)
+    train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", **settings),
+                       say=lambda m: None)
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    with pytest.raises(TrainingError, match="already holds a run: continue it with --resume"):
+        train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", seed=3, **settings),
+                           say=lambda m: None)
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log  # the first run untouched
 
 
 def test_ctrl_c_leaves_a_checkpoint_and_resume_continues_exactly(tiny_gpt2_dir, tmp_path):

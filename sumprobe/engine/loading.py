@@ -66,6 +66,11 @@ def resolve_model(name: str) -> ModelSource:
     return ModelSource(name, name)
 
 
+def _is_a_path(name: str) -> bool:
+    """A name no Hub id can have: absolute, relative to here or home, or more than one /."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
+
+
 ORIGIN_FILE = "sumprobe_gguf_origin.json"  # in a de-quantized copy: which file it was made from
 
 
@@ -196,7 +201,7 @@ def offline_unless_reachable(source: ModelSource) -> None:
     """Before a Hub id is looked up, check once (3 s at most) that the Hub answers; if it does
     not, go offline for this process (`sumprobe.hub`): a model already in the local Hub cache
     still loads, and a missing one fails at once instead of after ~40 s of retries."""
-    if not source.local:
+    if not source.local and not _is_a_path(source.path):
         hub.offline_unless_reachable()
 
 
@@ -204,6 +209,10 @@ def failure(source: ModelSource, what: str, error: Exception) -> ModelError:
     """One message for a failed load; for a Hub id, what to do without the Hub."""
     import os
 
+    if not source.local and _is_a_path(source.path):
+        # Not a Hub id, which the Hub's own message ("Repo id must be in the form ...") hides.
+        return ModelError(f"cannot load {what} {source.name!r}: no such folder (a Hub id is "
+                          "NAME or OWNER/NAME)")
     if source.local:
         hint = ""
     elif hub.was_unreachable():

@@ -217,6 +217,12 @@ def train_reward_model(config: RMConfig, resume: bool = False,
     from sumprobe.rm.model import RewardModel, load_base, save_meta
 
     run_dir = Path(config.output_dir)
+    if not resume and ((run_dir / LOG_FILE).exists() or _newest_checkpoint(run_dir)
+                       or (run_dir / "final").exists()):
+        # A second run would append to the first's log (its curves drawn as one line) and
+        # leave its checkpoints beside the new ones.
+        raise TrainingError(f"{run_dir} already holds a run: continue it with --resume "
+                            f"{run_dir}, or choose another --output-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir)
     train_items, eval_items, skipped = prepare_items(config)
