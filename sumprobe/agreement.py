@@ -204,15 +204,23 @@ class _Column:
 def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: Counter,
            result: AgreementResult) -> None:
     """Keep the summaries that every measure scored, in one order for all (by record, then
-    summary), into `result.rows`, `result.values` and `result.details`."""
+    summary), into `result.rows`, `result.values` and `result.details`. A score a measure
+    returned as undefined (NaN) counts as not scored: every measure is then judged on the
+    same summaries."""
     keys = None
     for column in columns.values():
         keys = column.keys if keys is None else np.intersect1d(keys, column.keys)
     keys = np.unique(keys) if keys is not None else np.zeros(0, np.int64)
-    result.n_scored = len(keys)
     dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
     if dropped:
         skipped["summary not scored by every measure"] += dropped
+    # The measure that gave an undefined score has counted it under its own reason.
+    defined = np.ones(len(keys), dtype=bool)
+    for column in columns.values():
+        order = np.argsort(column.keys, kind="stable")
+        defined &= ~np.isnan(column.values[order[np.searchsorted(column.keys[order], keys)]])
+    keys = keys[defined]
+    result.n_scored = len(keys)
     for number, (name, column) in enumerate(columns.items()):
         order = np.argsort(column.keys, kind="stable")
         at = order[np.searchsorted(column.keys[order], keys)]

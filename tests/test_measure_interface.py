@@ -124,6 +124,45 @@ def test_a_toy_measure_runs_through_agreement_beside_another(toy, tiny_bert_dir,
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+class Undefined(Measure):
+    """A toy whose score is undefined (NaN) for every other summary, as Shannon's is when a
+    document does not help itself."""
+
+    name = "toy-sometimes"
+    needs = NEEDS_NOTHING
+
+    def score(self, items, engine, options, progress=None):
+        run = ScoredRun([])
+        for index, item in enumerate(items):
+            for s, summary in enumerate(item.summaries):
+                value = float("nan") if (index + s) % 2 else float(len(summary.text))
+                run.skipped["toy score undefined"] += value != value
+                run.scores.append(summary_score(index, item, s, value, {}))
+        return run
+
+
+@pytest.mark.parametrize("dataset, data", [("comparisons", COMPARISONS),
+                                           ("summeval", SUMMEVAL)])
+def test_undefined_scores_leave_every_measure_on_the_same_summaries(dataset, data, tmp_path):
+    register(Undefined())
+    try:
+        out = tmp_path / "a.json"
+        result = CliRunner().invoke(cli, [
+            "agreement", "--dataset", dataset, "--data", data, "--measure", "toy-sometimes",
+            "--bootstrap", "100", "--output", str(out)])
+    finally:
+        unregister("toy-sometimes")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    if dataset == "comparisons":  # a pair needs both its summaries: none is left whole here
+        counts = {row["result"]["n"] for row in payload["pairwise"] if row["subset"] == "all"}
+    else:
+        counts = {row["spearman"]["n"] for row in payload["rated"] if row["level"] == "pooled"}
+    assert len(counts) == 1, counts  # toy, ROUGE and length on the same summaries
+    assert payload["skipped"]["toy score undefined"] > 0  # counted once, under its own reason
+    assert "summary not scored by every measure" not in payload["skipped"]
+
+
 def test_a_toy_measure_on_rated_data_and_its_scatter(toy, tmp_path):
     plot = tmp_path / "r.png"
     result = CliRunner().invoke(cli, [
