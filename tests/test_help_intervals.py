@@ -39,6 +39,7 @@ def test_four_helpful_documents_of_thirteen_are_not_a_pass():
     assert isinstance(help_mean.score, Difference) and help_mean.score.test == "sign-flip"
     assert 0.1 < help_mean.score.p_value < 0.15  # Monte Carlo over 2**13 sign patterns
     assert not _leaves_out_zero(help_mean.score)
+    assert math.copysign(1.0, help_mean.score.low) == 1.0  # 0.0, never printed -0.0000
     [plain], _ = summarize_scores(scores, ["chosen"], CONFIG)  # any other score: its mean
     assert isinstance(plain.score, Estimate) and _leaves_out_zero(plain.score)  # the old flaw
 

@@ -147,6 +147,7 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float],
     if note:
         return Difference(float(d.mean()), NAN, NAN, p, SIGN_FLIP, len(d), k, note)
     low, high = max(low, float(d.min())), min(high, float(d.max()))
+    low, high = low + 0.0, high + 0.0  # a bound of -0.0 (a shift of zero) reads as 0
     return Difference(float(d.mean()), low, high, p, SIGN_FLIP, len(d), k)
 
 
