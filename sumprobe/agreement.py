@@ -214,16 +214,17 @@ def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: 
     dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
     if dropped:
         skipped["summary not scored by every measure"] += dropped
+    positions = {}  # where each kept summary sits in each measure's column
+    for name, column in columns.items():
+        order = np.argsort(column.keys, kind="stable")
+        positions[name] = order[np.searchsorted(column.keys[order], keys)]
     # The measure that gave an undefined score has counted it under its own reason.
     defined = np.ones(len(keys), dtype=bool)
-    for column in columns.values():
-        order = np.argsort(column.keys, kind="stable")
-        defined &= ~np.isnan(column.values[order[np.searchsorted(column.keys[order], keys)]])
-    keys = keys[defined]
-    result.n_scored = len(keys)
+    for name, column in columns.items():
+        defined &= ~np.isnan(column.values[positions[name]])
+    result.n_scored = int(defined.sum())
     for number, (name, column) in enumerate(columns.items()):
-        order = np.argsort(column.keys, kind="stable")
-        at = order[np.searchsorted(column.keys[order], keys)]
+        at = positions[name][defined]
         result.values[name] = column.values[at]
         if column.details is not None:
             result.details[name] = _in_order(column.details, at)

@@ -524,9 +524,9 @@ def main():
     try:
         cli(prog_name="sumprobe")
     except SystemExit as done:
-        leave()
         if launched():
-            _exit_without_teardown(done.code)
+            leave()
+            _exit_without_teardown(done.code)  # does not return
         raise
     finally:
         leave()

@@ -125,8 +125,7 @@ def summarize_scores(
         documents = table.document[members]
         values = table.value[members]
         if help_scores:
-            score = stats.paired_mean_difference(values, np.zeros_like(values), documents,
-                                                 **options)
+            score = stats.mean_against_zero(values, documents, **options)
         else:
             score = stats.mean_ci(values, documents, **options)
         rows.append(ScoreGroup(group, len(members), score, len(np.unique(documents))))

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sumprobe.core.stats import Difference, Estimate, mean_ci, paired_mean_difference
+from sumprobe.core.stats import (
+    Difference,
+    Estimate,
+    mean_against_zero,
+    mean_ci,
+    paired_mean_difference,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ def pairwise_agreement(
     groups = None if clusters is None else [c for c, k in zip(clusters, kept) if k]
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
     agree = mean_ci((signs > 0).astype(float), groups, **options)
-    net = paired_mean_difference(signs, np.zeros_like(signs), groups, **options)
+    net = mean_against_zero(signs, groups, **options)
     if len(signs) == 0:
         nan = float("nan")
         return PairwiseAgreement(agree, nan, nan, 0, net, 0)

@@ -151,6 +151,14 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float],
     return Difference(float(d.mean()), low, high, p, SIGN_FLIP, len(d), k)
 
 
+def mean_against_zero(values: Sequence[float], clusters: Sequence | None = None,
+                      **options) -> Difference:
+    """Mean of values that are themselves paired differences (0: none), tested against 0 by
+    the cluster sign-flip test, with the interval inverting it."""
+    values = np.asarray(values, dtype=float)
+    return paired_mean_difference(values, np.zeros_like(values), clusters, **options)
+
+
 def paired_difference(a: Sequence[bool], b: Sequence[bool], clusters: Sequence | None = None,
                       **options) -> Difference:
     """Accuracy of `a` minus accuracy of `b` on the same examples (hits as 0/1)."""
