@@ -127,10 +127,10 @@ def _engine_for(configs: list[MeasureConfig], model: ModelConfig, err: Console, 
 def _scoring(engine, err: Console, what: str):
     """A progress bar over the scoring; after it, what the engine ran and read from the cache.
     Ctrl-C says what was kept and how to go on (the same command again)."""
-    from sumprobe.report import RichProgress
+    from sumprobe.progress import progress_bar
 
     try:
-        with RichProgress(err, what) as progress:
+        with progress_bar(err, what, "records") as progress:
             yield progress
     except KeyboardInterrupt:
         cache = getattr(engine, "cache", None)

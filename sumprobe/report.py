@@ -1,5 +1,6 @@
-"""Showing results: rich tables and progress bars. Generic over measures: a measure's own
-tables arrive as `DetailTable`s and are drawn like any other. Saving is in `sumprobe.results`.
+"""Showing results: rich tables. Generic over measures: a measure's own tables arrive as
+`DetailTable`s and are drawn like any other. Saving is in `sumprobe.results`, progress in
+`sumprobe.progress`.
 """
 
 from __future__ import annotations
@@ -114,33 +115,6 @@ def skipped_lines(result) -> list[str]:
     if truncated:
         lines.append(f"cut to the model's window: {truncated} inputs")
     return lines
-
-
-class RichProgress:
-    """A rich progress bar on stderr that a measure can start and advance."""
-
-    def __init__(self, console, description: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=console, transient=False,
-        )
-        self._description = description
-        self._task = None
-
-    def __enter__(self):
-        self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._bar.__exit__(*exc)
-
-    def start(self, total: int) -> None:
-        self._task = self._bar.add_task(self._description, total=total)
-
-    def advance(self, count: int) -> None:
-        self._bar.advance(self._task, count)
 
 
 def _note(*figures) -> str:
