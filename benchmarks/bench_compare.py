@@ -44,10 +44,10 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from sumprobe.core.masking import apply_mask  # noqa: E402
-from sumprobe.data import load_items, prepare  # noqa: E402
+from sumprobe.datasets import load_items, prepare  # noqa: E402
 from sumprobe.engine import Cloze, load_engine  # noqa: E402
 from sumprobe.engine.base import pad_right  # noqa: E402
-from sumprobe.probe import ProbeConfig, choose_words  # noqa: E402
+from sumprobe.measures.fill_in import ProbeConfig, choose_words  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared/data/summarize_from_feedback/comparisons/batch13.json"

@@ -47,9 +47,9 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from bench_scale import write_records  # noqa: E402
 
-from sumprobe.data import load_items  # noqa: E402
+from sumprobe.datasets import load_items  # noqa: E402
 from sumprobe.engine import Cloze, load_engine  # noqa: E402
-from sumprobe.probe import ProbeConfig, choose_words  # noqa: E402
+from sumprobe.measures.fill_in import ProbeConfig, choose_words  # noqa: E402
 
 TARGET_SPEEDUP, TARGET_AGREEMENT = 20.0, 0.99
 PROFILE = "--profile" in sys.argv

@@ -25,10 +25,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from sumprobe.agreement import run_agreement  # noqa: E402
 from sumprobe.core.stats import StatsConfig  # noqa: E402
-from sumprobe.data import load_items, prepare  # noqa: E402
+from sumprobe.datasets import load_items, prepare  # noqa: E402
 from sumprobe.engine import load_engine  # noqa: E402
+from sumprobe.experiments.agreement import run_agreement  # noqa: E402
 from sumprobe.measures import MeasureConfig, get  # noqa: E402
 from sumprobe.results import agreement_json, run_header, write_json  # noqa: E402
 

@@ -21,9 +21,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from sumprobe.agreement import run_agreement  # noqa: E402
 from sumprobe.core.stats import StatsConfig  # noqa: E402
-from sumprobe.data import Loaded  # noqa: E402
+from sumprobe.datasets import Loaded  # noqa: E402
+from sumprobe.experiments.agreement import run_agreement  # noqa: E402
 from sumprobe.measures import MeasureConfig  # noqa: E402
 from sumprobe.measures.reward_model import RewardModelOptions  # noqa: E402
 from sumprobe.report import agreement_tables, as_text  # noqa: E402

@@ -31,15 +31,17 @@ def param_name(f: dataclasses.Field) -> str:
 
 
 def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
-               choices: tuple[str, ...] | None = None, show_default: bool = True):
-    """The click option of one field; `default` replaces the field's own (None: unset)."""
+               choices=None, show_default: bool = True, help_text: str | None = None):
+    """The click option of one field; `default` replaces the field's own (None: unset),
+    `choices` its choices (a tuple, or a function giving them when asked: a registry),
+    `help_text` its help."""
     meta, kind = f.metadata, base_type(hint)
     flag = _flag(f)
     overridden = default is not dataclasses.MISSING
     if default is dataclasses.MISSING:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     shown = "none" if default is None else str(default).lower() if kind is bool else default
-    help_text = meta.get("help", "")
+    help_text = meta.get("help", "") if help_text is None else help_text
     if overridden and "[default" in help_text:  # the field's own default no longer applies
         help_text = re.sub(r"\s*\[default:[^\]]*\]", "", help_text)
     if show_default and "[default" not in help_text and default not in ((), None):
@@ -49,7 +51,9 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
         return click.option(f"{flag}/{negative}", param_name(f), default=default,
                             help=help_text)
     choices = choices or meta.get("choices")
-    if choices:
+    if callable(choices):
+        kind = LiveChoice(choices)
+    elif choices:
         kind = click.Choice(choices)
     elif kind is int and (meta.get("low") is not None or meta.get("high") is not None):
         kind = click.IntRange(min=meta.get("low"), max=meta.get("high"))
@@ -57,20 +61,23 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
         kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
                                 min_open=meta.get("low_open", False))
     flags = (flag, *meta.get("aliases", ()))
+    shape = {"metavar": meta["metavar"]} if meta.get("metavar") else {}
     if is_sequence(hint):
         return click.option(*flags, param_name(f), type=kind, multiple=True,
-                            default=default or (), help=help_text)
-    return click.option(*flags, param_name(f), type=kind, default=default, help=help_text)
+                            default=default or (), help=help_text, **shape)
+    return click.option(*flags, param_name(f), type=kind, default=default, help=help_text,
+                        **shape)
 
 
 def options_from(cls, *, defaults: dict | None = None, choices: dict | None = None,
-                 unset: bool = False, exclude: tuple[str, ...] = ()):
+                 unset: bool = False, exclude: tuple[str, ...] = (), helps: dict | None = None):
     """A decorator adding one option per CLI field of `cls`.
 
-    defaults / choices: per-command replacements (a command whose data differ); unset: every
-    option defaults to None, so the caller can layer file, checkpoint and defaults itself.
+    defaults / choices / helps: per-command replacements (a command whose data differ); unset:
+    every option defaults to None, so the caller can layer file, checkpoint and defaults
+    itself.
     """
-    defaults, choices = defaults or {}, choices or {}
+    defaults, choices, helps = defaults or {}, choices or {}, helps or {}
     hints = typing.get_type_hints(cls)
 
     def decorate(command):
@@ -79,7 +86,7 @@ def options_from(cls, *, defaults: dict | None = None, choices: dict | None = No
                 continue
             default = None if unset else defaults.get(f.name, dataclasses.MISSING)
             option = option_for(f, hints[f.name], default, choices.get(f.name),
-                                show_default=not unset)
+                                show_default=not unset, help_text=helps.get(f.name))
             command = option(command)
         return command
 

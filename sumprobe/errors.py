@@ -15,3 +15,16 @@ class ModelError(SumprobeError):
 
 class TrainingError(SumprobeError):
     """A run that had to stop (e.g. a NaN reward); the message names the last good checkpoint."""
+
+
+class OptionError(SumprobeError):
+    """A setting that cannot work with the rest (a `--groups` the data set has no use for);
+    the CLI shows it as a bad value of that option."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option, self.message = option, message
+
+
+class Interrupted(SumprobeError):
+    """Ctrl-C: the message says what was kept and how to go on."""

@@ -23,16 +23,19 @@ from sumprobe.errors import DataError
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             low_open: bool = False, choices: tuple[str, ...] | None = None,
             flag: str | None = None, negative: str | None = None, cli: bool = True,
-            aliases: tuple[str, ...] = (), default_factory: Any = None) -> Any:
+            aliases: tuple[str, ...] = (), default_factory: Any = None,
+            metavar: str | None = None) -> Any:
     """A field with its CLI help and bounds.
 
     low_open: the lower bound itself is not allowed; flag: the option's name when it is not
     `--field-name`; negative: the `--no-…` half of a boolean pair; cli: False keeps the field off
     the command line (set by the program, e.g. from another option); aliases: other flags for
-    the same option (the names other commands use for the same thing).
+    the same option (the names other commands use for the same thing); metavar: what --help
+    shows for its value (PATH, FILE, DIR) where the type would say TEXT.
     """
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices,
-            "flag": flag, "negative": negative, "cli": cli, "aliases": aliases}
+            "flag": flag, "negative": negative, "cli": cli, "aliases": aliases,
+            "metavar": metavar}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)

@@ -9,12 +9,14 @@ often than every `MIN_SECONDS`), and at the end.
 
 The object is what measures, scoring and training report to: `start(total)`, `advance(n)`,
 `update(done, total)` and `describe(text)`. It is a context manager; with a quiet console it
-says nothing.
+says nothing. A library call is handed a `Talk`: where its notes and its bars go.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 LINE_SECONDS = 10.0  # a plain line at least this often while work goes on
 MIN_SECONDS = 2.0  # and never more often than this, however fast the tenths go
@@ -51,8 +53,9 @@ class PlainProgress:
             self._line(force=True)
         return False
 
-    def start(self, total: float | None) -> None:
+    def start(self, total: float | None, unit: str | None = None) -> None:
         self.total, self.done = total, 0.0
+        self.unit = self.unit if unit is None else unit
         self._began = self._clock()
         self._last_tenth = -1
         self._finished = False
@@ -105,9 +108,9 @@ class BarProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         columns = ["[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), *([unit] if unit else []), TimeRemainingColumn()]
+                   MofNCompleteColumn(), "{task.fields[unit]}", TimeRemainingColumn()]
         self._bar = Progress(*columns, console=console, transient=False)
-        self.description = description
+        self.description, self.unit = description, unit
         self._task = None
 
     def __enter__(self):
@@ -119,13 +122,15 @@ class BarProgress:
 
     def _ensure(self, total=None):
         if self._task is None:
-            self._task = self._bar.add_task(self.description, total=total)
+            self._task = self._bar.add_task(self.description, total=total, unit=self.unit)
 
-    def start(self, total: float | None) -> None:
+    def start(self, total: float | None, unit: str | None = None) -> None:
+        self.unit = self.unit if unit is None else unit
         if self._task is None:
-            self._task = self._bar.add_task(self.description, total=total)
+            self._ensure(total)
         else:
-            self._bar.reset(self._task, total=total, description=self.description)
+            self._bar.reset(self._task, total=total, description=self.description,
+                            unit=self.unit)
 
     def describe(self, description: str) -> None:
         self.description = description
@@ -147,3 +152,46 @@ def progress_bar(console, description: str, unit: str = ""):
     if console.is_terminal:
         return BarProgress(console, description, unit)
     return PlainProgress(console, description, unit)
+
+
+class SilentProgress:
+    """Progress that nobody watches (a library call without a console)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def start(self, total, unit=None) -> None:
+        pass
+
+    def describe(self, description: str) -> None:
+        pass
+
+    def advance(self, count: float = 1) -> None:
+        pass
+
+    def update(self, done: float, total=None) -> None:
+        pass
+
+
+def _nothing(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Talk:
+    """Where a library call reports as it works: notes (`say`) and progress bars
+    (`bar(description, unit)`, a context manager with start/advance/update/describe). The
+    default says nothing; `Talk.on(console)` talks on a rich console (stderr, for commands)."""
+
+    say: Callable[[str], None] = _nothing
+    bar: Callable[[str, str], object] = lambda description, unit="": SilentProgress()
+
+    @classmethod
+    def on(cls, console) -> Talk:
+        def say(message: str) -> None:
+            console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+        return cls(say, lambda description, unit="": progress_bar(console, description, unit))

@@ -42,10 +42,17 @@ def pytest_addoption(parser):
                     help="local data for a data set (comparisons, axis, summeval, imdb); "
                     "repeatable; without it the Hub is used")
     group.addoption("--sumprobe-limit", action="append", default=[], metavar="[DATASET=]N",
-                    help="records per data set (N for all, DATASET=N for one); repeatable")
-    group.addoption("--sumprobe-drop-shortest", type=int, default=0)
+                    help="records per data set (N for all, DATASET=N for one; a record is a "
+                    "comparison, an axis post, a SummEval article); repeatable [the command's "
+                    "default: compare 2500, agreement all]")
+    group.addoption("--sumprobe-drop-shortest", type=int, default=None,
+                    help="records with the shortest documents dropped first [the command's "
+                    "default: compare 50, agreement 0]")
     group.addoption("--sumprobe-measure", default=None,
-                    help="measure for probe checks [single; shannon for causal models in H4]")
+                    help="measure for probe checks [single; shannon for causal models in the "
+                    "agreement checks (H4)]")
+    group.addoption("--sumprobe-no-cache", action="store_true",
+                    help="neither read nor write the scoring cache (as sumprobe --no-cache)")
     group.addoption("--sumprobe-masks-per-doc", type=int, default=1)
     group.addoption("--sumprobe-device", default="auto")
     group.addoption("--sumprobe-batch-size", type=int, default=None)
@@ -130,9 +137,9 @@ class EvalSettings:
     model: str = DEFAULT_MODEL
     model_type: str = "auto"
     data: dict = field(default_factory=dict)  # data set name -> local path
-    limit: int | None = None  # records per data set unless `limits` names it
-    limits: dict = field(default_factory=dict)  # data set name -> records
-    drop_shortest: int = 0
+    limit: int | None = None  # records per data set unless `limits` names it (None: the
+    limits: dict = field(default_factory=dict)  # command's default); data set -> records
+    drop_shortest: int | None = None  # None: the command's default
     measure: str | None = None
     masks_per_doc: int = 1
     device: str = "auto"
@@ -143,6 +150,7 @@ class EvalSettings:
     ctrl_options: str = ""
     ctrl_queries: int = 32
     output: str | None = None
+    use_cache: bool = True
 
 
 def settings_from(config) -> EvalSettings:
@@ -178,6 +186,7 @@ def settings_from(config) -> EvalSettings:
         ctrl_options=config.getoption("--sumprobe-ctrl-options"),
         ctrl_queries=config.getoption("--sumprobe-ctrl-queries"),
         output=config.getoption("--sumprobe-output"),
+        use_cache=not config.getoption("--sumprobe-no-cache"),
     )
 
 
@@ -193,7 +202,7 @@ class _SkipWhenUnavailable:
         self._experiments = experiments
 
     def __getattr__(self, name):
-        from sumprobe.experiments import DataUnavailable
+        from sumprobe.harness import DataUnavailable
 
         found = getattr(self._experiments, name)
         if not callable(found):
@@ -211,7 +220,7 @@ class _SkipWhenUnavailable:
 @pytest.fixture(scope="session")
 def sumprobe_runs(sumprobe_settings):
     """The session's experiments, each run once on first use and cached."""
-    from sumprobe.experiments import Experiments
+    from sumprobe.harness import Experiments
 
     return _SkipWhenUnavailable(Experiments(sumprobe_settings))
 

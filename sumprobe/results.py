@@ -184,7 +184,7 @@ def _files(option: str, path: Path) -> list[Path]:
     if not path.is_dir():
         return [path.resolve()]
     if option in DATA_OPTIONS:
-        from sumprobe.data import data_files
+        from sumprobe.datasets.reading import data_files
 
         return sorted(p.resolve() for p in data_files(path))
     return sorted(p.resolve() for p in path.iterdir() if p.is_file())
@@ -308,10 +308,11 @@ def write_jsonl(path: str | Path, rows: Iterable) -> None:
     write_atomic(path, (json.dumps(plain(row), ensure_ascii=False) + "\n" for row in rows))
 
 
-def compare_json(result, header: dict) -> dict:
-    """A `CompareResult` as results JSON: the measure's groups and pairs, and its own tables."""
+def compare_json(result, header: dict | None = None) -> dict:
+    """A `CompareResult` as results JSON (under its own run header unless one is given): the
+    measure's groups and pairs, and its own tables."""
     return {
-        **header,
+        **(result.header if header is None else header),
         "measure": result.measure,
         "unit": result.unit,
         "records": result.n_records,
@@ -323,12 +324,12 @@ def compare_json(result, header: dict) -> dict:
     }
 
 
-def probe_json(run, examples, header: dict) -> dict:
-    """`probe`'s results: each summary's score with its details, and the measure's worked
-    example tables (the masks it drew, what the model filled)."""
-    return {**header, "scores": plain(run.scores), "skipped": dict(run.skipped),
-            "truncated_inputs": run.n_cut,
-            "examples": {table.key: plain(list(table.data)) for table in examples}}
+def probe_json(result) -> dict:
+    """A `ProbeResult` as results JSON: each summary's score with its details, and the
+    measure's worked example tables (the masks it drew, what the model filled)."""
+    return {**result.header, "scores": plain(result.scores), "skipped": dict(result.skipped),
+            "truncated_inputs": result.n_cut,
+            "examples": {table.key: plain(list(table.data)) for table in result.examples}}
 
 
 def compare_rows(result) -> Iterable:
@@ -337,9 +338,10 @@ def compare_rows(result) -> Iterable:
     return result.samples if len(result.samples) else result.scores
 
 
-def agreement_json(result, header: dict) -> dict:
+def agreement_json(result, header: dict | None = None) -> dict:
     """An `AgreementResult` as results JSON: agreement as fractions (tables show percent)."""
-    return {**header, "measure": result.measure, "measures": result.measures,
+    return {**(result.header if header is None else header), "measure": result.measure,
+            "measures": result.measures,
             "references": result.references, "documents": result.n_documents,
             "skipped": dict(result.skipped), "cut_inputs": result.n_cut,
             "pairwise": plain(result.pairwise), "versus": plain(result.versus),
@@ -400,3 +402,69 @@ def signature(*, measures, model: str | None, revision: str | None, data: dict[s
                      f"resample:{resample}", f"bootstrap:{n_resamples}",
                      f"ci:{100 * confidence:g}%", f"seed:{seed}",
                      f"sumprobe:{source_version()}"])
+
+
+def write_all(outputs: list, say, rerun_is_cheap: bool = True) -> None:
+    """Write each (option, name, path, write) whose path is set. A failure (a full disk)
+    names what was written and what was not, and how to get the rest: the scoring is in the
+    cache, so the same command again costs little. Each file is whole or absent."""
+    written = []
+    for index, (option, name, path, write) in enumerate(outputs):
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as error:
+            import errno
+
+            from sumprobe.errors import SumprobeError
+
+            missing = [f"{o} {p}" for o, _, p, _ in outputs[index:] if p]
+            fix = ("Make room" if error.errno in (errno.ENOSPC, errno.EDQUOT) else
+                   "Choose paths that can be written")
+            again = ("scores are read back from the cache" if rerun_is_cheap else
+                     "without the cache, everything is scored again")
+            raise SumprobeError(
+                f"could not write {option} {path}: {error.strerror or error}. Written: "
+                f"{', '.join(written) or 'nothing'}; not written: {', '.join(missing)}. {fix} "
+                f"and run the same command again ({again})") from None
+        written.append(f"{option} {path}")
+        say(f"{name}: {path}")
+
+
+def _cached(result) -> bool:
+    return bool(result.header.get("config", {}).get("cache_file"))
+
+
+def save_compare(result, outputs, say) -> None:
+    """`compare`'s files: results JSON, one line per scored example, the chart."""
+    def draw(path):
+        from sumprobe.plots import plot_groups
+
+        plot_groups(path, result, f"{result.dataset} · {result.measure}", result.signature)
+
+    write_all([("--output", "results", outputs.results,
+                lambda p: write_json(p, compare_json(result))),
+               ("--samples", "samples", outputs.rows,
+                lambda p: write_jsonl(p, compare_rows(result))),
+               ("--plot", "plot", outputs.plot, draw)], say, _cached(result))
+
+
+def save_agreement(result, outputs, say) -> None:
+    """`agreement`'s files: results JSON, one line per summary, the chart."""
+    def draw(path):
+        from sumprobe.plots import plot_agreement
+
+        plot_agreement(path, result, result.signature)
+
+    write_all([("--output", "results", outputs.results,
+                lambda p: write_json(p, agreement_json(result))),
+               ("--scores", "scores", outputs.rows,
+                lambda p: write_jsonl(p, result.summaries())),
+               ("--plot", "plot", outputs.plot, draw)], say, _cached(result))
+
+
+def save_probe(result, outputs, say) -> None:
+    """`probe`'s results JSON."""
+    write_all([("--output", "results", outputs.results,
+                lambda p: write_json(p, probe_json(result)))], say, _cached(result))

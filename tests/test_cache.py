@@ -153,8 +153,10 @@ def test_a_rerun_that_changes_only_the_report_reads_every_input(tmp_path, tiny_b
         scoring = json.loads(out.read_text())["config"]["scoring"]
         assert scoring.get("units_run", 0) == 0, extra
         # another limit is another block of records: its inputs are read one by one; the
-        # same records read as one block (no masking or tokenizing either)
-        read = "units_cached" if extra[0] == "--limit" else "records_cached"
+        # same records read as one block (no masking or tokenizing either); the report itself
+        # when only the plot changes
+        read = {"--limit": "units_cached", "--confidence": "records_cached",
+                "--plot": "reports_cached"}[extra[0]]
         assert scoring[read] > 0, extra
     # A measure setting that changes the inputs (more masks per document) scores the new ones.
     result = _compare(runner, tiny_bert_dir, data, "--cache", cache, "--output", str(out),
@@ -168,7 +170,7 @@ def test_a_rerun_that_changes_only_the_report_reads_every_input(tmp_path, tiny_b
 
 def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_back(
         tmp_path, tiny_bert_dir, monkeypatch):
-    import sumprobe.compare as compare
+    import sumprobe.experiments.compare as compare
 
     calls = {"scored": 0, "summarized": 0}
 
@@ -201,11 +203,11 @@ def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_bac
     again = run("again", "--plot", str(tmp_path / "p.png"), "--format", "json")
     assert calls == {"scored": 1, "summarized": 1}
     assert report(again) == report(first) and (tmp_path / "p.png").stat().st_size > 0
-    assert again["config"]["scoring"]["records_cached"] == first["records"]
+    assert again["config"]["scoring"] == {"reports_cached": 1}
     # Another numpy or scipy (the resamples' generator, the quantiles): computed anew.
-    import sumprobe.measures as measures
+    import sumprobe.experiments.kept as kept
 
-    monkeypatch.setattr(measures, "_statistics_libraries", lambda: (("numpy", "9.9"),))
+    monkeypatch.setattr(kept, "_statistics_libraries", lambda: (("numpy", "9.9"),))
     assert report(run("upgraded")) == report(first) and calls["summarized"] == 2
     monkeypatch.undo()
     monkeypatch.setattr(compare, "score_summaries", counted("scored", compare.score_summaries))
@@ -227,7 +229,7 @@ def test_a_rerun_that_changes_nothing_the_report_depends_on_reads_the_report_bac
 @pytest.mark.parametrize("dataset", ["comparisons", "summeval"])
 def test_agreement_reads_its_tables_back_when_nothing_they_depend_on_changed(
         tmp_path, tiny_gpt2_dir, monkeypatch, dataset):
-    import sumprobe.agreement as agreement
+    import sumprobe.experiments.agreement as agreement
 
     computed = []
     work = agreement._agreement
@@ -392,7 +394,7 @@ def test_shannon_runs_one_pass_per_document_and_summary(gpt2):
 
 
 def test_scoring_in_chunks_gives_what_one_pass_gives(tiny_bert_dir):
-    from sumprobe.data import load_items
+    from sumprobe.datasets import load_items
     from sumprobe.engine import load_engine
     from sumprobe.measures import MeasureConfig, score_summaries
 
@@ -420,10 +422,10 @@ def test_results_record_what_auto_became(tmp_path, tiny_bert_dir):
 
 def test_a_block_of_records_is_read_whole_only_when_nothing_that_decides_it_changed(
         tmp_path, tiny_bert_dir):
-    from sumprobe.data import load_items
+    from sumprobe.datasets import load_items
     from sumprobe.engine import load_engine
     from sumprobe.measures import MeasureConfig, score_summaries
-    from sumprobe.probe import ProbeConfig
+    from sumprobe.measures.fill_in import ProbeConfig
 
     items = load_items("comparisons", [str(FIXTURES / "comparisons.jsonl")]).items
     path = str(tmp_path / "c.sqlite")

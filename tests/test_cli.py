@@ -121,7 +121,7 @@ def test_bad_records_name_file_line_and_field(runner, tiny_bert_dir, data, messa
         (["--dataset", "axis", "--groups", "9,4"], "not a score from 1 to 7"),
         (["--dataset", "axis", "--groups", "7,7"], "listed twice"),
         (["--dataset", "axis", "--groups", " "], "is empty"),
-        (["--dataset", "comparisons", "--groups", "7,4"], "--groups is for axis data"),
+        (["--dataset", "comparisons", "--groups", "7,4"], "--groups is for data with several"),
         (["--dataset", "summaries"], "Invalid value for '--dataset'"),
         (["--dataset", "axis", "--top-k", "0"], "Invalid value for '--top-k'"),
     ],

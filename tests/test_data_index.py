@@ -10,11 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sumprobe.data import load_items, prepare, record_digest
-from sumprobe.data_index import index_comparisons, indexable
+from sumprobe.datasets import DataConfig, get, load_items, prepare, record_digest
+from sumprobe.datasets.index import index_records
+from sumprobe.datasets.loading import indexable
 from sumprobe.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def index_comparisons(paths, drop: int, limit, split: str = "validation"):
+    """Comparisons indexed, sorted and cut as `compare` reads them."""
+    config = DataConfig("comparisons", tuple(map(str, paths)), split, limit, drop)
+    return index_records(get("comparisons"), config)
 COMPARISONS = FIXTURES / "comparisons.jsonl"
 
 
@@ -98,7 +105,7 @@ def test_gzipped_and_piped_records_are_indexed_from_a_temporary_copy(tmp_path):
     import os
     import threading
 
-    from sumprobe.data_index import IndexedRecords
+    from sumprobe.datasets.index import IndexedRecords
 
     whole = prepare(load_items("comparisons", [COMPARISONS]), 2, 9)
     packed = tmp_path / "c.jsonl.gz"
@@ -211,8 +218,8 @@ def test_the_hubs_copy_is_indexed_by_row_number(monkeypatch):
 def test_agreement_on_indexed_records_equals_agreement_on_records_read_whole(tmp_path):
     # Each measure parses the indexed records again; only the first measure's rows are kept,
     # every other measure as a column of scores lined up with them.
-    from sumprobe.agreement import run_agreement
     from sumprobe.core.stats import StatsConfig
+    from sumprobe.experiments.agreement import run_agreement
     from sumprobe.measures import MeasureConfig
     from tests.test_cache import synthetic_comparisons
 

@@ -280,7 +280,7 @@ def test_freed_memory_is_given_back_on_cpu_at_most_every_few_seconds(monkeypatch
     monkeypatch.setattr(device, "_last_trim", [0.0])
     clock = [100.0]
     monkeypatch.setattr(device.time, "monotonic", lambda: clock[0])
-    cpu, cuda = (SimpleNamespace(device=SimpleNamespace(type=t)) for t in ("cpu", "cuda"))
+    cpu, cuda = (SimpleNamespace(device=device.torch.device(t)) for t in ("cpu", "cuda"))
     device.release_freed_memory(cuda)
     assert calls == []  # torch's caching allocator keeps CUDA memory on purpose
     device.release_freed_memory(cpu)
@@ -339,12 +339,14 @@ def test_hub_data_with_an_unreachable_hub_fails_at_once_without_retry_lines():
 
 
 def test_no_advice_to_set_what_is_already_set(monkeypatch):
-    from sumprobe.data import DataError, read_hub
+    from sumprobe.datasets.feedback import HUB_DATASET
+    from sumprobe.datasets.reading import read_hub
+    from sumprobe.errors import DataError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(DataError) as caught:
-        list(read_hub("comparisons", "validation"))
+        list(read_hub((HUB_DATASET, "comparisons"), "validation"))
     assert "HF_DATASETS_OFFLINE is set" in str(caught.value)
     assert "set HF_DATASETS_OFFLINE=1" not in str(caught.value)
 

@@ -10,9 +10,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sumprobe.compare import summarize_scores
 from sumprobe.core.agreement import pairwise_agreement
 from sumprobe.core.stats import Difference, Estimate, StatsConfig
+from sumprobe.experiments.compare import summarize_scores
 from sumprobe.measures import get
 from sumprobe.measures.base import SummaryScore
 

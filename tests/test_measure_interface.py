@@ -62,8 +62,8 @@ class FirstPrediction(Measure):
     unit = "hit"
 
     def score(self, items, engine, options, progress=None):
+        from sumprobe.measures.fill_in import ProbeConfig
         from sumprobe.measures.single import MEASURE as single
-        from sumprobe.probe import ProbeConfig
 
         inner = single.score(items, engine, ProbeConfig(), progress)
         return ScoredRun([s for s in inner.scores], inner.skipped)
@@ -173,11 +173,11 @@ def test_a_toy_measure_on_rated_data_and_its_scatter(toy, tmp_path):
 
 
 def test_a_toy_measure_runs_through_the_harness(toy):
-    from sumprobe.experiments import Experiments
+    from sumprobe.harness import Experiments
     from sumprobe.pytest_plugin import EvalSettings
 
     runs = Experiments(EvalSettings(data={"comparisons": COMPARISONS, "summeval": SUMMEVAL},
-                                    measure="toy-overlap"))
+                                    measure="toy-overlap", drop_shortest=0))
     compared = runs.compare("comparisons")
     assert compared.measure == "toy-overlap" and compared.group("chosen").n == 14
     agreed = runs.agreement("summeval")

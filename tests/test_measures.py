@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from sumprobe.data import ProbeItem, Summary
+from sumprobe.datasets import ProbeItem, Summary
 from sumprobe.measures import MeasureConfig, score_summaries
 from sumprobe.measures.blanc import BlancConfig, blanc_help
+from sumprobe.measures.fill_in import ProbeConfig, run_probe
 from sumprobe.measures.shannon import ShannonResult, shannon_many
-from sumprobe.probe import ProbeConfig, run_probe
 
 DOCUMENT = "The landlord would raise their rent. My apartment is cold in winter."
 
@@ -136,7 +136,7 @@ def test_single_measure_is_the_mean_help_over_masks(bert):
 
 
 def test_blanc_gives_no_score_where_nothing_can_be_masked(bert):
-    from sumprobe.data import ProbeItem, Summary
+    from sumprobe.datasets import ProbeItem, Summary
     from sumprobe.measures import MeasureConfig, score_summaries
 
     # Every token is a stop word or too short for the length rule: nothing to mask.

@@ -55,7 +55,7 @@ def test_two_processes_score_what_one_does(tmp_path, tiny_bert_dir):
     c = json.loads((tmp_path / "warm.json").read_text())
     for key in ("groups", "pairs", "detail", "skipped", "records"):
         assert c[key] == b[key], key
-    assert c["config"]["scoring"] == {"records_cached": 60}
+    assert c["config"]["scoring"] == {"reports_cached": 1}
     # Only rank 0 reports: one table, not two.
     title = "single: mean score per group"
     assert two.stdout.count(title) == one.stdout.count(title) == 1

@@ -7,11 +7,12 @@ from xml.etree import ElementTree
 import pytest
 import transformers  # noqa: F401
 
+import sumprobe.engine.masked  # noqa: F401
+
 # Imported here, before pytester snapshots sys.modules: the in-process runs below may import
 # them too, and compiled modules (numpy, torch) cannot be loaded twice in one process.
-import sumprobe.agreement  # noqa: F401
-import sumprobe.engine.masked  # noqa: F401
-import sumprobe.experiments  # noqa: F401
+import sumprobe.experiments.agreement  # noqa: F401
+import sumprobe.harness  # noqa: F401
 import sumprobe.report  # noqa: F401
 from tests.conftest import FIXTURES
 
@@ -180,7 +181,7 @@ def test_an_experiment_runs_once_for_many_checks(pytester, tiny_bert_dir):
     ''')
     result = pytester.runpytest(
         "--run-evals", "-rs", "-p", "no:randomly", "--sumprobe-model", str(tiny_bert_dir),
-        "--sumprobe-device", "cpu",
+        "--sumprobe-device", "cpu", "--sumprobe-drop-shortest", "0",
         "--sumprobe-data", f"comparisons={FIXTURES / 'comparisons.jsonl'}",
         "--sumprobe-output", str(pytester.path / "out"))
     result.assert_outcomes(passed=4, skipped=1)
@@ -202,6 +203,7 @@ def test_the_repository_evals_run_on_the_fixtures_with_a_model_free_measure(pyte
     pytester.makepyfile(test_summary_probe=evals.read_text())
     result = pytester.runpytest(
         "--run-evals", "--sumprobe-measure", "length", "--sumprobe-seed", "1",
+        "--sumprobe-drop-shortest", "0",
         "--sumprobe-data", f"comparisons={FIXTURES / 'comparisons.jsonl'}",
         "--sumprobe-data", f"axis={FIXTURES / 'axis.jsonl'}",
         "--sumprobe-data", f"summeval={FIXTURES / 'summeval_sample.jsonl'}")

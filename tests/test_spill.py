@@ -8,10 +8,10 @@ import pytest
 
 from sumprobe.core import stats
 from sumprobe.core.stats import StatsConfig
-from sumprobe.data import BASELINE
+from sumprobe.datasets import BASELINE
+from sumprobe.measures.fill_in import Sample
 from sumprobe.measures.single import accuracy
 from sumprobe.measures.spill import SpilledRows
-from sumprobe.probe import Sample
 
 
 @pytest.mark.parametrize("in_memory", [0, 2, 100])  # all on disk, some, none

@@ -1,7 +1,8 @@
 """Engines: a model family behind the small capabilities that measures call.
 
-`load_engine` reads the model's config, picks the family (masked or causal) and wraps model and
-tokenizer in that family's engine. What an engine can do is declared in
+`build_engine` (the one factory) reads the model's config, picks the family (masked or causal)
+and wraps model and tokenizer in that family's engine, with the scoring cache of that model
+setting. What an engine can do is declared in
 `sumprobe.engine.capabilities`; a measure asks for a capability, never for a family.
 Importing this package does not import torch or transformers (the CLI starts fast).
 """
@@ -16,7 +17,8 @@ from sumprobe.engine.loading import ModelSource, resolve_model
 from sumprobe.errors import ModelError
 
 __all__ = ["Cloze", "Engine", "Prediction", "ModelConfig", "ModelSource", "resolve_model",
-           "load_engine", "engine_from", "MODEL_TYPES", "DEVICES", "DTYPES"]
+           "build_engine", "cached_engine", "load_engine", "preflight", "MODEL_TYPES",
+           "DEVICES", "DTYPES"]
 
 
 def detect_model_type(config) -> str:
@@ -74,19 +76,10 @@ def preflight(model: str, model_type: str, needs: set[str]) -> str:
     return detected
 
 
-def load_engine(
-    model: str,
-    *,
-    model_type: str = "auto",
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_size: int | None = None,
-    cache: str | None = None,
-):
-    """Load a model and tokenizer and wrap them in the engine of their family.
-
-    cache: a SQLite file that keeps every scored unit (`sumprobe.engine.cache`); None: none.
-    """
+def build_engine(config: ModelConfig, family: str | None = None):
+    """The one engine factory: the model and tokenizer of `config`, wrapped in the engine of
+    their family (`family`, else `config.model_type`, "auto": from the model's config), with
+    the scoring cache of this model setting (`config.cache_path`; None: none) opened first."""
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     from sumprobe.engine.causal import CausalEngine
@@ -94,27 +87,35 @@ def load_engine(
     from sumprobe.engine.loading import load_model_config, load_tokenizer, load_weights
     from sumprobe.engine.masked import MaskedEngine, require_mask_token
 
-    if model_type not in MODEL_TYPES:
-        raise ModelError(f"unknown model type {model_type!r}; expected one of {MODEL_TYPES}")
-    source = resolve_model(model)
-    torch_device = pick_device(device)
-    torch_dtype = pick_dtype(dtype, torch_device)
-    if model_type == "auto":
-        model_type = detect_model_type(load_model_config(source))
+    family = family or config.model_type
+    if family not in MODEL_TYPES:
+        raise ModelError(f"unknown model type {family!r}; expected one of {MODEL_TYPES}")
+    source = resolve_model(config.model)
+    torch_device = pick_device(config.device)
+    torch_dtype = pick_dtype(config.dtype, torch_device)
+    if family == "auto":
+        family = detect_model_type(load_model_config(source))
     tokenizer = load_tokenizer(source, pad=False)
-    if model_type == "masked":
+    if family == "masked":
         require_mask_token(tokenizer, source.name)  # before the (slower) weights load
-    auto = AutoModelForMaskedLM if model_type == "masked" else AutoModelForCausalLM
+    auto = AutoModelForMaskedLM if family == "masked" else AutoModelForCausalLM
     network = load_weights(source, auto, torch_dtype)
     network.to(torch_device)
-    size = batch_size or default_batch_size(torch_device)
-    engine_class = MaskedEngine if model_type == "masked" else CausalEngine
-    engine = engine_class(network, tokenizer, source.name, size)
-    engine.family = model_type  # what --model-type auto became, for the results' record
-    if cache is not None:
-        engine.cache = _open_cache(cache, source, engine.revision, model_type,
-                                   str(torch_dtype).removeprefix("torch."), torch_device.type)
-    return engine
+    cache = None
+    if config.cache_path is not None:
+        cache = _open_cache(config.cache_path, source, getattr(network.config, "_commit_hash",
+                                                                None),
+                            family, str(torch_dtype).removeprefix("torch."), torch_device.type)
+    engine_class = MaskedEngine if family == "masked" else CausalEngine
+    return engine_class(network, tokenizer, source.name,
+                        config.batch_size or default_batch_size(torch_device), cache=cache)
+
+
+def load_engine(model: str, *, model_type: str = "auto", device: str = "auto",
+                dtype: str = "auto", batch_size: int | None = None, cache: str | None = None):
+    """`build_engine` from keyword settings (cache: a SQLite file; None: no cache)."""
+    return build_engine(ModelConfig(model, model_type, device, dtype, batch_size, cache,
+                                    use_cache=cache is not None))
 
 
 def _open_cache(path: str, source, revision, family: str, dtype: str, device_type: str):
@@ -130,18 +131,11 @@ def _open_cache(path: str, source, revision, family: str, dtype: str, device_typ
                           revision=revision, family=family, dtype=dtype, device=device_type)
 
 
-class CachedEngine:
+class CachedEngine(Engine):
     """An engine that only reads the scoring cache: for a rerun whose every block of records
     is cached, which then needs no weights at all. Any model call is a bug, so it has none."""
 
     cache_only = True
-
-    def __init__(self, name: str, cache, revision, device, dtype, family: str | None = None):
-        from collections import Counter
-
-        self.name, self.cache, self.revision, self.family = name, cache, revision, family
-        self.device, self.dtype, self.batch_size = device, dtype, None
-        self.work = Counter()
 
 
 def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
@@ -158,14 +152,8 @@ def cached_engine(config: ModelConfig, family: str) -> CachedEngine:
         torch_device = pick_device(config.device)
         device = torch_device.type
         dtype = str(pick_dtype(config.dtype, torch_device)).removeprefix("torch.")
-    # What load_engine reads from the loaded model's config, read here without the weights.
+    # What build_engine reads from the loaded model's config, read here without the weights.
     revision = getattr(config_fields(source), "_commit_hash", None)
     cache = _open_cache(config.cache_path, source, revision, family, dtype, device)
-    return CachedEngine(source.name, cache, revision, device, dtype, family)
-
-
-def engine_from(config: ModelConfig):
-    """`load_engine` with a `ModelConfig`."""
-    return load_engine(config.model, model_type=config.model_type, device=config.device,
-                       dtype=config.dtype, batch_size=config.batch_size,
-                       cache=config.cache_path)
+    return CachedEngine(source.name, family, revision=revision, device=device, dtype=dtype,
+                        cache=cache)

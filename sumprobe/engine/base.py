@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Protocol
 
 from sumprobe.core.masking import Word
 from sumprobe.engine.units import run_units
@@ -38,23 +37,6 @@ class Prediction:
     topk_hit: bool  # the word is among the k best
     logprob: float  # log-probability of the word (see the engine for multi-piece words)
     truncated: bool  # the input was cut to fit the model's window
-
-
-class Engine(Protocol):
-    """The interface the probe needs; a fake with these two methods can stand in for tests."""
-
-    name: str
-
-    def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
-        """How many tokens each word of `document` occupies."""
-
-    def predict(
-        self,
-        clozes: Sequence[Cloze],
-        top_k: int,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> list[list[Prediction]]:
-        """One list per cloze, one Prediction per prompt, in the order given."""
 
 
 @dataclass(frozen=True)
@@ -139,18 +121,31 @@ class TokenizerHelper:
         return text
 
 
-class ClozeEngine:
+class Engine:
+    """What every engine carries besides its capabilities (`sumprobe.engine.capabilities`):
+    the model's name and family, where and how it runs, the scoring cache it reads first, and
+    the counts of its work. Set once, by the factory (`sumprobe.engine.build_engine`)."""
+
+    cache_only = False  # answers from cached blocks alone (`CachedEngine`): no model to call
+    shard = True  # split the work between the processes of a torchrun launch
+
+    def __init__(self, name: str, family: str, *, revision: str | None = None, device=None,
+                 dtype: str | None = None, batch_size: int | None = None, cache=None):
+        self.name, self.family, self.revision = name, family, revision
+        self.device, self.dtype, self.batch_size = device, dtype, batch_size
+        self.cache = cache  # a ScoreCache bound to this model setting, or None
+        self.work: Counter = Counter()  # units run and read from the cache, tokens forwarded
+
+
+class ClozeEngine(Engine):
     """What both engine families share: piece counts, the work counters, and predict.
 
-    A subclass sets `text`, `batch_size`, and defines `_rows(index, cloze)` (inputs, each with
-    `ids` and `key` = (cloze, prompt)), `_unit(row, top_k)` (the row as a hashable scoring unit,
-    its ids first), `_answer(units)` (plain-data answers) and `_prediction(row, answer)`.
+    A subclass sets `text`, and defines `_rows(index, cloze)` (inputs, each with `ids` and
+    `key` = (cloze, prompt)), `_unit(row, top_k)` (the row as a hashable scoring unit, its ids
+    first), `_answer(units)` (plain-data answers) and `_prediction(row, answer)`.
     """
 
     text: TokenizerHelper
-    batch_size: int
-    cache = None  # a ScoreCache, set by load_engine
-    work: Counter
 
     def piece_counts(self, document: str, words: Sequence[Word]) -> list[int]:
         return self.text.piece_counts(document, words)

@@ -9,7 +9,6 @@ the output layer.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,20 +42,19 @@ class _Row:
 class CausalEngine(ClozeEngine):
     """Any `AutoModelForCausalLM` (GGUF files included) with a fast tokenizer."""
 
-    def __init__(self, model, tokenizer, name: str, batch_size: int):
-        self.name = name
+    def __init__(self, model, tokenizer, name: str, batch_size: int, *, cache=None):
+        parameter = next(model.parameters())
+        super().__init__(name, "causal", revision=getattr(model.config, "_commit_hash", None),
+                         device=parameter.device, batch_size=batch_size, cache=cache,
+                         dtype=str(parameter.dtype).removeprefix("torch."))
         self.model = model.eval()
-        self.revision = getattr(model.config, "_commit_hash", None)
         self.text = TokenizerHelper(tokenizer, name)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
-        self.batch_size = batch_size
         self.window = max_input_length(tokenizer, model.config) - len(self.text.prefix)
         self.head = model.get_output_embeddings()
         if any(getattr(model.config, key, None) for key in _SCALED_LOGITS) or self.head is None:
             self.head = None  # fall back to the full forward pass
-        self.device = next(model.parameters()).device
-        self.work = Counter()  # units run and read from the cache, tokens forwarded
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)

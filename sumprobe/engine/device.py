@@ -76,7 +76,7 @@ def release_freed_memory(engine) -> None:
     new padded lengths leave glibc holding freed blocks between the run's long-lived objects;
     trimmed, a tiny BERT over 20,000 records peaked at about 0.75 GB instead of 0.9-1.0 GB.
     On CUDA, torch's caching allocator is meant to keep its memory."""
-    if getattr(getattr(engine, "device", None), "type", "cpu") != "cpu":
+    if torch.device(engine.device).type != "cpu":
         return
     now = time.monotonic()
     trim = _malloc_trim()

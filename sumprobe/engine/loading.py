@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from sumprobe import hub, verbosity
+from sumprobe import verbosity
+from sumprobe.datasets import hub
 from sumprobe.errors import ModelError
 
 PAD_TOKEN = "<|pad|>"
@@ -199,8 +200,8 @@ def _no_gguf_bar():
 
 def offline_unless_reachable(source: ModelSource) -> None:
     """Before a Hub id is looked up, check once (3 s at most) that the Hub answers; if it does
-    not, go offline for this process (`sumprobe.hub`): a model already in the local Hub cache
-    still loads, and a missing one fails at once instead of after ~40 s of retries."""
+    not, go offline for this process (`sumprobe.datasets.hub`): a model already in the local
+    Hub cache still loads, and a missing one fails at once instead of after ~40 s of retries."""
     if not source.local and not _is_a_path(source.path):
         hub.offline_unless_reachable()
 

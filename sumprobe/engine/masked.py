@@ -11,7 +11,6 @@ never be hit with one mask (use the one-piece rule); its logprob is that of its 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -60,21 +59,20 @@ def require_mask_token(tokenizer, name: str) -> None:
 class MaskedEngine(ClozeEngine):
     """Any `AutoModelForMaskedLM` with a fast tokenizer that has a mask token."""
 
-    def __init__(self, model, tokenizer, name: str, batch_size: int):
+    def __init__(self, model, tokenizer, name: str, batch_size: int, *, cache=None):
         require_mask_token(tokenizer, name)
-        self.name = name
+        parameter = next(model.parameters())
+        super().__init__(name, "masked", revision=getattr(model.config, "_commit_hash", None),
+                         device=parameter.device, batch_size=batch_size, cache=cache,
+                         dtype=str(parameter.dtype).removeprefix("torch."))
         self.model = model.eval()
-        self.revision = getattr(model.config, "_commit_hash", None)
         self.text = TokenizerHelper(tokenizer, name)
         self.mask_id = tokenizer.mask_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.batch_size = batch_size
         self.window = max_input_length(tokenizer, model.config) - len(self.text.prefix) - len(
             self.text.suffix
         )
         self.head = _head_at_masks(model)
-        self.device = next(model.parameters()).device
-        self.work = Counter()  # units run and read from the cache, tokens forwarded
 
     def _rows(self, index: int, cloze: Cloze) -> list[_Row]:
         encoded = self.text.encode(cloze.document)

@@ -22,15 +22,15 @@ def run_units(engine, kind: str, units: Sequence[Hashable], run: Callable[[Seque
               on_progress: Callable[[int], None] | None = None) -> list:
     """The answer to every unit, in the order given (see the module's docstring).
 
-    engine: has `batch_size`, `work` (a Counter) and `cache` (a ScoreCache or None); with
-    `shard = False` it scores everything in this process even under torchrun (a caller that
-    runs on rank 0 alone, as rm-train's evaluation does, must not wait for the others).
+    engine: a `sumprobe.engine.base.Engine` (its `batch_size`, `work`, `cache`); with `shard`
+    False it scores everything in this process even under torchrun (a caller that runs on
+    rank 0 alone, as rm-train's evaluation does, must not wait for the others).
     kind: names what is asked of the units, part of their cache key.
     """
     from sumprobe.engine.device import run_backing_off  # torch: only once there is work
 
-    world = parallel.current() if getattr(engine, "shard", True) else parallel.World()
-    cache = getattr(engine, "cache", None)
+    world = parallel.current() if engine.shard else parallel.World()
+    cache = engine.cache
     unique = list(dict.fromkeys(units))
     answers: dict = {}
     if cache is not None:

@@ -97,7 +97,7 @@ class Measure:
         raise a SumprobeError. Nothing to check by default."""
 
     def score(self, items: Sequence, engine, options, progress=None) -> ScoredRun:
-        """Score every summary of every item (`sumprobe.data.ProbeItem`)."""
+        """Score every summary of every item (`sumprobe.datasets.ProbeItem`)."""
         raise NotImplementedError
 
     def detail(self, run: ScoredRun, groups: Sequence[str], stats) -> list[DetailTable]:

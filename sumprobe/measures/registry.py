@@ -18,7 +18,7 @@ from importlib import import_module, metadata
 from sumprobe.measures.base import NEEDS, Measure
 
 ENTRY_POINT_GROUP = "sumprobe.measures"
-_NOT_MEASURES = {"base", "registry"}  # this package's modules that define no measure
+_NOT_MEASURES = {"base", "registry", "scoring", "spill", "fill_in"}  # no measure in these
 _registry: dict[str, Measure] = {}
 _loaded = False
 

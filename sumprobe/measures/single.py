@@ -1,4 +1,4 @@
-"""`single`: the seed's one-word probe as a measure (masking and scoring: `sumprobe.probe`).
+"""`single`: the seed's one-word probe as a measure (masking and scoring: `fill_in`).
 
 A summary's score is its help: the mean over its document's masks of (top-1 hit with the
 summary in front) - (hit with the document alone), so 0 means no help. Its details hold the
@@ -19,9 +19,9 @@ import numpy as np
 
 from sumprobe import formatting as fmt
 from sumprobe.core import stats
-from sumprobe.data import BASELINE
+from sumprobe.datasets.records import BASELINE
 from sumprobe.measures.base import NEEDS_CLOZE, DetailTable, Measure, ScoredRun, summary_score
-from sumprobe.probe import ProbeConfig, Sample, run_probe
+from sumprobe.measures.fill_in import ProbeConfig, Sample, run_probe
 
 
 @dataclass(frozen=True)

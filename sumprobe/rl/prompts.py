@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sumprobe.core.reward import TASKS, control_prefix
-from sumprobe.data import encodable, read_json_lines
+from sumprobe.datasets.reading import read_json_lines
+from sumprobe.datasets.records import encodable
 from sumprobe.errors import DataError
 
 HUB_DATASET = "imdb"

@@ -75,17 +75,15 @@ class RewardModel:
 def score_ids(model, inputs: Sequence[tuple[int, ...]], pad_id: int, batch_size: int,
               on_progress=None) -> list[float]:
     """Raw scalar outputs for token-id inputs, each distinct input once, longest first."""
-    from collections import Counter
-    from types import SimpleNamespace
-
     import torch
 
-    from sumprobe.engine.base import pad_right, run_unique
+    from sumprobe.engine.base import Engine, pad_right, run_unique
 
     device = next(model.parameters()).device
     # No scoring cache: a reward model changes while it trains, and its evaluation is cheap.
     # Not sharded: rm-train evaluates on rank 0 alone.
-    runner = SimpleNamespace(batch_size=batch_size, work=Counter(), cache=None, shard=False)
+    runner = Engine("reward model", "reward", device=device, batch_size=batch_size)
+    runner.shard = False
 
     @torch.inference_mode()
     def run(batch):

@@ -64,7 +64,7 @@ class RMTrainResult:
 
 
 def _load(paths, split: str):
-    from sumprobe.data import load_items
+    from sumprobe.datasets import load_items
 
     return load_items("comparisons", list(paths), split=split).items
 

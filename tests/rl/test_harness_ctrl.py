@@ -8,7 +8,7 @@ import pytest
 import transformers  # noqa: F401
 
 # Before pytester snapshots sys.modules (compiled modules cannot load twice in one process).
-import sumprobe.experiments  # noqa: F401
+import sumprobe.harness  # noqa: F401
 import sumprobe.report  # noqa: F401
 import sumprobe.rl.evaluate  # noqa: F401
 import sumprobe.rl.run  # noqa: F401
@@ -44,7 +44,7 @@ def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
 
 def test_unknown_ctrl_option_fails_before_training(tmp_path):
     from sumprobe.errors import DataError
-    from sumprobe.experiments import Experiments
+    from sumprobe.harness import Experiments
     from sumprobe.pytest_plugin import EvalSettings
 
     settings = EvalSettings(ctrl_options="--reward vader --batch-sise 8", output=str(tmp_path),

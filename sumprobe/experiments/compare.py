@@ -7,6 +7,10 @@ chosen vs rejected; a cluster sign-flip test and the interval inverting it), oth
 the documents they share (axis: a post may have summaries in both groups). A measure may add
 tables of its own (`single`: accuracy against the document alone, on the same masks), carried
 in `detail`.
+
+`compare(CompareSpec)` is the whole of `sumprobe compare` as a library call (what the CLI and
+the pytest harness both call): settings checked, records loaded, the model loaded, scored,
+summarized, signed; `run_compare` is its statistics on records already loaded.
 """
 
 from __future__ import annotations
@@ -21,17 +25,32 @@ import numpy as np
 
 from sumprobe.core import stats
 from sumprobe.core.stats import StatsConfig
-from sumprobe.data import Loaded
-from sumprobe.measures import (
-    DetailTable,
-    MeasureConfig,
-    SummaryScore,
-    cached_report,
-    score_summaries,
-)
+from sumprobe.datasets import DataConfig, Loaded
+from sumprobe.engine.config import ModelConfig
+from sumprobe.errors import DataError
+from sumprobe.experiments import session
+from sumprobe.experiments.kept import cached_report
+from sumprobe.experiments.session import Outputs
+from sumprobe.measures import DetailTable, MeasureConfig, SummaryScore, score_summaries
+from sumprobe.progress import Talk
 
-__all__ = ["CompareResult", "PairResult", "ScoreGroup", "StatsConfig", "run_compare",
-           "summarize_scores"]
+__all__ = ["COMPARE_DATA", "CompareResult", "CompareSpec", "PairResult", "ScoreGroup",
+           "StatsConfig", "compare", "run_compare", "summarize_scores"]
+
+# The seed's preparation: the 50 shortest documents dropped, 2,500 kept.
+COMPARE_DATA = DataConfig(limit=2500, drop_shortest=50)
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """Everything `compare` needs: the data, the model, the measure, the statistics, and the
+    files it will write (checked before any work)."""
+
+    data: DataConfig = COMPARE_DATA
+    model: ModelConfig = ModelConfig()
+    measure: MeasureConfig = MeasureConfig()
+    stats: StatsConfig = StatsConfig()
+    outputs: Outputs = Outputs()
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,9 @@ class CompareResult:
     n_records: int = 0
     n_truncated: int = 0  # inputs cut to the model's window
     n_scores: int = 0  # summaries scored (their rows are empty when the report was cached)
+    dataset: str = ""  # the data set's name (titles, plots)
+    signature: str = ""  # what ran, in one line (set once the run is done; never cached)
+    header: dict = field(default_factory=dict)  # command, settings, versions (likewise)
 
     def group(self, name: str) -> ScoreGroup:
         return next(row for row in self.groups if row.group == name)
@@ -109,16 +131,18 @@ class _ScoreColumns:
 
 
 def summarize_scores(
-    scores: Iterable[SummaryScore], groups: Sequence[str], config: StatsConfig,
+    scores: Iterable[SummaryScore], groups: Sequence[str] | None, config: StatsConfig,
     help_scores: bool = False,
 ) -> tuple[list[ScoreGroup], list[PairResult]]:
-    """Mean score per summary group, and differences between groups (paired where possible),
-    every interval resampled by document. With `help_scores` (a measure whose 0 is "no help")
-    a group's mean is tested against 0 like any paired difference, so that its interval leaves
-    out 0 exactly when the test rejects: a percentile bootstrap of the mean would leave it out
-    too often on few documents."""
+    """Mean score per summary group (None: every group of the scores, in order of first
+    appearance), and differences between groups (paired where possible), every interval
+    resampled by document. With `help_scores` (a measure whose 0 is "no help") a group's mean
+    is tested against 0 like any paired difference, so that its interval leaves out 0 exactly
+    when the test rejects: a percentile bootstrap of the mean would leave it out too often on
+    few documents."""
     options = config.options()
     table = _ScoreColumns(scores)
+    groups = list(table.codes) if groups is None else groups
     rows = []
     for group in groups:
         members = table.rows(group)
@@ -152,7 +176,7 @@ def summarize_scores(
 
 def run_compare(
     loaded: Loaded,
-    groups: Sequence[str],
+    groups: Sequence[str] | None,
     engine,
     measure_config: MeasureConfig = MeasureConfig(),
     stats_config: StatsConfig = StatsConfig(),
@@ -175,12 +199,46 @@ def run_compare(
         return CompareResult(
             measure=measure.name, unit=measure.unit, groups=means, pairs=pairs,
             scores=run.scores, samples=run.samples,
-            detail=measure.detail(run, groups, stats_config), skipped=run.skipped,
+            detail=measure.detail(run, [row.group for row in means], stats_config),
+            skipped=run.skipped,
             n_records=len(loaded.items), n_truncated=run.n_cut, n_scores=len(run.scores))
 
     result = cached_report(engine, loaded.items, [measure_config],
-                           ("compare", tuple(groups), stats_config), make, rows=rows,
+                           ("compare", tuple(groups) if groups else None, stats_config), make,
+                           rows=rows,
                            progress=progress, kept=lambda made: replace(made, scores=[],
                                                                         samples=[]))
     # The records' own skips (read, cut) beside those of the scoring.
     return replace(result, skipped=Counter(loaded.skipped) + result.skipped)
+
+
+def compare(spec: CompareSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
+            engines: dict | None = None) -> CompareResult:
+    """`sumprobe compare`: a measure's score per summary group, with intervals and tests
+    between groups, signed. `protect`: more files no output may replace (a settings file);
+    `engines`: loaded engines kept between calls (see `session.engine_for`)."""
+    from sumprobe.datasets import load
+    from sumprobe.engine import parallel
+
+    dataset = spec.data.spec
+    data = dataset.compare_config(spec.data)
+    session.check_settings([spec.measure], data, spec.model, spec.outputs, protect)
+    parallel.join()  # one process per device under torchrun / accelerate launch
+    loaded = load(data)
+    engine = session.engine_for([spec.measure], spec.model, loaded.items, talk, engines)
+    what = session.describe(dataset, loaded.items)
+    with session.scoring(engine, talk, f"scoring {what}", dataset.record[1]) as progress:
+        # Rows only when written: without them a rerun can read the whole report back.
+        result = run_compare(loaded, dataset.groups(data), engine, spec.measure,
+                             spec.stats, progress, rows=bool(spec.outputs.rows))
+    talk.say(session.work_line(engine, own=session.own_model([spec.measure],
+                                                             result.n_scores)))
+    if not result.n_scores:
+        from sumprobe.report import skipped_lines
+
+        raise DataError("no record could be scored: " + "; ".join(skipped_lines(result)))
+    signed = session.signature(engine, data, spec.model, spec.stats, [spec.measure],
+                               "documents")
+    return replace(result, dataset=dataset.name, signature=signed,
+                   header=session.header(engine, signed, data, spec.model, spec.stats,
+                                         measures=[spec.measure]))

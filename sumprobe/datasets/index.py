@@ -1,16 +1,16 @@
-"""Comparisons too many to hold at once: an index of the records first, the records a block at
-a time.
+"""Data too large to hold at once: an index of the records first, the records a block at a time.
 
 The whole `summarize_from_feedback` comparisons set is about 179k records; held as parsed
-records, every post and summary stays in memory for the whole run. `index_comparisons` reads
-the records once, checking every one exactly as `sumprobe.data.load_items` does (the same
-errors, naming file, line and field; the same counted skips), and keeps of each only where it
-is (local JSON Lines: file, byte offset and line; the Hub's copy, memory-mapped Arrow: its row
-number), its document's length (the seed sorts by it) and a digest of the parsed record (what
-a block of results is cached under). `IndexedRecords` is that index sorted and cut as
-`sumprobe.data.prepare` would cut the records: a sequence whose slices are `RecordBlock`s,
-parsed again when first read, so a run holds one block of records at a time. Memory: about 40
-bytes a record.
+records, every post and summary stays in memory for the whole run. `index_records` reads the
+records once, checking every one exactly as `sumprobe.datasets.loading.read_records` does (the
+same errors, naming file, line and field; the same counted skips), and keeps of each only where
+its lines are (local JSON Lines: file, byte offset and line; the Hub's copy, memory-mapped
+Arrow: row numbers), its document's length (the seed sorts by it) and a digest of the parsed
+record (what a block of results is cached under). A data set whose lines are summaries
+(`grouped`: systems) is read twice: once to find each document's lines, then each document's
+lines together, to parse its record. `IndexedRecords` is that index sorted and cut as
+`prepare` would cut the records: a sequence whose slices are `RecordBlock`s, parsed again when
+first read, so a run holds one block of records at a time. Memory: about 40 bytes a record.
 
 A gzipped file or a stream (a pipe, `--data <(...)`) cannot be entered at an offset: its lines
 are copied, as they are read for the index, into a temporary file (removed when the run ends,
@@ -27,28 +27,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from sumprobe.data import (
+from sumprobe.datasets.reading import hub_rows, hub_where, located_json_lines
+from sumprobe.datasets.records import (
     DIGEST_SIZE,
     Loaded,
     ProbeItem,
-    data_files,
-    encodable,
-    hub_rows,
-    hub_where,
-    located_json_lines,
-    parse_comparison,
+    item_encodable,
     record_digest,
 )
 from sumprobe.errors import DataError
-
-
-def indexable(paths: Sequence[str | Path]) -> bool:
-    """Whether the data files can be indexed: all of them found (else `load_items` says what
-    is wrong, as it always has)."""
-    try:
-        return bool([file for given in paths for file in data_files(Path(given))])
-    except DataError:
-        return False
 
 
 class _Files:
@@ -79,7 +66,8 @@ class _Files:
         self._copying[path] = _Copy(handle, path)
         return self._copying[path]
 
-    def add(self, location: tuple[Path, int, int]) -> None:
+    def add(self, location: tuple[Path, int, int]) -> int:
+        """Keep where a line is; its number among those kept."""
         path, offset, line = location
         copy = self._copying.get(path)
         key = (path, id(copy))
@@ -89,6 +77,7 @@ class _Files:
         self.file_no.append(self._numbers[key])
         self.offsets.append(offset)
         self.lines.append(line)
+        return len(self.offsets) - 1
 
     def rows(self, positions: Sequence[int]) -> list[tuple[str, dict]]:
         found = []
@@ -147,23 +136,28 @@ class _Copy:
 class _Hub:
     """Records of the Hub's copy (memory-mapped Arrow), found again by row number."""
 
-    def __init__(self, rows, dataset: str, split: str):
-        self._rows, self._dataset, self._split = rows, dataset, split
+    def __init__(self, rows, source: tuple[str, str | None], split: str):
+        self._rows, self._source, self._split = rows, source, split
         self.numbers = array("q")
 
-    def add(self, number: int) -> None:
+    def add(self, number: int) -> int:
         self.numbers.append(number)
+        return len(self.numbers) - 1
 
     def rows(self, positions: Sequence[int]) -> list[tuple[str, dict]]:
-        return [(hub_where(self._dataset, self._split, self.numbers[p]),
+        return [(hub_where(self._source, self._split, self.numbers[p]),
                  self._rows[self.numbers[p]]) for p in positions]
 
 
 class IndexedRecords(Sequence):
-    """Comparisons records by index, in the order kept (see the module docstring)."""
+    """Records by index, in the order kept (see the module docstring)."""
 
-    def __init__(self, source: _Files | _Hub, digests: bytes, order: Sequence[int]):
-        self._source, self._digests = source, digests
+    def __init__(self, dataset, config, source: _Files | _Hub, digests: bytes,
+                 starts: array, members: array, order: Sequence[int]):
+        self._dataset, self._config, self._source = dataset, config, source
+        self._digests = digests
+        # Record r's lines are members[starts[r]:starts[r + 1]] (numbers the source gave).
+        self._starts, self._members = starts, members
         self._order = array("q", order)
 
     def __len__(self) -> int:
@@ -186,24 +180,36 @@ class IndexedRecords(Sequence):
         for start in range(0, len(self), step):
             yield from self[start : start + step]
 
-    def digest(self, positions: Sequence[int]) -> bytes:
-        return b"".join(self._digests[p * DIGEST_SIZE : (p + 1) * DIGEST_SIZE]
-                        for p in positions)
+    def digest(self, records: Sequence[int]) -> bytes:
+        return b"".join(self._digests[r * DIGEST_SIZE : (r + 1) * DIGEST_SIZE] for r in records)
 
-    def read(self, positions: Sequence[int]) -> list[ProbeItem]:
-        """The records at `positions` (in the index), parsed again."""
-        shared: dict = {}  # records of one post share its text, as load_items makes them
+    def read(self, records: Sequence[int]) -> list[ProbeItem]:
+        """The records numbered `records`, parsed again."""
+        shared: dict = {}  # records of one post share its text, as loading whole makes them
         items = []
-        for position, (where, row) in zip(positions, self._source.rows(positions)):
-            item = parse_comparison(row, where, shared)
-            if record_digest(item) != self._digests[position * DIGEST_SIZE:
-                                                    (position + 1) * DIGEST_SIZE]:
+        for record, rows in zip(records, _rows_of(self._source, self._starts, self._members,
+                                                  records)):
+            item, _ = self._dataset.parse(rows, self._config, shared)
+            if item is None or record_digest(item) != \
+                    self._digests[record * DIGEST_SIZE : (record + 1) * DIGEST_SIZE]:
                 # Another record where the indexed one was: results would be scored on one
                 # record and cached under the other's key.
-                raise DataError(f"{where}: changed since the run began (the file was indexed, "
-                                "then rewritten); run the command again")
+                raise DataError(f"{rows[0][0]}: changed since the run began (the file was "
+                                "indexed, then rewritten); run the command again")
             items.append(item)
         return items
+
+
+def _rows_of(source, starts: array, members: array, records: Sequence[int]
+             ) -> list[list[tuple[str, dict]]]:
+    """Each record's lines, read in one pass over the source."""
+    spans = [(starts[r], starts[r + 1]) for r in records]
+    rows = source.rows([members[i] for begin, end in spans for i in range(begin, end)])
+    found, at = [], 0
+    for begin, end in spans:
+        found.append(rows[at : at + end - begin])
+        at += end - begin
+    return found
 
 
 class RecordBlock(Sequence):
@@ -237,44 +243,81 @@ class RecordBlock(Sequence):
         return iter(self._all())
 
 
-def index_comparisons(paths: Sequence[str | Path], drop_shortest: int, limit: int | None,
-                      split: str = "validation") -> Loaded:
-    """Comparisons (local files, else the Hub's), checked whole, as an `IndexedRecords` sorted
-    by document length with the shortest dropped and `limit` kept: what
-    `prepare(load_items(...))` gives, a block of records at a time."""
-    if paths:
+_PARSE_BATCH = 2000  # grouped records parsed (their lines read back) at a time
+
+
+def index_records(dataset, config) -> Loaded:
+    """A data set's records (local files, else the Hub's), checked whole, as an
+    `IndexedRecords` sorted by document length with the shortest dropped and `config.limit`
+    kept: what `prepare(read_records(...))` gives, a block of records at a time."""
+    if config.data:
         source: _Files | _Hub = _Files()
-        located: Iterable = located_json_lines(paths, copy=source.copy)
+        located: Iterable = located_json_lines(config.data, copy=source.copy)
     else:
-        rows = hub_rows("comparisons", split)
-        source = _Hub(rows, "comparisons", split)
-        located = ((hub_where("comparisons", split, number), row, number)
+        from sumprobe.datasets.loading import local_only
+
+        local_only(dataset)
+        rows = hub_rows(dataset.hub, config.split)
+        source = _Hub(rows, dataset.hub, config.split)
+        located = ((hub_where(dataset.hub, config.split, number), row, number)
                    for number, row in enumerate(rows))
-    lengths, digests = array("q"), bytearray()
-    skipped: Counter = Counter()
-    unencodable, first_bad = 0, None
-    for where, row, location in located:
-        item = parse_comparison(row, where)  # the same checks and errors as load_items
-        if not all(encodable(t) for t in (item.document, *(s.text for s in item.summaries))):
-            unencodable += 1
-            first_bad = first_bad or where
-            continue
-        source.add(location)
-        lengths.append(len(item.document))
-        digests += record_digest(item)
-    if unencodable:
-        skipped[f"record with an invalid character (a lone surrogate) in its text, e.g. "
-                f"{first_bad}"] += unencodable
-    if not lengths and not skipped:
+    kept = _Kept()
+    if dataset.grouped:
+        # First every line's document, then each document's lines together.
+        documents: dict[str, array] = {}
+        for where, row, location in located:
+            documents.setdefault(dataset.document_key(row, where),
+                                 array("q")).append(source.add(location))
+        groups = list(documents.values())
+        del documents
+        for start in range(0, len(groups), _PARSE_BATCH):
+            batch = groups[start : start + _PARSE_BATCH]
+            starts = array("q", [0])
+            for lines in batch:
+                starts.append(starts[-1] + len(lines))
+            members = array("q", (n for lines in batch for n in lines))
+            for lines, rows in zip(batch, _rows_of(source, starts, members,
+                                                   range(len(batch)))):
+                kept.add(*dataset.parse(rows, config), lines)
+    else:
+        for where, row, location in located:
+            item, skipped = dataset.parse([(where, row)], config)
+            kept.add(item, skipped, [source.add(location)])
+    kept.skipped.update(unencodable_skip(kept.first_bad, kept.unencodable))
+    if not kept.lengths and not kept.skipped:
         raise DataError("the data holds no records")
-    # The seed's preparation, as `prepare` does it: a stable sort by document length, the
-    # shortest dropped, `limit` kept.
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    dropped = min(drop_shortest, len(order))
-    if dropped:
-        skipped["among the shortest documents (--drop-shortest)"] += dropped
-    order = order[dropped:]
-    if limit and len(order) > limit:
-        skipped["beyond --limit"] += len(order) - limit
-        order = order[:limit]
-    return Loaded(IndexedRecords(source, bytes(digests), order), skipped)
+    from sumprobe.datasets.loading import cut
+
+    order, skipped = cut(kept.lengths, kept.skipped, config.drop_shortest, config.limit)
+    return Loaded(IndexedRecords(dataset, config, source, bytes(kept.digests), kept.starts,
+                                 kept.members, order), skipped)
+
+
+class _Kept:
+    """What the index keeps of each record: its lines, document length and digest."""
+
+    def __init__(self):
+        self.lengths, self.digests = array("q"), bytearray()
+        self.starts, self.members = array("q", [0]), array("q")
+        self.skipped: Counter = Counter()
+        self.unencodable, self.first_bad = 0, None
+
+    def add(self, item: ProbeItem | None, skipped: Counter, lines: Sequence[int]) -> None:
+        self.skipped.update(skipped)
+        if item is None:
+            return
+        if not item_encodable(item):
+            self.unencodable += 1
+            self.first_bad = self.first_bad or item.source
+            return
+        self.members.extend(lines)
+        self.starts.append(len(self.members))
+        self.lengths.append(len(item.document))
+        self.digests += record_digest(item)
+
+
+UNENCODABLE = "record with an invalid character (a lone surrogate) in its text"
+
+
+def unencodable_skip(first: str, count: int) -> Counter:
+    return Counter({f"{UNENCODABLE}, e.g. {first}": count}) if count else Counter()

@@ -1,10 +1,11 @@
-"""The summary probe: mask words of each document, fill them with and without each summary.
+"""The summary probe's fill-in: mask words of each document, fill them with and without each
+summary (the `single` measure's scoring; its statistics are in `single`).
 
 Plan: one seeded mask draw per distinct document text, reused for every condition of that
 document (document alone and each summary), so conditions are compared on the same question.
 A document shared by several records (the same post in several comparisons) is scored once.
 Score: one engine call over all inputs (the engine batches and sorts them by length).
-Each record then yields one `Sample` per (mask, condition); `sumprobe.compare` aggregates them.
+Each record then yields one `Sample` per (mask, condition); `single` aggregates them.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words, find_word
-from sumprobe.data import BASELINE, ProbeItem
-from sumprobe.engine import Cloze, Engine, Prediction
-from sumprobe.errors import DataError
+from sumprobe.datasets.records import BASELINE, ProbeItem
+from sumprobe.engine.base import Cloze, Prediction
+from sumprobe.engine.capabilities import AnswersClozes
+from sumprobe.errors import OptionError
 from sumprobe.fields import check_fields, setting
 
 
@@ -84,7 +86,7 @@ class Progress(Protocol):
     def advance(self, count: int) -> None: ...
 
 
-def choose_words(document: str, engine: Engine, config: ProbeConfig) -> list[Word]:
+def choose_words(document: str, engine: AnswersClozes, config: ProbeConfig) -> list[Word]:
     """The seeded mask draw for one document; empty when no word is eligible."""
     candidates = eligible_words(document)
     if config.single_piece and candidates:
@@ -96,16 +98,16 @@ def choose_words(document: str, engine: Engine, config: ProbeConfig) -> list[Wor
 
 
 def named_word(document: str, word: str) -> Word:
-    """The first occurrence of `word` in the document; a DataError when it has none."""
+    """The first occurrence of `word` in the document; an OptionError when it has none."""
     try:
         return find_word(document, word)
     except ValueError as error:
-        raise DataError(f"--word: {error}") from None
+        raise OptionError("--word", str(error)) from None
 
 
 def run_probe(
     items: Sequence[ProbeItem],
-    engine: Engine,
+    engine: AnswersClozes,
     config: ProbeConfig,
     progress: Progress | None = None,
     words_for: Callable[[str], list[Word]] | None = None,

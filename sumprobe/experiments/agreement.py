@@ -8,14 +8,15 @@ net agreement, sign-flip test by post); a logistic regression of the choice on t
 length differences. Rated data (axis, SummEval): Spearman and Kendall per summary level
 (within documents, averaged), system level and pooled; each measure against every reference;
 partial Spearman given length.
+
+`agreement(AgreementSpec)` is the whole of `sumprobe agreement` as a library call;
+`run_agreement` is its statistics on records already loaded.
 """
 
 from __future__ import annotations
 
-import math
-from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -30,18 +31,16 @@ from sumprobe.core.correlation import (
 )
 from sumprobe.core.length import BeyondLength, beyond_length, length_matched
 from sumprobe.core.stats import Difference, StatsConfig
-from sumprobe.data import Loaded
-from sumprobe.errors import DataError
-from sumprobe.measures import (
-    SCORES_IN_MEMORY,
-    MeasureConfig,
-    SummaryScore,
-    cached_report,
-    names,
-    score_summaries,
-)
-from sumprobe.measures.references import words
-from sumprobe.measures.spill import SpilledRows
+from sumprobe.datasets import JUDGED, PAIRWISE, DataConfig, Loaded
+from sumprobe.datasets import get as get_dataset
+from sumprobe.engine.config import ModelConfig
+from sumprobe.errors import DataError, OptionError
+from sumprobe.experiments import session
+from sumprobe.experiments.columns import Column, Summaries, align
+from sumprobe.experiments.kept import cached_report
+from sumprobe.experiments.session import Outputs
+from sumprobe.measures import MeasureConfig, SummaryScore, names, score_summaries
+from sumprobe.progress import Talk
 
 # The labeler's confidence: distance of `extra.confidence` (1-9) from 5, so 1 slight .. 4 sure.
 CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confidence 3",
@@ -89,40 +88,6 @@ class PartialRow:
     verdict: str
 
 
-class _Summaries:
-    """What the statistics need of each summary, as columns, read in one pass over the rows:
-    its record, group, post, system, labeler confidence, length in words, a fingerprint of
-    its text (to find pairs of identical summaries) and its human ratings."""
-
-    def __init__(self, rows: Iterable[SummaryScore]):
-        names: dict[str, str] = {}  # one copy of each post id, group and system name
-        self.item, self.confidence, self.words = array("q"), array("i"), array("q")
-        self.fingerprint = array("q")
-        self.group: list[str] = []
-        self.document: list[str] = []
-        self.system: list[str] = []
-        ratings: dict[str, array] = {}
-        for n, row in enumerate(rows):
-            self.item.append(row.item)
-            self.group.append(names.setdefault(row.group, row.group))
-            self.document.append(names.setdefault(row.doc_id, row.doc_id))
-            self.system.append(names.setdefault(row.system or "", row.system or ""))
-            self.confidence.append(-1 if row.confidence is None else row.confidence)
-            self.words.append(words(row.text))
-            self.fingerprint.append(hash(row.text.strip()))
-            for aspect, value in row.ratings.items():
-                column = ratings.setdefault(aspect, array("d", [math.nan] * n))
-                column.append(value)
-            for column in ratings.values():
-                if len(column) == n:
-                    column.append(math.nan)
-        self.ratings = {aspect: np.frombuffer(column, dtype=float)
-                        for aspect, column in ratings.items()}
-
-    def __len__(self) -> int:
-        return len(self.item)
-
-
 @dataclass
 class AgreementResult:
     measures: list[str]  # the measures asked for, in order
@@ -137,13 +102,16 @@ class AgreementResult:
     # statistics), and each measure's scores and details lined up with them. A measure costs
     # 8 bytes a summary, not a row object.
     rows: Sequence[SummaryScore] = field(default_factory=list)
-    table: _Summaries | None = None
+    table: Summaries | None = None
     values: dict[str, np.ndarray] = field(default_factory=dict)  # name -> scores
     details: dict[str, list] = field(default_factory=dict)  # name -> details (if it has any)
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0
     n_documents: int = 0
     n_scored: int = 0  # summaries every measure scored (also when the tables were read back)
+    dataset: str = ""  # the data set's name
+    signature: str = ""  # what ran, in one line (set once the run is done; never cached)
+    header: dict = field(default_factory=dict)  # command, settings, versions (likewise)
 
     @property
     def measure(self) -> str:
@@ -169,85 +137,12 @@ class AgreementResult:
                 "details": {name: value for name, value in mine.items() if value}}
 
 
-def _key(score: SummaryScore) -> int:
-    return (score.item << 20) | score.summary  # (record, summary) as one integer
+def _ticker(statistics):
+    """Advance the statistics' progress by one figure (nothing without one)."""
+    return (lambda: statistics.advance(1)) if statistics is not None else (lambda: None)
 
 
-@dataclass
-class _Column:
-    """One measure's scores, compactly: each summary's key and score, and its details (if
-    the measure gives any; beyond the first thousands on disk, as the rows are)."""
-
-    keys: np.ndarray
-    values: np.ndarray
-    details: Sequence[dict] | None
-
-    @classmethod
-    def of(cls, scores: Iterable[SummaryScore]) -> _Column:
-        """In one pass: the scores may be on disk."""
-        keys, values, any_details = array("q"), array("d"), False
-
-        def details():  # the keys and scores are taken on the way
-            nonlocal any_details
-            for score in scores:
-                keys.append(_key(score))
-                values.append(score.score)
-                any_details = any_details or bool(score.details)
-                yield score.details
-
-        kept = SpilledRows.of(details(), SCORES_IN_MEMORY)
-        return cls(np.frombuffer(keys, dtype=np.int64) if keys else np.zeros(0, np.int64),
-                   np.frombuffer(values, dtype=float) if values else np.zeros(0),
-                   kept if any_details else None)
-
-
-def _align(first: Sequence[SummaryScore], columns: dict[str, _Column], skipped: Counter,
-           result: AgreementResult) -> None:
-    """Keep the summaries that every measure scored, in one order for all (by record, then
-    summary), into `result.rows`, `result.values` and `result.details`. A score a measure
-    returned as undefined (NaN) counts as not scored: every measure is then judged on the
-    same summaries."""
-    keys = None
-    for column in columns.values():
-        keys = column.keys if keys is None else np.intersect1d(keys, column.keys)
-    keys = np.unique(keys) if keys is not None else np.zeros(0, np.int64)
-    dropped = max((len(c.keys) for c in columns.values()), default=0) - len(keys)
-    if dropped:
-        skipped["summary not scored by every measure"] += dropped
-    positions = {}  # where each kept summary sits in each measure's column
-    for name, column in columns.items():
-        order = np.argsort(column.keys, kind="stable")
-        positions[name] = order[np.searchsorted(column.keys[order], keys)]
-    # The measure that gave an undefined score has counted it under its own reason.
-    defined = np.ones(len(keys), dtype=bool)
-    for name, column in columns.items():
-        defined &= ~np.isnan(column.values[positions[name]])
-    result.n_scored = int(defined.sum())
-    for number, (name, column) in enumerate(columns.items()):
-        at = positions[name][defined]
-        result.values[name] = column.values[at]
-        if column.details is not None:
-            result.details[name] = _in_order(column.details, at)
-        if number == 0:
-            result.rows = _in_order(first, at)
-            result.table = _Summaries(result.rows)
-
-
-def _in_order(rows: Sequence, at: np.ndarray) -> Sequence:
-    """`rows[at]`, kept as they came (on disk beyond the first thousands). Measures give their
-    rows record by record, so `at` rises and one pass picks them; otherwise they are read
-    into memory to be reordered."""
-    if len(at) and not np.all(np.diff(at) > 0):
-        every = list(rows)
-        return [every[i] for i in at]
-    if len(at) == len(rows):  # rising and all of them: every row, in place
-        return rows
-    wanted = np.zeros(len(rows), dtype=bool)
-    wanted[at] = True
-    return SpilledRows.of((row for keep, row in zip(wanted, rows) if keep), SCORES_IN_MEMORY)
-
-
-def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
+def _pairwise(result: AgreementResult, stats: StatsConfig, statistics=None) -> None:
     # Comparisons put the chosen summary first and the rejected one second in every record.
     positions: dict[int, dict[str, int]] = {}
     table = result.table
@@ -272,33 +167,41 @@ def _pairwise(result: AgreementResult, stats: StatsConfig) -> None:
     def clusters(subset=None):
         return [post for i, post in enumerate(posts) if subset is None or subset[i]]
 
+    tick = _ticker(statistics)
     for name in result.names:
         result.pairwise.append(PairwiseRow(name, "all",
                                            pairwise_agreement(*sides(name), posts, **options)))
+        tick()
     for level, band in CONFIDENCE_LEVELS.items():
         subset = [table.confidence[p["chosen"]] == level for p in distinct]
-        for name in result.measures if any(subset) else ():
-            result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
-                *sides(name, subset), clusters(subset), **options)))
+        for name in result.measures:
+            if any(subset):
+                result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
+                    *sides(name, subset), clusters(subset), **options)))
+            tick()
     lengths = [[table.words[p[side]] for p in distinct] for side in ("chosen", "rejected")]
     matched = length_matched(*lengths, stats.length_tolerance)
     band = f"length-matched (±{stats.length_tolerance} words)"
     for name in result.names:
         result.pairwise.append(PairwiseRow(name, band, pairwise_agreement(
             *sides(name, matched), clusters(matched), **options)))
+        tick()
     for i, name in enumerate(result.measures):
         for other in result.names[i + 1:]:
             result.versus.append(VersusRow(name, other, "choice", "pairs", agreement_difference(
                 sides(name), sides(other), posts, **options)))
+            tick()
     length_difference = np.subtract(*lengths)
     for name in result.names:
         chosen, rejected = sides(name)
         result.beyond_length.append(LengthRow(name, beyond_length(
             np.subtract(chosen, rejected), length_difference, posts,
             confidence=stats.confidence, n_resamples=stats.n_resamples, seed=stats.seed)))
+        tick()
 
 
-def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = ()) -> None:
+def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = (),
+           statistics=None) -> None:
     table = result.table
     aspects = sorted(table.ratings)
     missing = sorted(set(wanted) - set(aspects))
@@ -312,6 +215,7 @@ def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = 
     options = dict(resample=stats.resample, confidence=stats.confidence,
                    n_resamples=stats.n_resamples, seed=stats.seed)
     values = {name: list(result.values[name]) for name in result.names}
+    tick = _ticker(statistics)
     for aspect in aspects:
         human = list(table.ratings[aspect])
         for name in result.names:
@@ -320,10 +224,12 @@ def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = 
                     correlation(values[name], human, documents, systems, level=level,
                                 method=method, **options)
                     for method in ("spearman", "kendall"))))
+                tick()
             partial = partial_spearman(values[name], human, lengths, documents,
                                        confidence=stats.confidence,
                                        n_resamples=stats.n_resamples, seed=stats.seed)
             result.partial.append(PartialRow(name, aspect, partial, _partial_verdict(partial)))
+            tick()
         for i, name in enumerate(result.measures):
             for other in result.names[i + 1:]:
                 for level in LEVELS:
@@ -331,6 +237,7 @@ def _rated(result: AgreementResult, stats: StatsConfig, wanted: Sequence[str] = 
                                                    correlation_difference(
                         values[name], values[other], human, documents, systems, level=level,
                         **options)))
+                    tick()
 
 
 def _partial_verdict(partial: Correlation) -> str:
@@ -352,10 +259,11 @@ def run_agreement(
     progress=None,
     aspects: Sequence[str] = (),
     rows: bool = True,
+    statistics=None,
 ) -> AgreementResult:
     """Score every summary with each measure and the references, then measure agreement with
     the human judgments of `dataset` (rated data: the human scores named in `aspects`, else
-    every one).
+    every one). `statistics`: a progress bar for the statistics, which count tables.
 
     With the engine's cache the tables are kept too, and a rerun that needs no per-summary
     rows (`rows` False) and changes nothing they depend on reads them back, as `compare`
@@ -370,7 +278,7 @@ def run_agreement(
     result = cached_report(
         engine, loaded.items, configs, ("agreement", dataset, tuple(aspects), stats_config),
         lambda: _agreement(loaded.items, dataset, engine, configs, len(chosen), stats_config,
-                           progress, aspects),
+                           progress, aspects, statistics),
         rows=rows, progress=progress,
         # The tables alone: the rows and columns are what a rerun skips.
         kept=lambda made: replace(made, rows=[], table=None, values={}, details={}))
@@ -380,25 +288,95 @@ def run_agreement(
 
 def _agreement(items: Sequence, dataset: str, engine, configs: list[MeasureConfig],
                n_chosen: int, stats_config: StatsConfig, progress,
-               aspects: Sequence[str]) -> AgreementResult:
+               aspects: Sequence[str], statistics=None) -> AgreementResult:
     """`run_agreement`'s work: every measure scored, aligned, and set against the humans."""
     columns, first, skipped, n_cut = {}, None, Counter(), 0
     for config in configs:
+        if progress is not None:
+            progress.describe(f"scoring with {config.measure}")
         run = score_summaries(items, engine, config, progress, spill=True)
         # Kept whole for the first measure only (who and what each summary is); every other
         # measure as a column of scores, its rows dropped as soon as it is scored.
         first = run.scores if first is None else first
-        columns[config.measure] = _Column.of(run.scores)
+        columns[config.measure] = Column.of(run.scores)
         skipped += run.skipped
         n_cut += run.n_cut
     result = AgreementResult([c.measure for c in configs[:n_chosen]],
                              [c.measure for c in configs[n_chosen:]], skipped=skipped,
                              n_cut=n_cut)
-    _align(first or [], columns, skipped, result)
+    align(first or [], columns, skipped, result)
     if not result.table:
         return result
-    if dataset == "comparisons":
-        _pairwise(result, stats_config)
+    if statistics is not None:
+        statistics.describe("statistics")
+        statistics.start(_tables(result, get_dataset(dataset).kind, aspects), "figures")
+    if get_dataset(dataset).kind == PAIRWISE:
+        _pairwise(result, stats_config, statistics)
     else:
-        _rated(result, stats_config, aspects)
+        _rated(result, stats_config, aspects, statistics)
     return result
+
+
+def _tables(result: AgreementResult, kind: str, aspects: Sequence[str]) -> int:
+    """How many figures the statistics compute (what their progress counts)."""
+    names, measures = len(result.names), len(result.measures)
+    versus = sum(names - 1 - i for i in range(measures))
+    if kind == PAIRWISE:
+        return 3 * names + 4 * measures + versus
+    wanted = [a for a in sorted(result.table.ratings) if not aspects or a in aspects]
+    return len(wanted) * (names * 4 + versus * 3)
+
+
+@dataclass(frozen=True)
+class AgreementSpec:
+    """Everything `agreement` needs: the data, the model, the measures (the references are
+    added), the statistics, and the files it will write (checked before any work)."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    measures: tuple[MeasureConfig, ...] = (MeasureConfig(),)
+    stats: StatsConfig = StatsConfig()
+    outputs: Outputs = Outputs()
+
+
+def agreement(spec: AgreementSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
+              engines: dict | None = None) -> AgreementResult:
+    """`sumprobe agreement`: how well measures agree with the human judgments of the data,
+    beside the references, signed. `protect` and `engines` as for `compare`."""
+    from sumprobe.datasets import load
+    from sumprobe.engine import parallel
+
+    dataset = spec.data.spec
+    if dataset.kind not in JUDGED:
+        raise OptionError("--dataset", f"{dataset.name} carries no human judgments; agreement "
+                          "needs comparisons or rated data (compare or rank other data)")
+    chosen = [m.measure for m in spec.measures]
+    if len(set(chosen)) < len(chosen):
+        raise OptionError("--measure", "a measure is named twice")
+    session.check_settings(spec.measures, spec.data, spec.model, spec.outputs, protect,
+                           rows_option="--scores")
+    parallel.join()  # one process per device under torchrun / accelerate launch
+    loaded = load(spec.data)
+    engine = session.engine_for(spec.measures, spec.model, loaded.items, talk, engines)
+    what = session.describe(dataset, loaded.items)
+    # Rows only when written or drawn (rated data's scatter plots): without them a rerun can
+    # read the tables back.
+    rows = bool(spec.outputs.rows) or bool(spec.outputs.plot and dataset.kind != PAIRWISE)
+    with session.scoring(engine, talk, f"scoring {what}", dataset.record[1]) as progress:
+        result = run_agreement(loaded, dataset.name, engine, list(spec.measures), spec.stats,
+                               progress, aspects=spec.data.aspects, rows=rows,
+                               statistics=progress)
+    n_measures = len(result.names) or len(spec.measures)
+    talk.say(session.work_line(engine, n_measures,
+                               session.own_model(spec.measures, result.n_scored)))
+    if not result.n_scored:
+        from sumprobe.report import skipped_lines
+
+        raise DataError("no summary could be scored by every measure: " +
+                        "; ".join(skipped_lines(result)))
+    resample = "documents" if dataset.kind == PAIRWISE else spec.stats.resample
+    signed = session.signature(engine, spec.data, spec.model, spec.stats, spec.measures,
+                               resample)
+    return replace(result, dataset=dataset.name, signature=signed,
+                   header=session.header(engine, signed, spec.data, spec.model, spec.stats,
+                                         measures=spec.measures))

@@ -1,25 +1,29 @@
-"""Experiments run once per session and shared by every check that reads them.
+"""The harness's session: experiments run once and shared by every check that reads them.
 
-The pytest plugin hands an `Experiments` to evaluation tests; it loads each model once and
-caches each result by its settings, so ten assertions on `compare("comparisons")` cost one
-run. `runs` counts the experiments actually run (the plugin's own tests check it).
+The pytest plugin hands an `Experiments` to evaluation tests. Each experiment is the library's
+own (`sumprobe.experiments`: the specs and entry points the CLI calls), so a check gets the same
+numbers, signature, cache, indexed data and defaults as the command; each result is kept by its
+settings, so ten assertions on `compare("comparisons")` cost one run, and the model is loaded
+once for the session. `runs` counts the experiments actually run (the plugin's own tests check
+it).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-from sumprobe.compare import run_compare
+from sumprobe import experiments
 from sumprobe.core.stats import StatsConfig
-from sumprobe.data import load_items, prepare
-from sumprobe.engine.capabilities import NEEDS_NOTHING, NEEDS_OWN
+from sumprobe.datasets import DataConfig
+from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import DataError
-from sumprobe.measures import MeasureConfig, get
+from sumprobe.experiments import AgreementSpec, CompareSpec, Outputs
+from sumprobe.measures import measure_config
 
 
 class DataUnavailable(DataError):
@@ -30,41 +34,48 @@ class Experiments:
     def __init__(self, settings):
         self.settings = settings
         self.runs: Counter = Counter()
-        self._engine = None
+        self._engines: dict = {}  # the session's loaded model, shared by its experiments
         self._cache: dict = {}
 
     # ------------------------------------------------------------ shared pieces
 
-    def engine(self, config: MeasureConfig | None = None):
-        """The session's model, loaded on first use; None for a measure that needs no model."""
-        if config is not None and config.spec.needs in (NEEDS_NOTHING, NEEDS_OWN):
-            return None
-        if self._engine is None:
-            from sumprobe.engine import load_engine
+    def model(self) -> ModelConfig:
+        s = self.settings
+        return ModelConfig(s.model, s.model_type, s.device, batch_size=s.batch_size,
+                           use_cache=s.use_cache)
 
-            s = self.settings
-            self._engine = load_engine(s.model, model_type=s.model_type, device=s.device,
-                                       batch_size=s.batch_size)
-        return self._engine
+    def measure(self, measure: str | None, experiment: str = "compare") -> str:
+        """The measure a check uses: the one named, else the session's, else `single` (and
+        Shannon for the agreement checks (H4) of a causal model, as --sumprobe-measure says)."""
+        if measure or self.settings.measure:
+            return measure or self.settings.measure
+        if experiment == "agreement":
+            from sumprobe.engine import preflight
 
-    def measure_config(self, measure: str | None) -> MeasureConfig:
-        """The measure with the session's seed and mask count, where its options have them."""
-        name = measure or self.settings.measure or "single"
-        kind = get(name).options
-        if kind is None:
-            return MeasureConfig(name)
-        wanted = {"seed": self.settings.seed, "masks_per_doc": self.settings.masks_per_doc}
-        present = {f.name for f in dataclasses.fields(kind)}
-        return MeasureConfig(name, kind(**{k: v for k, v in wanted.items() if k in present}))
+            if preflight(self.settings.model, self.settings.model_type, set()) == "causal":
+                return "shannon"
+        return "single"
 
-    def items(self, dataset: str, groups=(7, 4)):
-        path = self.settings.data.get(dataset)
+    def data(self, dataset: str, defaults: DataConfig, **settings) -> DataConfig:
+        """The data of a check: --sumprobe-data's file (else the Hub's), with the limit and
+        the dropped shortest the session names, else those of the command it mirrors."""
+        s = self.settings
+        path = s.data.get(dataset)
         if path is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
             raise DataUnavailable(f"no local data for {dataset!r} and the Hub is off "
                                   f"(HF_DATASETS_OFFLINE=1): pass --sumprobe-data {dataset}=PATH")
-        loaded = load_items(dataset, [path] if path else (), groups=groups)
-        limit = self.settings.limits.get(dataset, self.settings.limit)
-        return prepare(loaded, self.settings.drop_shortest, limit)
+        limit = s.limits.get(dataset, s.limit)
+        return replace(defaults, dataset=dataset, data=(path,) if path else (),
+                       limit=defaults.limit if limit is None else limit,
+                       drop_shortest=defaults.drop_shortest if s.drop_shortest is None else
+                       s.drop_shortest, **settings)
+
+    def outputs(self, *key) -> Outputs:
+        """Results JSON in --sumprobe-output, named after the experiment."""
+        if not self.settings.output:
+            return Outputs()
+        name = "-".join(str(part).replace(",", "_") for part in key if part is not None)
+        return Outputs(results=str(Path(self.settings.output) / f"{name}.json"))
 
     def _cached(self, key, run):
         if key not in self._cache:
@@ -75,52 +86,51 @@ class Experiments:
                 # A failed experiment fails every check that reads it, without running again.
                 self._cache[key] = error
                 raise
-            self._save(key)
         if isinstance(self._cache[key], Exception):
             raise self._cache[key]
         return self._cache[key]
-
-    def _save(self, key) -> None:
-        if not self.settings.output:
-            return
-        from sumprobe.results import agreement_json, compare_json, run_header, write_json
-
-        if key[0] == "ctrl_eval":
-            return  # ctrl-eval writes its own results JSON
-        result = self._cache[key]
-        header = run_header({"experiment": list(map(str, key)), **vars(self.settings)})
-        payload = (compare_json if key[0] == "compare" else agreement_json)(result, header)
-        name = "-".join(str(part).replace(",", "_") for part in key if part is not None)
-        write_json(Path(self.settings.output) / f"{name}.json", payload)
 
     # ------------------------------------------------------------ experiments
 
     def compare(self, dataset: str, groups: tuple[str, ...] | None = None,
                 measure: str | None = None):
         """`sumprobe compare` on a data set (comparisons: chosen, rejected; axis: groups)."""
-        groups = groups or (("chosen", "rejected") if dataset == "comparisons" else ("7", "4"))
-        config = self.measure_config(measure)
+        from sumprobe.experiments.compare import COMPARE_DATA
+        from sumprobe.results import save_compare
+
+        s = self.settings
+        name = self.measure(measure)
+        shown = ",".join(groups) if groups else \
+            ("chosen,rejected" if dataset == "comparisons" else "7,4")
 
         def run():
-            wanted = tuple(int(g) for g in groups) if dataset == "axis" else (7, 4)
-            loaded = self.items(dataset, wanted)
-            return run_compare(loaded, groups, self.engine(config), config,
-                               StatsConfig(seed=self.settings.seed))
+            spec = CompareSpec(
+                self.data(dataset, COMPARE_DATA, groups=",".join(groups) if groups else None),
+                self.model(), measure_config(name, s.seed, masks_per_doc=s.masks_per_doc),
+                StatsConfig(seed=s.seed), self.outputs("compare", dataset, shown, name))
+            result = experiments.run(spec, engines=self._engines)
+            save_compare(result, spec.outputs, lambda message: None)
+            return result
 
-        return self._cached(("compare", dataset, ",".join(groups), config.measure), run)
+        return self._cached(("compare", dataset, shown, name), run)
 
     def agreement(self, dataset: str, measure: str | None = None):
         """`sumprobe agreement` on a data set."""
-        from sumprobe.agreement import run_agreement
+        from sumprobe.results import save_agreement
 
-        config = self.measure_config(measure)
+        s = self.settings
+        name = self.measure(measure, "agreement")
 
         def run():
-            loaded = self.items(dataset, tuple(range(1, 8)))
-            return run_agreement(loaded, dataset, self.engine(config), config,
-                                 StatsConfig(seed=self.settings.seed))
+            spec = AgreementSpec(
+                self.data(dataset, DataConfig()), self.model(),
+                (measure_config(name, s.seed, masks_per_doc=s.masks_per_doc),),
+                StatsConfig(seed=s.seed), self.outputs("agreement", dataset, name))
+            result = experiments.run(spec, engines=self._engines)
+            save_agreement(result, spec.outputs, lambda message: None)
+            return result
 
-        return self._cached(("agreement", dataset, config.measure), run)
+        return self._cached(("agreement", dataset, name), run)
 
     def ctrl_eval(self):
         """`ctrl-eval` of a tuned model against its reference, per task and query.

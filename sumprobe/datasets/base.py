@@ -1,0 +1,127 @@
+"""What a data set is: a name, a kind, and how its rows become records (`ProbeItem`s).
+
+A data set is one module with a `Dataset` subclass (see `registry`): it declares its kind
+(pairwise comparisons, rated summaries, summaries grouped by system, or prompts), what one of
+its records is (for `--limit`'s unit), where the Hub keeps it, the human scores it carries, and
+whether it can be indexed (read a block of records at a time). It parses the rows of one
+record, naming file, line and field in every error, and says which summary groups `compare`
+sets side by side. Nothing outside its module branches on its name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from sumprobe.datasets.records import ProbeItem
+from sumprobe.errors import OptionError
+from sumprobe.fields import check_fields, setting
+
+PAIRWISE = "pairwise"  # two summaries of a document, one preferred (a labeler's choice)
+RATED = "rated"  # summaries with human scores (an axis, expert aspects)
+GROUPED = "grouped"  # summaries by system, with no human judgment
+PROMPTS = "prompts"  # texts to continue or summarize, no summaries
+KINDS = (PAIRWISE, RATED, GROUPED, PROMPTS)
+JUDGED = (PAIRWISE, RATED)  # kinds that carry human judgments (`agreement`)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, and the seed's preparation of it (sort by document length, drop, keep)."""
+
+    dataset: str = setting("comparisons", "Data set (its schema; comparisons and axis load "
+                           "openai/summarize_from_feedback from the Hub without --data).")
+    data: tuple[str, ...] = setting((), "Local JSON Lines file(s) or folder(s) in that schema "
+                                    "(repeatable).", metavar="PATH")
+    split: str = setting("validation", "Hub split to load.")
+    limit: int | None = setting(None, "Records kept after sorting by document length (0: all) "
+                                "[default: all].", low=0)
+    drop_shortest: int = setting(0, "Records with the shortest documents dropped first (the "
+                                 "seed dropped 50).", low=0)
+    groups: str | None = setting(None, "Comma-separated summary groups to compare (axis: "
+                                 "scores, default 7,4; systems: system names, default all).")
+    axis: str = setting("overall", "Axis data: which rating --groups reads.",
+                        choices=("overall", "accuracy", "coverage", "coherence"))
+    aspects: tuple[str, ...] = setting((), "Rated data: the human scores to correlate with "
+                                       "(repeatable) [default: every one].", flag="--aspect")
+
+    def __post_init__(self):
+        check_fields(self)
+        from sumprobe.datasets.registry import get
+
+        try:
+            get(self.dataset)
+        except ValueError as error:
+            raise ValueError(f"dataset: {error}") from None
+
+    @property
+    def spec(self) -> Dataset:
+        from sumprobe.datasets.registry import get
+
+        return get(self.dataset)
+
+
+class Dataset:
+    """The interface: subclass it and `register` an instance (or name it in an entry point)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""  # one line for --help and `sumprobe datasets`
+    record: ClassVar[tuple[str, str]] = ("record", "records")  # one record, several: --limit
+    schema: ClassVar[str] = ""  # the fields of a line, for messages
+    hub: ClassVar[tuple[str, str | None] | None] = None  # (Hub id, config), when it has one
+    aspects: ClassVar[tuple[str, ...]] = ()  # the human scores its records carry
+    indexable: ClassVar[bool] = False  # read a block of records at a time (large data)
+    grouped: ClassVar[bool] = False  # a line is one summary; a record gathers a document's
+    default_groups: ClassVar[tuple[str, ...] | None] = None  # compare's, without --groups
+    # How a record's rows are parsed may depend on the settings (axis: which groups): the
+    # fields of `DataConfig` it reads, part of what its records' index is built for.
+
+    def check(self, config: DataConfig) -> None:
+        """Refuse settings this data set cannot use, before anything is read (an
+        `OptionError` naming the option). By default: --aspect naming no human score of it."""
+        if config.aspects and not self.aspects:
+            raise OptionError("--aspect", f"{self.name} has no human scores to pick; --aspect "
+                              "is for rated data")
+        wrong = [a for a in config.aspects if a not in self.aspects]
+        if wrong:
+            raise OptionError("--aspect", f"{', '.join(wrong)}: {self.name} has "
+                              f"{', '.join(self.aspects)}")
+
+    def document_key(self, row: dict, where: str) -> str:
+        """Grouped data: the document a line's summary belongs to."""
+        raise NotImplementedError
+
+    def parse(self, rows: Sequence[tuple[str, dict]], config: DataConfig,
+              shared: dict | None = None) -> tuple[ProbeItem | None, Counter]:
+        """One record from its lines ((where, row) each, in file order): the record (None when
+        none of its summaries is kept) and what was left out, by reason. `shared` lets records
+        of one document share one copy of its text."""
+        raise NotImplementedError
+
+    def compare_config(self, config: DataConfig) -> DataConfig:
+        """The settings `compare` reads the data with (axis: the default groups filled in, so
+        that only their summaries are read). By default, unchanged."""
+        return config
+
+    def groups(self, config: DataConfig) -> tuple[str, ...] | None:
+        """The summary groups `compare` sets side by side, in order: --groups, else the
+        default; None: every group the scores have, in order of first appearance."""
+        return parse_groups(config.groups) if config.groups is not None else \
+            self.default_groups
+
+
+def parse_groups(text: str) -> tuple[str, ...]:
+    """`--groups a,b` as ("a", "b"); an empty or repeated name is an `OptionError`."""
+    if not text.strip():
+        raise OptionError("--groups", "is empty; give names such as 7,4")
+    names: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise OptionError("--groups", f"{text!r} has an empty name")
+        if part in names:
+            raise OptionError("--groups", f"{part} is listed twice")
+        names.append(part)
+    return tuple(names)

@@ -1,0 +1,34 @@
+"""Experiments: the library entry points every adapter calls (the CLI, the pytest harness, a
+user's script). Each takes one frozen spec (data, model, measures, statistics, outputs) and
+returns a typed result that carries its signature and its run header, so the same inputs give
+the same numbers and the same signature from any caller.
+
+    from sumprobe.experiments import CompareSpec, run
+    result = run(CompareSpec(data=DataConfig("axis", ("axis.jsonl",), groups="7,4")))
+
+`run(spec)` calls the experiment the spec is for (`compare.compare`, `agreement.agreement`,
+`probe.probe`); each module's own function takes the same arguments.
+"""
+
+from __future__ import annotations
+
+from sumprobe.experiments.agreement import AgreementResult, AgreementSpec
+from sumprobe.experiments.compare import COMPARE_DATA, CompareResult, CompareSpec
+from sumprobe.experiments.probe import ProbeResult, ProbeSpec
+from sumprobe.experiments.session import Outputs
+from sumprobe.progress import Talk
+
+__all__ = ["COMPARE_DATA", "AgreementResult", "AgreementSpec", "CompareResult", "CompareSpec",
+           "Outputs", "ProbeResult", "ProbeSpec", "run"]
+
+
+def run(spec, talk: Talk = Talk(), **options):
+    """The experiment `spec` describes, run: its signed result. `options`: the experiment's
+    own keywords (`protect`, `engines`)."""
+    from sumprobe.experiments import agreement, compare, probe
+
+    entry = {CompareSpec: compare.compare, AgreementSpec: agreement.agreement,
+             ProbeSpec: probe.probe}.get(type(spec))
+    if entry is None:
+        raise TypeError(f"no experiment takes a {type(spec).__name__}")
+    return entry(spec, talk, **options)
