@@ -18,12 +18,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from sumprobe import experiments
-from sumprobe.core.stats import StatsConfig
-from sumprobe.datasets import DataConfig
-from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import DataError
-from sumprobe.experiments import AgreementSpec, CompareSpec, Outputs
-from sumprobe.measures import measure_config
+from sumprobe.experiments import (
+    AgreementSpec,
+    CompareSpec,
+    DataConfig,
+    ModelConfig,
+    Outputs,
+    StatsConfig,
+    default_measure,
+    measure_config,
+)
 
 
 class DataUnavailable(DataError):
@@ -49,12 +54,7 @@ class Experiments:
         Shannon for the agreement checks (H4) of a causal model, as --sumprobe-measure says)."""
         if measure or self.settings.measure:
             return measure or self.settings.measure
-        if experiment == "agreement":
-            from sumprobe.engine import preflight
-
-            if preflight(self.settings.model, self.settings.model_type, set()) == "causal":
-                return "shannon"
-        return "single"
+        return default_measure(self.model()) if experiment == "agreement" else "single"
 
     def data(self, dataset: str, defaults: DataConfig, **settings) -> DataConfig:
         """The data of a check: --sumprobe-data's file (else the Hub's), with the limit and

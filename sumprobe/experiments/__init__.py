@@ -12,14 +12,20 @@ the same numbers and the same signature from any caller.
 
 from __future__ import annotations
 
-from sumprobe.experiments.agreement import AgreementResult, AgreementSpec
+from sumprobe.core.stats import StatsConfig
+from sumprobe.datasets import DataConfig
+from sumprobe.engine.config import ModelConfig
+from sumprobe.experiments.agreement import AgreementResult, AgreementSpec, default_measure
 from sumprobe.experiments.compare import COMPARE_DATA, CompareResult, CompareSpec
 from sumprobe.experiments.probe import ProbeResult, ProbeSpec
 from sumprobe.experiments.session import Outputs
+from sumprobe.measures import MeasureConfig, measure_config
 from sumprobe.progress import Talk
 
+# The specs' parts are named here too: a spec is built from this package alone.
 __all__ = ["COMPARE_DATA", "AgreementResult", "AgreementSpec", "CompareResult", "CompareSpec",
-           "Outputs", "ProbeResult", "ProbeSpec", "run"]
+           "DataConfig", "MeasureConfig", "ModelConfig", "Outputs", "ProbeResult", "ProbeSpec",
+           "StatsConfig", "Talk", "default_measure", "measure_config", "run"]
 
 
 def run(spec, talk: Talk = Talk(), **options):

@@ -327,6 +327,15 @@ def _tables(result: AgreementResult, kind: str, aspects: Sequence[str]) -> int:
     return len(wanted) * (names * 4 + versus * 3)
 
 
+def default_measure(model: ModelConfig) -> str:
+    """The measure to judge a model by when none is named: Shannon for a causal LM, whose
+    scores use the whole document; the one-word probe for a masked LM."""
+    from sumprobe.engine import preflight
+
+    return "shannon" if preflight(model.model, model.model_type, set()) == "causal" else \
+        "single"
+
+
 @dataclass(frozen=True)
 class AgreementSpec:
     """Everything `agreement` needs: the data, the model, the measures (the references are
