@@ -1,3 +1,3 @@
 """sumprobe: information-theoretic probes of language models."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -102,6 +102,6 @@ def require(engine, needs: str, measure: str) -> None:
         return
     protocol, kind = _WANTED[needs]
     if not isinstance(engine, protocol):
-        name = getattr(engine, "name", "this model")
+        name = engine.name if engine is not None else "this model"
         raise ModelError(f"{measure} needs {kind}, and {name} is not one: pass such a model "
                          "with --model")
