@@ -26,6 +26,7 @@ from sumprobe.experiments import (
     ModelConfig,
     Outputs,
     StatsConfig,
+    Talk,
     default_measure,
     measure_config,
 )
@@ -36,8 +37,9 @@ class DataUnavailable(DataError):
 
 
 class Experiments:
-    def __init__(self, settings):
+    def __init__(self, settings, talk: Talk = Talk()):
         self.settings = settings
+        self.talk = talk  # where an experiment says what it runs, and how far it has come
         self.runs: Counter = Counter()
         self._engines: dict = {}  # the session's loaded model, shared by its experiments
         self._cache: dict = {}
@@ -80,6 +82,9 @@ class Experiments:
     def _cached(self, key, run):
         if key not in self._cache:
             self.runs[key[0]] += 1
+            asking = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+            self.talk.say(f"running {' '.join(str(k) for k in key if k is not None)}" +
+                          (f" (first asked by {asking})" if asking else ""))
             try:
                 self._cache[key] = run()
             except Exception as error:
@@ -108,7 +113,7 @@ class Experiments:
                 self.data(dataset, COMPARE_DATA, groups=",".join(groups) if groups else None),
                 self.model(), measure_config(name, s.seed, masks_per_doc=s.masks_per_doc),
                 StatsConfig(seed=s.seed), self.outputs("compare", dataset, shown, name))
-            result = experiments.run(spec, engines=self._engines)
+            result = experiments.run(spec, self.talk, engines=self._engines)
             save_compare(result, spec.outputs, lambda message: None)
             return result
 
@@ -126,7 +131,7 @@ class Experiments:
                 self.data(dataset, DataConfig()), self.model(),
                 (measure_config(name, s.seed, masks_per_doc=s.masks_per_doc),),
                 StatsConfig(seed=s.seed), self.outputs("agreement", dataset, name))
-            result = experiments.run(spec, engines=self._engines)
+            result = experiments.run(spec, self.talk, engines=self._engines)
             save_agreement(result, spec.outputs, lambda message: None)
             return result
 

@@ -217,12 +217,43 @@ class _SkipWhenUnavailable:
         return call
 
 
+class _Terminal:
+    """Where the harness says which experiment runs and how far it has come: the terminal,
+    past pytest's capture (an experiment can take an hour; captured, it said nothing until
+    the check that asked for it ended). Plain lines, as on any stream that is not a terminal."""
+
+    is_terminal = False
+
+    def __init__(self, config):
+        self._config = config
+
+    def print(self, text, **_) -> None:
+        manager = self._config.pluginmanager
+        capture, reporter = (manager.getplugin(name) for name in
+                             ("capturemanager", "terminalreporter"))
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(f"sumprobe: {text}")
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"sumprobe: {text}")
+
+
+def _talk(config):
+    from sumprobe.progress import PlainProgress, Talk
+
+    terminal = _Terminal(config)
+    return Talk(terminal.print, lambda description, unit="": PlainProgress(terminal, description,
+                                                                           unit))
+
+
 @pytest.fixture(scope="session")
-def sumprobe_runs(sumprobe_settings):
+def sumprobe_runs(request, sumprobe_settings):
     """The session's experiments, each run once on first use and cached."""
     from sumprobe.harness import Experiments
 
-    return _SkipWhenUnavailable(Experiments(sumprobe_settings))
+    return _SkipWhenUnavailable(Experiments(sumprobe_settings, _talk(request.config)))
 
 
 def _report(verdict) -> None:
