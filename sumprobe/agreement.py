@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sumprobe.core.agreement import PairwiseAgreement, agreement_difference, pairwise_agreement
+from sumprobe.core.codec import storable
 from sumprobe.core.correlation import (
     LEVELS,
     Correlation,
@@ -48,6 +49,7 @@ CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confiden
                      4: "confidence 4 (sure)"}
 
 
+@storable
 @dataclass(frozen=True)
 class PairwiseRow:
     name: str  # a measure or a reference
@@ -55,6 +57,7 @@ class PairwiseRow:
     result: PairwiseAgreement
 
 
+@storable
 @dataclass(frozen=True)
 class VersusRow:
     """A measure minus another on the same data: net agreement points, or a correlation."""
@@ -66,12 +69,14 @@ class VersusRow:
     difference: Difference
 
 
+@storable
 @dataclass(frozen=True)
 class LengthRow:
     name: str
     result: BeyondLength
 
 
+@storable
 @dataclass(frozen=True)
 class RatedRow:
     name: str
@@ -81,6 +86,7 @@ class RatedRow:
     kendall: Correlation
 
 
+@storable
 @dataclass(frozen=True)
 class PartialRow:
     name: str
@@ -123,6 +129,7 @@ class _Summaries:
         return len(self.item)
 
 
+@storable
 @dataclass
 class AgreementResult:
     measures: list[str]  # the measures asked for, in order

@@ -20,6 +20,7 @@ from itertools import combinations
 import numpy as np
 
 from sumprobe.core import stats
+from sumprobe.core.codec import storable
 from sumprobe.core.stats import StatsConfig
 from sumprobe.data import Loaded
 from sumprobe.measures import (
@@ -34,6 +35,7 @@ __all__ = ["CompareResult", "PairResult", "ScoreGroup", "StatsConfig", "run_comp
            "summarize_scores"]
 
 
+@storable
 @dataclass(frozen=True)
 class ScoreGroup:
     """A summary group's mean score."""
@@ -46,6 +48,7 @@ class ScoreGroup:
     n_documents: int = 0  # distinct documents they summarize
 
 
+@storable
 @dataclass(frozen=True)
 class PairResult:
     a: str
@@ -54,6 +57,7 @@ class PairResult:
     difference: stats.Difference  # mean score, a - b
 
 
+@storable
 @dataclass
 class CompareResult:
     measure: str

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from sumprobe.core.codec import storable
 from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words, find_word
 from sumprobe.data import BASELINE, ProbeItem
 from sumprobe.engine import Cloze, Engine, Prediction
@@ -40,6 +41,7 @@ class ProbeConfig:
         check_fields(self)
 
 
+@storable
 @dataclass(frozen=True, slots=True)  # one per mask and condition: keep them small
 class Sample:
     """One scored example: a record's document under one condition, at one masked word."""
