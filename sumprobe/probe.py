@@ -65,11 +65,6 @@ class Sample:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def __reduce__(self):
-        # Unpickled through __init__, not dataclasses' per-object walk over its fields: a
-        # cached block of 100k samples reads back in two thirds of the time.
-        return type(self), tuple(getattr(self, name) for name in self.__slots__)
-
 
 @dataclass
 class ProbeRun:

@@ -48,11 +48,6 @@ class SummaryScore:
         """What identifies the summary across measures scored on the same items."""
         return self.item, self.summary
 
-    def __reduce__(self):
-        # Unpickled through __init__, not dataclasses' per-object walk over its fields (a
-        # cached block's scores read back faster).
-        return type(self), tuple(getattr(self, name) for name in self.__slots__)
-
 
 @storable
 @dataclass
