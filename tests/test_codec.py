@@ -218,3 +218,71 @@ def test_damaged_bytes_are_a_codec_error_or_a_value_never_another_exception(data
         decode(bytes(blob[:cut]) if data.draw(st.booleans()) else bytes(blob))
     except CodecError:
         pass
+
+
+def test_every_result_a_run_keeps_in_the_cache_comes_back_the_same(
+        tmp_path, tiny_bert_dir, tiny_gpt2_dir, monkeypatch):
+    """compare and agreement with every built-in measure, on every kind of data set: each block
+    and report they keep is stored and reads back the same. A new result type that is not
+    registered with `storable` fails here, not as a silently uncached rerun."""
+    from click.testing import CliRunner
+
+    import sumprobe.measures.reward_model as reward_model
+    from sumprobe.cli import cli
+    from sumprobe.engine.cache import ScoreCache
+    from tests.conftest import FIXTURES
+
+    class FakeRewardModel:  # the measure's own code runs; only the trained model is faked
+        def score(self, triples, batch_size, advance=None):
+            return [len(text) / 10 for _, _, text in triples], 0
+
+    monkeypatch.setattr(reward_model.RewardModelMeasure, "check", lambda self, options: None)
+    monkeypatch.setattr(reward_model, "_load", lambda path, device: FakeRewardModel())
+    kept, put = [], ScoreCache.put_result
+
+    def keep(self, key, value):
+        kept.append(value)
+        put(self, key, value)
+        assert self.get_result(key) is not None, f"a {type(value).__name__} was not stored"
+
+    monkeypatch.setattr(ScoreCache, "put_result", keep)
+    data = {name: str(FIXTURES / f"{name}.jsonl") for name in ("comparisons", "axis")}
+    data["summeval"] = str(FIXTURES / "summeval_sample.jsonl")
+    bert, gpt2 = str(tiny_bert_dir), str(tiny_gpt2_dir)
+    # Together: every measure, paired and unpaired groups, help scores, pairwise and rated
+    # agreement with several measures (versus rows), and the references.
+    runs = [("compare", bert, "axis", ["single"]), ("compare", gpt2, "comparisons", ["shannon"]),
+            ("agreement", bert, "comparisons", ["single", "blanc-help"]),
+            ("agreement", gpt2, "comparisons", ["shannon", "reward-model"]),
+            ("agreement", gpt2, "summeval", ["shannon"])]
+    for n, (command, model, dataset, measures) in enumerate(runs):
+        extra = ["--drop-shortest", "0"] if command == "compare" else []
+        result = CliRunner().invoke(cli, [
+            command, "--model", model, "--dataset", dataset, "--data", data[dataset],
+            *[option for m in measures for option in ("--measure", m)],
+            "--reward-model", str(tmp_path), "--cache", str(tmp_path / f"{n}.sqlite"),
+            "--bootstrap", "100", *extra])
+        assert result.exit_code == 0, (command, dataset, measures, result.output)
+
+    seen: set = set()
+
+    def classes(value):
+        if dataclasses.is_dataclass(value):
+            seen.add(type(value))
+            for f in dataclasses.fields(value):
+                classes(getattr(value, f.name))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                classes(key)
+                classes(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                classes(item)
+
+    for value in kept:
+        classes(value)
+        assert same(decode(encode(value)), value), type(value).__name__
+    names = {cls.__name__ for cls in seen}
+    assert {"ScoredRun", "SummaryScore", "Sample", "CompareResult", "AccuracyPair",
+            "AgreementResult", "VersusRow", "RatedRow", "PartialRow", "LengthRow"} <= names
+    assert all(codec.is_storable(cls) for cls in seen)
