@@ -29,7 +29,7 @@ def cache():
 @errors_to_messages
 def info(path):
     """Where the cache is, its size, and how many scored inputs it holds per model setting."""
-    from sumprobe.engine.cache import cache_info
+    from sumprobe.engine.cache_admin import cache_info
 
     path = _path(path)
     size, spaces = cache_info(path)
@@ -41,7 +41,8 @@ def info(path):
     for column in ("model · family · dtype · device", "inputs", "blocks & reports", "first used"):
         table.add_column(column, justify="left" if column[0] in "mf" else "right")
     for space in spaces:
-        when = datetime.datetime.fromtimestamp(space.created).strftime("%Y-%m-%d %H:%M")
+        when = ("unknown" if space.created is None else
+                datetime.datetime.fromtimestamp(space.created).strftime("%Y-%m-%d %H:%M"))
         stale = f" ({space.stale:,} stale)" if space.stale else ""
         table.add_row(space.label, f"{space.units:,}", f"{space.blocks:,}{stale}", when)
     out.print(table)
@@ -56,20 +57,44 @@ def info(path):
               "(a model name, a dtype); default: everything.")
 @click.option("--stale", is_flag=True, help="Remove only the blocks and reports another "
               "sumprobe version wrote (never read again); keep every scored input.")
-@click.option("--yes", is_flag=True, help="Do not ask first.")
+@click.option("--yes", is_flag=True, help="Do not ask first (also before deleting a file that "
+              "is not a readable cache).")
 @errors_to_messages
 def clear(path, model, stale, yes):
-    """Remove cached scores (all, or one model's), or only what is stale."""
-    from sumprobe.engine.cache import clear_cache
+    """Remove cached scores (all, or one model's), or only what is stale. Refused while a run
+    has the cache open; a file that is not a readable cache can be deleted instead."""
+    from sumprobe.engine.cache_admin import cache_info, clear_cache, ensure_free
+    from sumprobe.engine.cache_file import CacheDamaged
 
     path = _path(path)
-    if not yes and not stale:  # stale results are never read: nothing to lose, no question
-        what = f"the cached scores of {model!r}" if model else "every cached score"
-        click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
-    removed = clear_cache(path, model, stale)
+    try:
+        # Read first: a damaged file, or one a run is using, is found before anything is asked.
+        cache_info(path)
+        ensure_free(path)
+        if not yes and not stale:  # stale results are never read: nothing to lose, no question
+            what = f"the cached scores of {model!r}" if model else "every cached score"
+            click.confirm(f"Remove {what} from {path}?", abort=True, err=True)
+        removed = clear_cache(path, model, stale)
+    except CacheDamaged as damaged:
+        _delete_damaged(damaged, yes)
+        return
     unit = "stale blocks and reports" if stale else "cached inputs"
     stderr_console().print(f"removed {removed:,} {unit} from {path}", markup=False,
                            highlight=False)
+
+
+def _delete_damaged(damaged, yes: bool) -> None:
+    """A file that is not a readable cache cannot be cleared: offer to delete it instead."""
+    from sumprobe.engine.cache_admin import remove_cache
+
+    path = damaged.path
+    if not yes:
+        click.confirm(f"{path} is not a readable sumprobe cache ({damaged.reason}). Delete the "
+                      "file, with its -wal and -shm?", abort=True, err=True)
+    removed = remove_cache(path)
+    names = ", ".join(p.name for p in removed) or "nothing (already gone)"
+    stderr_console().print(f"deleted {names} in {path.parent}: it was not a readable sumprobe "
+                           f"cache ({damaged.reason})", markup=False, highlight=False)
 
 
 COMMANDS = [cache]

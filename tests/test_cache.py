@@ -18,14 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from sumprobe.cli import cli
-from sumprobe.engine.cache import (
-    CacheError,
-    ScoreCache,
-    cache_info,
-    clear_cache,
-    open_for_model,
-    unit_key,
-)
+from sumprobe.engine.cache import CacheError, ScoreCache, open_for_model, unit_key
+from sumprobe.engine.cache_admin import cache_info, clear_cache
 from tests.conftest import FIXTURES, fixture_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +81,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
 def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path):
     path = tmp_path / "c.sqlite"
     path.write_text("not a database " * 100)
-    with pytest.raises(CacheError, match="not a sumprobe cache or it is damaged"):
+    with pytest.raises(CacheError, match="is not a SQLite database .damaged, or another kind"):
         ScoreCache(path)
 
 
@@ -307,8 +301,6 @@ def test_results_of_another_version_are_stale_and_cleared_alone(tmp_path, tiny_b
 
 
 def test_a_cache_from_before_results_named_their_version_opens(tmp_path):
-    from sumprobe.engine.cache import ScoreCache, cache_info
-
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:  # the results table as sessions 3-5 made it
         db.execute("CREATE TABLE results (namespace TEXT NOT NULL, key BLOB NOT NULL, "
@@ -318,8 +310,8 @@ def test_a_cache_from_before_results_named_their_version_opens(tmp_path):
     cache.put_result(b"k", [1, 2])
     assert cache.get_result(b"k") == [1, 2]
     cache.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM results WHERE code = ''").fetchone()[0] == 1
+    with sqlite3.connect(path) as db:  # the old (pickled) result is gone, unread
+        assert db.execute("SELECT COUNT(*) FROM results WHERE code = ''").fetchone()[0] == 0
     size, spaces = cache_info(path)
     assert [(s.blocks, s.stale) for s in spaces] == [(1, 0)]
 
@@ -519,7 +511,7 @@ def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatc
     # once to one of them (no busy wait for this step); the open is retried, not refused.
     import sqlite3
 
-    from sumprobe.engine import cache
+    from sumprobe.engine import cache_file as cache
 
     class Busy:
         def __init__(self):
@@ -530,13 +522,16 @@ def test_opening_waits_while_another_process_switches_the_file_to_wal(monkeypatc
                 self.refusals -= 1
                 raise sqlite3.OperationalError("database is locked")
             self.done.append(statement)
+            if "user_version" in statement:  # the results' format: the current one
+                return sqlite3.connect(":memory:").execute(f"SELECT {cache.RESULTS_FORMAT}")
             return [(0, "code")] if "table_info" in statement else []  # the current schema
 
     monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
     db = Busy()
     cache._set_up(db)
     assert db.refusals == 0 and db.done[0] == "PRAGMA journal_mode=WAL"
-    assert len(db.done) == 3 + len(cache._SCHEMA)  # and the look at the results' columns
+    # and the look at the results' columns and format
+    assert len(db.done) == 4 + len(cache._SCHEMA)
 
     class Broken(Busy):
         def execute(self, statement):

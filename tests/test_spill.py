@@ -98,3 +98,35 @@ def test_groups_on_different_masks_compare_their_help_over_the_document():
     assert pair.difference == stats.unpaired_difference(
         [h for h, _ in helps["chosen"]], [h for h, _ in helps["rejected"]],
         [d for _, d in helps["chosen"]], [d for _, d in helps["rejected"]], **config.options())
+
+
+def test_spilled_rows_are_never_unpickled(monkeypatch):
+    import pickle
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a spilled row was unpickled")
+
+    monkeypatch.setattr(pickle, "load", refused)
+    monkeypatch.setattr(pickle, "loads", refused)
+    samples = _paired_samples(np.random.default_rng(0))
+    rows = SpilledRows(in_memory=3)
+    rows.extend(samples[:10])
+    rows.extend(samples[10:])
+    assert rows._file is not None and list(rows) == samples
+    rows._file.seek(0)
+    assert b"sumprobe-codec" in rows._file.read(64)  # the codec's frames, not pickle's
+
+
+def test_rows_the_codec_cannot_store_stay_in_memory_in_their_place():
+    from dataclasses import dataclass
+
+    @dataclass
+    class PluginRow:  # a plug-in measure's row, not registered with codec.storable
+        item: int
+
+    rows = SpilledRows(in_memory=1)
+    rows.extend([{"item": 0}, {"item": 1}])
+    rows.extend([PluginRow(2), PluginRow(3)])
+    rows.extend([{"item": 4}])
+    assert [r["item"] if isinstance(r, dict) else r.item for r in rows] == [0, 1, 2, 3, 4]
+    assert len(rows) == 5

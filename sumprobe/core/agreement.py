@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sumprobe.core.codec import storable
 from sumprobe.core.stats import (
     Difference,
     Estimate,
@@ -24,6 +25,7 @@ from sumprobe.core.stats import (
 )
 
 
+@storable
 @dataclass(frozen=True)
 class PairwiseAgreement:
     agree: Estimate  # share of pairs where the preferred summary scores higher

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sumprobe.core.codec import storable
 from sumprobe.core.resampling import (
     MIN_CLUSTERS,
     bootstrap_p,
@@ -36,6 +37,7 @@ MIN_POINTS = 5  # fewer points give no correlation
 NAN = float("nan")
 
 
+@storable
 @dataclass(frozen=True)
 class Correlation:
     value: float

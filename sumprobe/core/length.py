@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sumprobe.core.codec import storable
 from sumprobe.core.resampling import cluster_codes, draw_clusters, interval
 from sumprobe.core.stats import NAN, Estimate
 
@@ -27,6 +28,7 @@ NOTHING = "nothing detectable beyond length"
 AGAINST = "goes against the labelers once length is accounted for"
 
 
+@storable
 @dataclass(frozen=True)
 class BeyondLength:
     coefficient: Estimate  # the measure's coefficient (per SD of its difference between summaries)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sumprobe.core.codec import storable
 from sumprobe.core.resampling import (
     bootstrap_p,
     bootstrap_ratio,
@@ -57,6 +58,7 @@ class StatsConfig:
         return dict(confidence=self.confidence, n_resamples=self.n_resamples, seed=self.seed)
 
 
+@storable
 @dataclass(frozen=True)
 class Estimate:
     """A mean with its bootstrap confidence interval (NaN bounds and a note when there is none)."""
@@ -69,6 +71,7 @@ class Estimate:
     note: str = ""  # why there is no interval, when there is none
 
 
+@storable
 @dataclass(frozen=True)
 class Difference:
     """A difference of means (a - b) with its interval and a two-sided p-value."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sumprobe.core.agreement import PairwiseAgreement, agreement_difference, pairwise_agreement
+from sumprobe.core.codec import storable
 from sumprobe.core.correlation import (
     LEVELS,
     Correlation,
@@ -47,6 +48,7 @@ CONFIDENCE_LEVELS = {1: "confidence 1 (slight)", 2: "confidence 2", 3: "confiden
                      4: "confidence 4 (sure)"}
 
 
+@storable
 @dataclass(frozen=True)
 class PairwiseRow:
     name: str  # a measure or a reference
@@ -54,6 +56,7 @@ class PairwiseRow:
     result: PairwiseAgreement
 
 
+@storable
 @dataclass(frozen=True)
 class VersusRow:
     """A measure minus another on the same data: net agreement points, or a correlation."""
@@ -65,12 +68,14 @@ class VersusRow:
     difference: Difference
 
 
+@storable
 @dataclass(frozen=True)
 class LengthRow:
     name: str
     result: BeyondLength
 
 
+@storable
 @dataclass(frozen=True)
 class RatedRow:
     name: str
@@ -80,6 +85,7 @@ class RatedRow:
     kendall: Correlation
 
 
+@storable
 @dataclass(frozen=True)
 class PartialRow:
     name: str
@@ -88,6 +94,7 @@ class PartialRow:
     verdict: str
 
 
+@storable
 @dataclass
 class AgreementResult:
     measures: list[str]  # the measures asked for, in order

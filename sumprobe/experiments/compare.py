@@ -24,6 +24,7 @@ from itertools import combinations
 import numpy as np
 
 from sumprobe.core import stats
+from sumprobe.core.codec import storable
 from sumprobe.core.stats import StatsConfig
 from sumprobe.datasets import DataConfig, Loaded
 from sumprobe.engine.config import ModelConfig
@@ -53,6 +54,7 @@ class CompareSpec:
     outputs: Outputs = Outputs()
 
 
+@storable
 @dataclass(frozen=True)
 class ScoreGroup:
     """A summary group's mean score."""
@@ -65,6 +67,7 @@ class ScoreGroup:
     n_documents: int = 0  # distinct documents they summarize
 
 
+@storable
 @dataclass(frozen=True)
 class PairResult:
     a: str
@@ -73,6 +76,7 @@ class PairResult:
     difference: stats.Difference  # mean score, a - b
 
 
+@storable
 @dataclass
 class CompareResult:
     measure: str

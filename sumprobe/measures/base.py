@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from sumprobe.core.codec import storable
 from sumprobe.engine.capabilities import (  # noqa: F401  (what a measure declares)
     NEEDS,
     NEEDS_CLOZE,
@@ -26,6 +27,7 @@ from sumprobe.engine.capabilities import (  # noqa: F401  (what a measure declar
 )
 
 
+@storable
 @dataclass(frozen=True, slots=True)  # one per summary: no per-instance dict
 class SummaryScore:
     """One summary's score, with what a reader needs to pair it with human judgments."""
@@ -46,12 +48,8 @@ class SummaryScore:
         """What identifies the summary across measures scored on the same items."""
         return self.item, self.summary
 
-    def __reduce__(self):
-        # Unpickled through __init__, not dataclasses' per-object walk over its fields (a
-        # cached block's scores read back faster).
-        return type(self), tuple(getattr(self, name) for name in self.__slots__)
 
-
+@storable
 @dataclass
 class ScoredRun:
     """Everything a measure scored, and what it could not score, by reason."""
@@ -62,6 +60,7 @@ class ScoredRun:
     samples: list = field(default_factory=list)  # per-sample rows (dataclasses or dicts)
 
 
+@storable
 @dataclass(frozen=True)
 class DetailTable:
     """A measure's own table: cells as shown, and the same rows as data for results JSON."""

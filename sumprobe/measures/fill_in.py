@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from sumprobe.core.codec import storable
 from sumprobe.core.masking import Word, choose_masks, document_rng, eligible_words, find_word
 from sumprobe.datasets.records import BASELINE, ProbeItem
 from sumprobe.engine.base import Cloze, Prediction
@@ -42,6 +43,7 @@ class ProbeConfig:
         check_fields(self)
 
 
+@storable
 @dataclass(frozen=True, slots=True)  # one per mask and condition: keep them small
 class Sample:
     """One scored example: a record's document under one condition, at one masked word."""
@@ -64,11 +66,6 @@ class Sample:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-    def __reduce__(self):
-        # Unpickled through __init__, not dataclasses' per-object walk over its fields: a
-        # cached block of 100k samples reads back in two thirds of the time.
-        return type(self), tuple(getattr(self, name) for name in self.__slots__)
 
 
 @dataclass

@@ -19,11 +19,13 @@ import numpy as np
 
 from sumprobe import formatting as fmt
 from sumprobe.core import stats
+from sumprobe.core.codec import storable
 from sumprobe.datasets.records import BASELINE
 from sumprobe.measures.base import NEEDS_CLOZE, DetailTable, Measure, ScoredRun, summary_score
 from sumprobe.measures.fill_in import ProbeConfig, Sample, run_probe
 
 
+@storable
 @dataclass(frozen=True)
 class AccuracyRow:
     """Top-1 fill-in accuracy of one group, and its difference from the document alone."""
@@ -36,6 +38,7 @@ class AccuracyRow:
     vs_baseline: stats.Difference | None  # None for the document alone
 
 
+@storable
 @dataclass(frozen=True)
 class AccuracyPair:
     a: str

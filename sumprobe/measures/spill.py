@@ -4,18 +4,26 @@ memory a run holds.
 
 `SpilledRows` is an append-only sequence: its first rows in memory (a run of ordinary size
 pays nothing), the rest in an anonymous temporary file (removed when closed or when the process
-ends, also after a kill), where `extend` pickles each block of rows as one frame and iteration
+ends, also after a kill), where `extend` writes each block of rows as one frame and iteration
 reads them back a frame at a time. Memory is bounded by the rows kept plus one block, whatever
 the number of rows.
+
+Frames are stored by `sumprobe.core.codec`, not pickled: nothing read back from disk runs code
+(the temporary file is this process's own, but the rule has no exceptions to audit). A block
+the codec cannot store (a plug-in measure's rows of a class not registered with
+`codec.storable`) stays in memory, in its place in the order.
 """
 
 from __future__ import annotations
 
-import pickle
+import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 
+from sumprobe.core import codec
+
 IN_MEMORY = 10_000  # rows kept in memory (about 15 MB of per-mask samples) before spilling
+_LENGTH = struct.Struct("<Q")  # each frame's size in bytes, before it
 
 
 class SpilledRows:
@@ -25,7 +33,7 @@ class SpilledRows:
         self._memory: list = []
         self._in_memory = in_memory
         self._file = None  # created on the first rows past `in_memory`
-        self._frames = 0
+        self._frames: list = []  # past the first rows: (offset, size) on disk, or a kept list
         self._count = 0
 
     @classmethod
@@ -43,19 +51,25 @@ class SpilledRows:
 
     def extend(self, rows: Iterable) -> None:
         block = list(rows)
-        if self._file is None:
+        if not self._frames:
             room = max(0, self._in_memory - len(self._memory))
             self._memory += block[:room]
             self._count += len(block[:room])
             block = block[room:]
         if not block:
             return
+        self._count += len(block)
+        try:
+            data = codec.encode(block)
+        except codec.CodecError:
+            self._frames.append(block)
+            return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="sumprobe-rows-")
         self._file.seek(0, 2)
-        pickle.dump(block, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._frames += 1
-        self._count += len(block)
+        self._file.write(_LENGTH.pack(len(data)))
+        self._frames.append((self._file.tell(), len(data)))
+        self._file.write(data)
 
     def __len__(self) -> int:
         return self._count
@@ -65,18 +79,19 @@ class SpilledRows:
 
     def __iter__(self) -> Iterator:
         yield from self._memory
-        if self._file is None:
-            return
-        self._file.flush()
-        position = 0
-        for _ in range(self._frames):  # a frame at a time; extend may append between reads
-            self._file.seek(position)
-            block = pickle.load(self._file)
-            position = self._file.tell()
-            yield from block
+        if self._file is not None:
+            self._file.flush()
+        for index in range(len(self._frames)):  # a frame at a time; extend may append
+            frame = self._frames[index]
+            if isinstance(frame, list):
+                yield from frame
+                continue
+            offset, size = frame
+            self._file.seek(offset)
+            yield from codec.decode(self._file.read(size))
 
     def close(self) -> None:
-        self._memory = []
+        self._memory, self._frames, self._count = [], [], 0
         if self._file is not None:
             self._file.close()
             self._file = None
