@@ -81,7 +81,8 @@ def block_key(config: MeasureConfig, part: Sequence) -> bytes:
     its settings and every field of every record, in order."""
     digest = hashlib.blake2b(digest_size=20)
     # The code's version too (a hash of the source): a block holds the measure's own row
-    # classes, pickled, and what made them; units hold only numbers and outlive versions.
+    # classes (stored by `sumprobe.core.codec`) and what made them; units hold only numbers
+    # and outlive versions.
     digest.update(repr((CACHE_VERSION, code_version(), config.measure,
                         config.options)).encode())
     # Indexed records know their digests without being parsed (`sumprobe.datasets.index`).
