@@ -9,7 +9,6 @@ can fix print one clear line and exit non-zero. Importing this module does not i
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,15 +16,14 @@ import click
 
 from sumprobe import __version__
 from sumprobe.cli_errors import errors_to_messages
+from sumprobe.cli_measures import measure_configs, measure_options
 from sumprobe.cli_options import (
     QUIET_HELP,
     VERBOSE_HELP,
-    LiveChoice,
     build,
     config_file_option,
     format_option,
     options_from,
-    param_name,
     read_inputs,
     verbosity_options,
 )
@@ -34,55 +32,9 @@ from sumprobe.datasets import GROUPED, JUDGED, PAIRWISE, PROMPTS, RATED, DataCon
 from sumprobe.engine.config import ModelConfig
 from sumprobe.experiments.compare import COMPARE_DATA
 from sumprobe.experiments.session import Outputs
-from sumprobe.measures import MeasureConfig, all_measures, get, names
+from sumprobe.measures import get
 from sumprobe.progress import Talk
 from sumprobe.report import emit, stderr_console
-
-_MEASURE_HELP = "; ".join(
-    [f"{m.name}: {m.description}" for m in all_measures() if not m.reference]
-    + ["references (no model): " + ", ".join(m.name for m in all_measures() if m.reference)])
-
-
-def _measure_settings(command):
-    """One option per field of every registered measure's options (`--gap`, `--top-k`, …)."""
-    seen: dict[str, str] = {}
-    for measure in reversed(all_measures()):
-        if measure.options is None:
-            continue
-        for f in dataclasses.fields(measure.options):
-            if not f.metadata.get("cli", True):
-                continue
-            name = param_name(f)
-            if name in seen and seen[name] != measure.name:
-                raise RuntimeError(f"measures {seen[name]!r} and {measure.name!r} both define "
-                                   f"the option {name!r}")
-            seen[name] = measure.name
-        command = options_from(measure.options)(command)
-    return command
-
-
-def measure_options(many: bool):
-    """`--measure` (repeatable for `agreement`), its settings, and the model that serves it."""
-    def decorate(command):
-        command = _measure_settings(command)
-        command = options_from(ModelConfig)(command)
-        return click.option(
-            "--measure", "measures", type=LiveChoice(names), multiple=many,
-            default=("single",) if many else "single", show_default=True,
-            help=("Measure(s) to score summaries with (repeatable: one table, one set of "
-                  "pairs). " if many else "Measure to score summaries with. ") + _MEASURE_HELP
-        )(command)
-    return decorate
-
-
-def _measure_configs(options: dict, seed: int, **fixed) -> list[MeasureConfig]:
-    names = options["measures"]
-    configs = []
-    for name in [names] if isinstance(names, str) else names:
-        cls = get(name).options
-        configs.append(MeasureConfig(name, build(cls, options, seed=seed, **fixed)
-                                     if cls else None))
-    return configs
 
 
 def _talk(main: bool = True) -> Talk:
@@ -181,7 +133,7 @@ def probe(texts, document_file, summary_file, word, seed, output, output_format,
     if word and not word_option(measure):
         raise click.UsageError(f"--word is for measures that mask one word; {measure.name} "
                                "does not")
-    [config] = _measure_configs(options, seed, **({"word": word} if word else {}))
+    [config] = measure_configs(options, seed, **({"word": word} if word else {}))
     spec = ProbeSpec(document, tuple(summaries), build(ModelConfig, options), config,
                      Outputs(results=output))
     talk = _talk()
@@ -241,7 +193,7 @@ def compare(output, plot, output_format, samples, **options):
     from sumprobe.results import compare_json, save_compare
 
     stats = build(StatsConfig, options)
-    [measure] = _measure_configs(options, stats.seed)
+    [measure] = measure_configs(options, stats.seed)
     spec = CompareSpec(build(DataConfig, options), build(ModelConfig, options), measure, stats,
                        Outputs(output, samples, plot))
     talk = _talk(_main_process())
@@ -271,7 +223,7 @@ def agreement(output, plot, output_format, scores, **options):
 
     stats = build(StatsConfig, options)
     spec = AgreementSpec(build(DataConfig, options), build(ModelConfig, options),
-                         tuple(_measure_configs(options, stats.seed)), stats,
+                         tuple(measure_configs(options, stats.seed)), stats,
                          Outputs(output, scores, plot))
     talk = _talk(_main_process())
     result = run(spec, talk, protect=_protected())
@@ -285,9 +237,10 @@ def agreement(output, plot, output_format, scores, **options):
 
 
 def _add_commands():
-    from sumprobe import cli_cache, cli_ctrl, cli_rm
+    from sumprobe import cli_cache, cli_ctrl, cli_rm, cli_systems
 
-    for command in [*cli_ctrl.COMMANDS, *cli_rm.COMMANDS, *cli_cache.COMMANDS]:
+    for command in [*cli_systems.COMMANDS, *cli_ctrl.COMMANDS, *cli_rm.COMMANDS,
+                    *cli_cache.COMMANDS]:
         cli.add_command(command)
     def with_verbosity(command):
         command.params.extend(verbosity_options())

@@ -468,3 +468,32 @@ def save_probe(result, outputs, say) -> None:
     """`probe`'s results JSON."""
     write_all([("--output", "results", outputs.results,
                 lambda p: write_json(p, probe_json(result)))], say, _cached(result))
+
+
+def rank_json(result) -> dict:
+    """A `RankResult` as results JSON: every system's score by every measure, every pair,
+    the win rates against the baseline, the experts' view (fractions, not percent)."""
+    return {**result.header, "measures": result.measures, "references": result.references,
+            "systems": result.systems, "baseline": result.baseline,
+            "documents": result.n_documents, "summaries": result.n_scored,
+            "skipped": dict(result.skipped), "cut_inputs": result.n_cut,
+            "scores": plain(result.scores), "pairs": plain(result.pairs),
+            "wins": plain(result.wins), "experts": plain(result.experts)}
+
+
+def save_rank(result, outputs, say) -> None:
+    """`rank`'s files: results JSON and the win-rate chart."""
+    def draw(path):
+        from sumprobe.report_rank import plot_win_rates
+
+        plot_win_rates(path, result, result.signature)
+
+    write_all([("--output", "results", outputs.results,
+                lambda p: write_json(p, rank_json(result))),
+               ("--plot", "plot", outputs.plot, draw)], say, _cached(result))
+
+
+def save_summaries(result, path: str, say) -> None:
+    """`summarize`'s systems file: one JSON line per document and system."""
+    write_all([("--output", "systems", path, lambda p: write_jsonl(p, result.rows))], say,
+              rerun_is_cheap=True)

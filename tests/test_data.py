@@ -244,7 +244,7 @@ def test_prepare_keeps_earlier_skips_and_caps_the_drop():
 
 def test_unknown_dataset_is_an_error():
     with pytest.raises(ValueError, match="unknown data set 'reviews'; known: comparisons, "
-                                         "axis, summeval, systems, imdb"):
+                                         "axis, summeval, systems, documents, imdb"):
         load_items("reviews", [COMPARISONS])
 
 

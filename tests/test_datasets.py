@@ -34,10 +34,10 @@ SYSTEMS = FIXTURES / "systems.jsonl"
 
 
 def test_every_member_is_found_by_name_with_its_kind():
-    assert names() == ["comparisons", "axis", "summeval", "systems", "imdb"]
+    assert names() == ["comparisons", "axis", "summeval", "systems", "documents", "imdb"]
     assert {name: get(name).kind for name in names()} == {
         "comparisons": "pairwise", "axis": "rated", "summeval": "rated", "systems": "grouped",
-        "imdb": "prompts"}
+        "documents": "prompts", "imdb": "prompts"}
     assert names(RATED) == ["axis", "summeval"]
     with pytest.raises(ValueError, match="unknown data set 'nope'; known: comparisons"):
         get("nope")

@@ -101,6 +101,16 @@ class Dataset:
         of one document share one copy of its text."""
         raise NotImplementedError
 
+    def reference(self, records: Sequence[ProbeItem]) -> str | None:
+        """The human reference summary of a document (its records: all of one document), if
+        the data has one. By default: a `reference` in the record's context."""
+        return next((r.context["reference"] for r in records if r.context.get("reference")),
+                    None)
+
+    def good_summary(self, records: Sequence[ProbeItem]) -> str | None:
+        """A good summary of a document, for a few-shot prompt's examples: the reference."""
+        return self.reference(records)
+
     def compare_config(self, config: DataConfig) -> DataConfig:
         """The settings `compare` reads the data with (axis: the default groups filled in, so
         that only their summaries are read). By default, unchanged."""

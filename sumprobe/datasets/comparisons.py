@@ -64,6 +64,15 @@ class Comparisons(Dataset):
                               "--groups is for data with several groups (axis, systems)")
         super().check(config)
 
+    def reference(self, records):
+        """The post's human TL;DR, where a comparison holds it (policy `ref`)."""
+        return next((s.text for r in records for s in r.summaries if s.policy == "ref"), None)
+
+    def good_summary(self, records):
+        """The reference, else the summary the labeler of the first comparison chose."""
+        return self.reference(records) or next(
+            (s.text for s in records[0].summaries if s.group == "chosen"), None)
+
     def parse(self, rows, config, shared=None):
         [(where, row)] = rows
         return parse_comparison(row, where, shared), Counter()

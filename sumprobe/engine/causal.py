@@ -9,6 +9,7 @@ the output layer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -179,3 +180,30 @@ class CausalEngine(ClozeEngine):
         start = tokenizer.bos_token_id
         start = tokenizer.eos_token_id if start is None else start
         return (start,) if start is not None else ()
+
+    @functools.cached_property
+    def stops(self):
+        """What ends a generated summary (`sumprobe.engine.generate.Stops`)."""
+        from sumprobe.engine.generate import stop_tokens
+
+        return stop_tokens(self.text.tokenizer)
+
+    def generate(self, prompts: Sequence[tuple[int, ...]], sampling,
+                 on_progress: Callable[[int], None] | None = None) -> list[list[int]]:
+        """The tokens the model writes after each prompt (`sampling`: a
+        `sumprobe.engine.config.Sampling`), up to the newline or end of text that stopped it.
+        Each distinct prompt runs once, longest first in batches; every answer is cached."""
+        from sumprobe.engine.generate import generate
+
+        settings = sampling.key
+        max_new, temperature, top_p, seed = settings
+
+        def run(units):
+            written = generate(self.model, [unit[0] for unit in units], pad_id=self.pad_id,
+                               stops=self.stops, max_new_tokens=max_new,
+                               temperature=temperature, top_p=top_p, seed=seed)
+            self.work["tokens_written"] += sum(len(tokens) for tokens in written)
+            return written
+
+        units = [(tuple(prompt), settings) for prompt in prompts]
+        return run_unique(self, "generate", units, run, on_progress)

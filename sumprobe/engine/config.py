@@ -42,3 +42,28 @@ class ModelConfig:
 
     def __post_init__(self):
         check_fields(self)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a causal LM writes a summary: greedy or sampled, and how long it may go on."""
+
+    max_new_tokens: int = setting(48, "Tokens a summary may take (Stiennon et al.: 48); it "
+                                  "ends earlier at a newline or the end-of-text token.", low=1)
+    temperature: float = setting(0.0, "0: greedy (the most likely token each time); above 0: "
+                                 "sampled at this temperature.", low=0)
+    top_p: float = setting(1.0, "Sampled: draw from the fewest tokens whose probabilities add "
+                           "up to this (nucleus sampling; 1: all).", low=0, high=1,
+                           low_open=True)
+    seed: int = setting(0, "Seed of the sampling: each prompt has a stream of its own, so a "
+                        "summary does not depend on the batch it ran in.")
+
+    def __post_init__(self):
+        check_fields(self)
+
+    @property
+    def key(self) -> tuple:
+        """What decides a generation besides the prompt (part of its cache key)."""
+        return (self.max_new_tokens, self.temperature if self.temperature > 0 else 0.0,
+                self.top_p if self.temperature > 0 else 1.0,
+                self.seed if self.temperature > 0 else 0)

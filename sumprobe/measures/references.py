@@ -10,7 +10,7 @@ from sumprobe.measures.base import NEEDS_NOTHING, Measure, ScoredRun, summary_sc
 
 
 @lru_cache(maxsize=1)
-def _scorer():
+def scorer():
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -39,7 +39,7 @@ class Rouge(_Reference):
         self.description = f"{variant} F1 of summary against document (reference)"
 
     def value(self, document: str, summary: str) -> float:
-        return _scorer().score(document, summary)[self.name].fmeasure
+        return scorer().score(document, summary)[self.name].fmeasure
 
 
 def words(text: str) -> int:

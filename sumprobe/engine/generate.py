@@ -1,0 +1,114 @@
+"""Writing text with a causal LM, batched, through its KV cache: each step feeds only the new
+token and runs the output layer at the last position alone. Greedy or sampled (temperature,
+nucleus); a row stops at the end-of-text token or at a newline once it has begun, and a batch
+stops when every row has. Each prompt draws from a random stream of its own, seeded by the
+run's seed and the prompt's tokens, so a summary is the same whatever batch it ran in (and can
+be cached).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@functools.cache
+def _forward_names(model_class: type) -> tuple[str, bool]:
+    """The name a model's forward gives its KV cache (transformers 5: `cache`, 4:
+    `past_key_values`), and whether it can run the output layer at the last position alone."""
+    parameters = inspect.signature(model_class.forward).parameters
+    return ("cache" if "cache" in parameters else "past_key_values",
+            "logits_to_keep" in parameters)
+
+
+@dataclass(frozen=True)
+class Stops:
+    """What ends a summary: the end-of-text token, or a newline once the summary has begun
+    (models often put a newline right after "TL;DR:"; that is not an empty summary)."""
+
+    end: frozenset[int]  # end-of-text tokens
+    newline: frozenset[int]  # tokens whose text holds a newline
+    blank: frozenset[int]  # tokens whose text is only white space
+
+
+def stop_tokens(tokenizer) -> Stops:
+    """The `Stops` of a tokenizer, from the text of every token."""
+    ids = range(len(tokenizer))
+    texts = tokenizer.batch_decode([[i] for i in ids])
+    eos = tokenizer.eos_token_id
+    end = frozenset(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    return Stops(end, frozenset(i for i, text in zip(ids, texts) if "\n" in text),
+                 frozenset(i for i, text in zip(ids, texts) if not text.strip()))
+
+
+def _stream(seed: int, prompt: Sequence[int]) -> torch.Generator:
+    digest = hashlib.blake2b(json.dumps([seed, list(prompt)]).encode(), digest_size=8)
+    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "big") >> 1)
+
+
+def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device):
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # [B, L]
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)  # [B, L]
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+        mask[row, width - len(prompt):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _choose(logits: torch.Tensor, temperature: float, top_p: float,
+            streams: list[torch.Generator]) -> torch.Tensor:
+    """The next token of each row [B] from its logits [B, V]."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)  # [B]
+    probs = torch.softmax(logits / temperature, dim=-1)  # [B, V]
+    if top_p < 1:
+        ranked, order = probs.sort(dim=-1, descending=True)  # [B, V]
+        before = ranked.cumsum(dim=-1) - ranked  # mass of the tokens ranked above each
+        ranked[before >= top_p] = 0  # the nucleus: the best tokens until top_p is reached
+        probs = torch.zeros_like(probs).scatter(-1, order, ranked)  # [B, V]
+    rows = probs.cpu()
+    return torch.tensor([int(torch.multinomial(rows[b], 1, generator=streams[b]))
+                         for b in range(len(streams))], device=logits.device)  # [B]
+
+
+@torch.inference_mode()
+def generate(model, prompts: Sequence[Sequence[int]], *, pad_id: int, stops: Stops,
+             max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+             seed: int = 0) -> list[list[int]]:
+    """The new tokens after each prompt, up to and including the token that stopped it (a
+    newline's or end of text), at most `max_new_tokens`; in the order given."""
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(prompts, pad_id, device)  # [B, L]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, L]: real tokens counted only
+    cache_name, keeps_logits = _forward_names(type(model))
+    keep = {"logits_to_keep": 1} if keeps_logits else {}
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                **keep)
+    streams = [_stream(seed, prompt) for prompt in prompts]
+    written: list[list[int]] = [[] for _ in prompts]
+    done = [False] * len(prompts)
+    begun = [False] * len(prompts)  # a row has written something that is not white space
+    position = positions[:, -1:]  # [B, 1]
+    for step in range(max_new_tokens):
+        chosen = _choose(out.logits[:, -1].float(), temperature, top_p, streams)  # [B]
+        for b, token in enumerate(chosen.tolist()):
+            if done[b]:
+                continue
+            written[b].append(token)
+            begun[b] = begun[b] or token not in stops.blank
+            done[b] = token in stops.end or (begun[b] and token in stops.newline)
+        if all(done) or step + 1 == max_new_tokens:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # [B, L + t]
+        position = position + 1  # [B, 1]
+        cache = out.cache if cache_name == "cache" else out.past_key_values
+        out = model(input_ids=chosen[:, None], attention_mask=mask, position_ids=position,
+                    use_cache=True, **{cache_name: cache}, **keep)
+    return written
