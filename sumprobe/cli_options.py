@@ -30,7 +30,7 @@ def param_name(f: dataclasses.Field) -> str:
     return _flag(f)[2:].replace("-", "_")
 
 
-class _Option(click.Option):
+class OldNamesOption(click.Option):
     """An option whose old names still work but are not shown in --help."""
 
     def __init__(self, *args, old_names: tuple[str, ...] = (), **kwargs):
@@ -72,7 +72,7 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
     if unset:
         default = None
     old = tuple(meta.get("old_names", ()))
-    common = dict(cls=_Option, old_names=old, help=help_text)
+    common = dict(cls=OldNamesOption, old_names=old, help=help_text)
     if kind is bool:
         negative = meta.get("negative") or f"--no-{flag[2:]}"
         return click.option(f"{flag}/{negative}", *old, param_name(f), default=default,

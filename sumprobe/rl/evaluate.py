@@ -223,6 +223,21 @@ class CtrlEvalRun:
     samples: int = 1  # responses per opening, task and model
     resolved: dict = field(default_factory=dict)  # what "auto" became
     data: dict = field(default_factory=dict)  # the openings' file -> its hash
+    stats: StatsConfig = field(default_factory=StatsConfig)
+
+    @property
+    def signature(self) -> str:
+        """One line of what ran (sacrebleu style), under the tables and in the results."""
+        from sumprobe.results import source_version
+
+        files = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
+                         for name, digest in self.data.items())
+        return "|".join([f"model:{self.model_path}", f"ref:{self.config.ref_lm_name}",
+                         f"reward:{self.config.reward}", f"data:{files}",
+                         f"queries:{self.n_queries}", f"responses:{self.samples}",
+                         f"bootstrap:{self.stats.n_resamples}",
+                         f"ci:{100 * self.stats.confidence:g}%", f"seed:{self.seed}",
+                         f"sumprobe:{source_version()}"])
 
     def to_json(self) -> dict:
         """The results file: a run header (model, queries, seed, run config), means, gains with
@@ -232,9 +247,12 @@ class CtrlEvalRun:
         header = run_header({"model": str(self.model_path), "queries": self.n_queries,
                              "samples": self.samples, "seed": self.seed,
                              "query_source": self.source, "available": self.available,
+                             "bootstrap": self.stats.n_resamples,
+                             "confidence": self.stats.confidence,
                              "run_config": self.config.to_dict()})
         header["resolved"] = self.resolved
         header["data"] = self.data
+        header["signature"] = self.signature
         gains = {task: {k: (None if isinstance(v, float) and v != v else v)
                         for k, v in dataclasses.asdict(d).items()}
                  for task, d in self.result.gains.items()}
@@ -307,6 +325,7 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
         raise DataError(f"ctrl-eval: {error}") from None
     config = dataclasses.replace(config, ref_lm_name=config.reference)
     _check_reference(config.ref_lm_name, path)
+    _check_the_runs_data(path, config, data)
     model = load_trained(path, torch_device)
     available, source = eval_queries(config, data, model.tokenizer)
     queries = pick_queries(available, n_queries, seed)
@@ -325,4 +344,31 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
     other_split = "train" if config.split == "test" else "test"  # as eval_queries draws
     return CtrlEvalRun(result, model.path, config, len(queries), seed, source, len(available),
                        samples, resolved, data_digests([read] if read else [], "imdb",
-                                                       other_split))
+                                                       other_split), stats or StatsConfig())
+
+
+def run_folder_of(model: str | Path | None) -> Path | None:
+    """The run folder a model path belongs to (itself, or the folder of its checkpoint or
+    final/ model), when it is one ctrl-train wrote; else None."""
+    from sumprobe.trainers.folder import RUN_FILE
+
+    if model is None:
+        return None
+    path = Path(model)
+    for folder in (path, path.parent):
+        if (folder / RUN_FILE).is_file() or (folder / ckpt.CONFIG_FILE).is_file() and \
+                folder != path:
+            return folder
+    return None
+
+
+def _check_the_runs_data(path: Path, config: CtrlConfig, data: str | None) -> None:
+    """The held-out share is the run's file's: that file must be the one the run read (by
+    its hash in run.json), or openings it trained on could be called held out."""
+    from sumprobe.trainers.record import check_same_data, data_hashes
+
+    run_dir = run_folder_of(path)
+    reads_the_runs = config.data and (not data or Path(data).resolve() ==
+                                      Path(config.data).resolve())
+    if run_dir is not None and reads_the_runs and Path(config.data).exists():
+        check_same_data(run_dir, data_hashes([config.data], ""), "ctrl-eval")

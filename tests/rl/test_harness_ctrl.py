@@ -49,7 +49,7 @@ def test_unknown_ctrl_option_fails_before_training(tmp_path):
 
     settings = EvalSettings(ctrl_options="--reward vader --batch-sise 8", output=str(tmp_path),
                             data={"imdb": str(FIXTURES / "imdb_sample.jsonl")})
-    with pytest.raises(DataError, match="--sumprobe-ctrl-options: unknown option --batch-sise "
-                                        "\\(did you mean --batch-size\\?\\)"):
+    with pytest.raises(DataError, match="--sumprobe-ctrl-options: unknown field\\(s\\) "
+                                        "batch_sise \\(did you mean batch_size\\?\\)"):
         Experiments(settings).ctrl_eval()
     assert not (tmp_path / "ctrl-run").exists()
