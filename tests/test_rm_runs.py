@@ -226,3 +226,16 @@ def test_a_full_disk_at_a_checkpoint_names_the_last_good_one(tiny_gpt2_dir, tmp_
                                   batch_size=4), say=lambda m: None)
     assert [p.name for p in run.glob("checkpoint-*")] == ["checkpoint-1"]  # the partial gone
     assert not (run / "curves.png").exists()
+
+
+def test_no_pin_memory_warning_without_cuda(tiny_gpt2_dir, tmp_path):
+    import warnings
+
+    from sumprobe.rm.train import train_reward_model
+
+    data = planted(tmp_path / "c.jsonl", posts=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", max_steps=1,
+                                  device="auto", batch_size=4), say=lambda m: None)
+    assert not [w for w in caught if "pin_memory" in str(w.message)]

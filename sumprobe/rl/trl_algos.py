@@ -113,6 +113,7 @@ def train_trl(setup):
         config.updates, save_total_limit=None, report_to=report_to or "none", bf16=False,
         gradient_checkpointing=False, disable_tqdm=True, shuffle_dataset=False,
         lr_scheduler_type="constant", use_cpu=device.type == "cpu",
+        dataloader_pin_memory=device.type == "cuda",  # elsewhere torch warns it is unused
     )
     recorder = _RecordingReward(task.reward(device))
     task.tokenizer.padding_side = "left"

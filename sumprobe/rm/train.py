@@ -166,6 +166,8 @@ def train_reward_model(config: RMConfig, resume: bool | str | Path | ResumePoint
         # The Trainer would log a NaN loss as the average of the previous ones, hiding it from
         # the NaN stop: log what the step really gave.
         logging_nan_inf_filter=False, use_cpu=config.device == "cpu",
+        # Pinned memory only speeds up copies to CUDA; elsewhere torch warns it is unused.
+        dataloader_pin_memory=torch.cuda.is_available() and config.device in ("auto", "cuda"),
         **_precision(config))
     trainer = RewardTrainer(
         model=model, args=args, processing_class=tokenizer,
