@@ -190,7 +190,7 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     from sumprobe.core.stats import StatsConfig
     from sumprobe.progress import progress_bar
     from sumprobe.results import check_outputs, written_or_said
-    from sumprobe.rl.evaluate import run_ctrl_eval, run_folder_of
+    from sumprobe.rl.ctrl_eval import run_ctrl_eval, run_folder_of
     from sumprobe.rl.run import CTRL
     from sumprobe.rl.view import eval_means_table, eval_rows_table
     from sumprobe.trainers.folder import check_outputs_beside

@@ -110,8 +110,19 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | ResumePoint | None = 
     else:
         result = _drive_learner(algorithm.code("learner")(setup), setup)
     if main:
-        result.curve = draw_ctrl_curves(run.run_dir, result)
+        result.curve = draw_ctrl_curves(run.run_dir, result, signature(config, data))
     return result
+
+
+def signature(config: CtrlConfig, data: dict[str, str]) -> str:
+    """One line of what trained, under the training curves."""
+    from sumprobe.results import source_version
+
+    files = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
+                     for name, digest in data.items())
+    return "|".join([f"model:{config.lm_name}", f"algo:{config.algo}", f"reward:{config.reward}",
+                     f"data:{files}", f"batch:{config.batch_size}", f"seed:{config.seed}",
+                     f"sumprobe:{source_version()}"])
 
 
 def _drive_learner(learner, setup) -> TrainResult:
@@ -146,7 +157,8 @@ def _drive_learner(learner, setup) -> TrainResult:
                        learner.updates * config.batch_size, interrupted, rewards, tasks)
 
 
-def draw_ctrl_curves(run_dir: Path, result: TrainResult | None) -> Path | None:
+def draw_ctrl_curves(run_dir: Path, result: TrainResult | None,
+                     caption: str = "") -> Path | None:
     """training_curve.png: mean reward per task per update (thin) with a moving mean over 5
     (thick), the KL to the reference, and the last update's rewards per task."""
     from sumprobe.plots import Panel, Series, task_colors
@@ -161,7 +173,7 @@ def draw_ctrl_curves(run_dir: Path, result: TrainResult | None) -> Path | None:
     histogram = ({t: [r for r, k in zip(result.rewards, result.tasks) if k == t] for t in TASKS}
                  if result and result.rewards else None)
     title = f"rewards of the last update ({result.updates})" if histogram else ""
-    return draw_curves(run_dir, CURVE_FILE, panels, caption=str(run_dir), histogram=histogram,
-                       histogram_title=title, x_label="update")
+    return draw_curves(run_dir, CURVE_FILE, panels, caption=caption or str(run_dir),
+                       histogram=histogram, histogram_title=title, x_label="update")
 
 
