@@ -239,3 +239,18 @@ def test_no_pin_memory_warning_without_cuda(tiny_gpt2_dir, tmp_path):
         train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", max_steps=1,
                                   device="auto", batch_size=4), say=lambda m: None)
     assert not [w for w in caught if "pin_memory" in str(w.message)]
+
+
+def test_a_resume_on_edited_data_is_refused_naming_both_hashes(tiny_gpt2_dir, tmp_path):
+    from sumprobe.results import file_digest
+
+    data = planted(tmp_path / "c.jsonl", posts=12)
+    run = tmp_path / "run"
+    first = CliRunner().invoke(cli, _args(tiny_gpt2_dir, data, run, "--max-steps", 1))
+    assert first.exit_code == 0, first.output
+    before = file_digest(data)
+    planted(tmp_path / "c.jsonl", posts=12, seed=1)  # another file at the same path
+    result = CliRunner().invoke(cli, ["rm-train", "--resume", str(run), "--max-steps", "2"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (f"{data} has changed since the run read it: it was #{before} and is "
+            f"#{file_digest(data)} now") in " ".join(result.output.split())

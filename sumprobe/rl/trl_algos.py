@@ -91,7 +91,9 @@ def train_trl(setup):
     if config.reference != config.lm_name:
         setup.say(f"--algo {config.algo}: trl's reference is the initial policy, not "
                   f"{config.reference}")
-    run.start(config.to_dict(), {"device": str(device), "dtype": "float32", "processes": 1})
+    mixed = {"bfloat16": "bf16", "float16": "fp16"}.get(config.dtype)
+    run.start(config.to_dict(), {"device": str(device), "dtype": "float32",
+                                 "mixed_precision": mixed, "processes": 1})
     # trl rebuilds the reference from the policy's folder: hand it a plain folder, with the
     # embeddings already grown for any added tokens.
     initial = run.run_dir / "initial-policy"
@@ -110,7 +112,8 @@ def train_trl(setup):
         max_completion_length=config.txt_out_len, temperature=1.0, top_k=0, top_p=1.0,
         generation_kwargs={"eos_token_id": []}, beta=config.init_kl_coef, num_iterations=1,
         max_steps=config.updates, logging_steps=1, save_steps=config.save_every or
-        config.updates, save_total_limit=None, report_to=report_to or "none", bf16=False,
+        config.updates, save_total_limit=None, report_to=report_to or "none",
+        bf16=config.dtype == "bfloat16", fp16=config.dtype == "float16",
         gradient_checkpointing=False, disable_tqdm=True, shuffle_dataset=False,
         lr_scheduler_type="constant", use_cpu=device.type == "cpu",
         dataloader_pin_memory=device.type == "cuda",  # elsewhere torch warns it is unused
