@@ -103,8 +103,13 @@ def ctrl_train(resume, **options):
     if result.rewards:
         distributions = by_group(result.rewards, result.tasks, TASKS)
         out.print(reward_table(distributions, f"reward per task, update {result.updates}"))
-        for path in write_histograms(result.output_dir, result.rewards, result.tasks,
-                                     f"update {result.updates}"):
+        try:
+            paths = write_histograms(result.output_dir, result.rewards, result.tasks,
+                                     f"update {result.updates}")
+        except OSError as error:  # a full disk: the run is saved, the plots are not
+            raise DataError(f"could not write the reward histograms in {result.output_dir}: "
+                            f"{error.strerror or error}") from None
+        for path in paths:
             err.print(f"histogram: {path}", markup=False, highlight=False)
     if result.checkpoint:
         err.print(f"checkpoint: {result.checkpoint}", markup=False, highlight=False)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 from sumprobe.engine.config import DEVICES, DTYPES
-from sumprobe.fields import check_fields, from_mapping, read_config_file, setting
+from sumprobe.fields import check_fields, from_mapping, setting
 
 CONFIG_FILE = "rm_config.json"
 
@@ -78,8 +77,3 @@ class RMConfig:
         """Build from a flat mapping (a file, a run's saved settings); `keep_checkpoints`, the
         old name of `save_total_limit`, is read too."""
         return from_mapping(cls, values, where)
-
-    @classmethod
-    def load(cls, folder: str | Path) -> RMConfig:
-        path = Path(folder) / CONFIG_FILE
-        return from_mapping(cls, read_config_file(path), str(path))

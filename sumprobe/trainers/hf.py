@@ -126,7 +126,8 @@ def train_hf(trainer, run: Run, resume: ResumePoint | None, *, settings: dict, k
         readme = run.run_dir / "README.md"
         trainer.create_model_card = lambda *args, **kwargs: (
             write_atomic(readme, card) if run.main else None)
-    with DeferredInterrupt() as stop:
+    with DeferredInterrupt(lambda: run.say("stopping after this step (Ctrl-C again: at "
+                                           "once)")) as stop:
         trainer.add_callback(_callback(run, stop, settings, keep, hook, on_log, state))
         try:
             trainer.train(resume_from_checkpoint=str(resume.checkpoint) if resume else None)
