@@ -45,10 +45,10 @@ class OldNamesOption(click.Option):
             self.opts = shown
 
 
-_PATHS = {"file": (click.Path(dir_okay=False), "FILE"),
-          "dir": (click.Path(file_okay=False), "DIR"),
-          "path": (click.Path(), "PATH"),
-          "model": (None, "MODEL")}
+# Shown as what they name; checked by the commands themselves, whose messages say more than
+# click's ("is a file, not a folder", "inside a data folder", "holds a model").
+_PATHS = {"file": (click.Path(), "FILE"), "dir": (click.Path(), "DIR"),
+          "path": (click.Path(), "PATH"), "model": (None, "MODEL")}
 
 
 def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
