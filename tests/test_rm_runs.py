@@ -54,6 +54,7 @@ def test_the_run_names_its_base_model_keeps_its_split_and_says_it_is_not_normali
     text = " ".join(result.output.split())
     assert "not normalised: the data hold no reference summaries" in text
     assert "reference summaries score 0" not in text
+    assert "3/3 steps, 100%" in text  # progress as plain lines where stderr is no terminal
     assert f"base model: `{tiny_gpt2_dir}`" in (run / "README.md").read_text()
     assert "[None]" not in (run / "README.md").read_text()
     held = [json.loads(line) for line in (run / "held_out.jsonl").read_text().splitlines()]

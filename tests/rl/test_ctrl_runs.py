@@ -123,6 +123,8 @@ def test_ctrl_eval_signature_and_confidence(trained_run, tmp_path):
     assert payload["config"]["confidence"] == 0.9 and "90% CI" in result.stdout
     assert payload["signature"] in result.stdout.replace("\n", "")
     assert "|ci:90%|" in payload["signature"] and "reviews.jsonl#" in payload["signature"]
+    # Progress on a stream that is not a terminal: plain lines, not a bar drawn at the end.
+    assert "generations" in result.stderr and "100%" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["ctrl-train", "ctrl-eval", "ctrl-sample", "rm-train"])
