@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from sumprobe.errors import SumprobeError
+from sumprobe.errors import ModelError, SumprobeError
 from sumprobe.rl.checkpoint import STATE_FILE, load_trainer_state
 from sumprobe.rl.trainer import PPOTrainer, StepResult
 
@@ -102,9 +102,14 @@ def build_ppo(setup) -> PPOLearner:
         # Without CUDA, accelerate takes a torchrun launch for as many unrelated one-process
         # runs unless told to use the CPU (gloo): each would write the same run folder.
         cpu = device.type == "cpu" or (launched() and not torch.cuda.is_available())
-        accelerator = Accelerator(cpu=cpu, log_with=trackers or None,
-                                  project_dir=str(setup.run.run_dir),
-                                  mixed_precision=MIXED.get(config.dtype, "no"))
+        try:
+            accelerator = Accelerator(cpu=cpu, log_with=trackers or None,
+                                      project_dir=str(setup.run.run_dir),
+                                      mixed_precision=MIXED.get(config.dtype, "no"))
+        except ValueError as error:  # accelerate keeps one precision per process
+            raise ModelError(f"--dtype {config.dtype}: this process already trained with "
+                             "another precision, and accelerate keeps one per process; run "
+                             "it in a process of its own") from error
     set_seed(config.seed)
     start = resume.checkpoint if resume else config.lm_name
     setup.say(f"loading {start} and {config.reference}")

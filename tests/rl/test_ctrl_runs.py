@@ -143,3 +143,25 @@ def test_help_names_paths_and_every_seed(command):
     assert len(seed.split()) > 3, seed  # a help text, not just the option
     if command == "ctrl-train":
         assert "--device" in text and "--dtype" in text and "--keep-checkpoints" not in text
+
+
+def test_dtype_runs_the_forward_passes_under_autocast(tmp_path, tiny_policy_dir, imdb_sample):
+    # Its own process: accelerate keeps one precision per process.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "sumprobe", "ctrl-train", "--lm-name", str(tiny_policy_dir),
+         "--reward", "vader", "--data", str(imdb_sample), "--steps", "4", "--batch-size", "4",
+         "--mini-batch-size", "2", "--ppo-epochs", "1", "--txt-out-len", "4",
+         "--held-out", "0.3", "--device", "cpu", "--dtype", "bfloat16",
+         "--output-dir", str(run_dir)],
+        env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1",
+             "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = json.loads((run_dir / "run.json").read_text())["resolved"]
+    assert resolved["mixed_precision"] == "bf16" and resolved["dtype"] == "float32"
