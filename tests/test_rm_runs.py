@@ -57,7 +57,8 @@ def test_the_run_names_its_base_model_keeps_its_split_and_says_it_is_not_normali
     assert "3/3 steps, 100%" in text  # progress as plain lines where stderr is no terminal
     assert f"base model: `{tiny_gpt2_dir}`" in (run / "README.md").read_text()
     assert "[None]" not in (run / "README.md").read_text()
-    held = [json.loads(line) for line in (run / "held_out.jsonl").read_text().splitlines()]
+    held = [json.loads(line) for line in
+            (run / "held_out_pairs.jsonl").read_text().splitlines()]
     trained_pairs = (run / "final" / "trained_pairs.jsonl").read_text().splitlines()
     assert len(held) == 30 and len(trained_pairs) == 90  # 15 of 60 posts, 2 pairs each
     assert not {r["post"] for r in held} & {json.loads(r)["post"] for r in trained_pairs}
@@ -83,7 +84,7 @@ def test_the_measure_says_how_many_records_the_model_trained_on(trained):
     with pytest.raises(DataError, match="--rm-strict: 90 of the 120 records"):
         MEASURE.score(items, None, RewardModelOptions(path=str(run), device="cpu",
                                                       strict=True))
-    held = [json.loads(line)["pair"] for line in (run / "held_out.jsonl").read_text()
+    held = [json.loads(line)["pair"] for line in (run / "held_out_pairs.jsonl").read_text()
             .splitlines()]
     from sumprobe.rm.pairs import pair_key
 

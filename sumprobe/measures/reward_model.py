@@ -91,7 +91,7 @@ def _trained_on(items, model, strict: bool) -> list[str]:
                 "on them is not held out")
         if strict:
             raise DataError(said.replace("reward-model: ", "--rm-strict: ") +
-                            "; score it on its held_out.jsonl pairs or other data")
+                            "; score it on its held_out_pairs.jsonl pairs or other data")
         notes.append(said + " (--rm-strict refuses)")
     if not model.meta.get("reference_summaries", 1):
         notes.append("reward-model: not normalised (its data held no reference summaries): "

@@ -2,10 +2,10 @@
 
 rm-train splits its data by post and evaluates on the held-out part; that split used to live
 only in memory, so `agreement --measure reward-model` could score the model on pairs it trained
-on, silently. Now rm-train writes the held-out pairs into the run folder (`held_out.jsonl`) and
-the training pairs into the model (`final/trained_pairs.jsonl`), each as its post id and a hash
-of its content (the post and both summaries), and the measure counts what it scores that the
-model trained on.
+on, silently. Now rm-train writes the held-out pairs into the run folder
+(`held_out_pairs.jsonl`) and the training pairs into the model (`final/trained_pairs.jsonl`),
+each as its post id, a hash of its content (the post and both summaries) and where it was read,
+and the measure counts what it scores that the model trained on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 TRAINED_FILE = "trained_pairs.jsonl"
-HELD_OUT_FILE = "held_out.jsonl"
+HELD_OUT_FILE = "held_out_pairs.jsonl"
 
 
 def pair_key(item) -> str:

@@ -32,7 +32,7 @@ from sumprobe.rm.items import prepare_items, tokenized
 from sumprobe.trainers.folder import FINAL, LOG_FILE, RunKind
 from sumprobe.trainers.resume import ResumePoint
 
-RM = RunKind("rm-train", CONFIG_FILE, files=("curves.png", "held_out.jsonl", "README.md"))
+RM = RunKind("rm-train", CONFIG_FILE, files=("curves.png", "held_out_pairs.jsonl"))
 CURVE_FILE = "curves.png"
 __all__ = ["FINAL", "LOG_FILE", "RM", "RMTrainResult", "prepare_items", "train_reward_model"]
 
@@ -214,8 +214,8 @@ def _model_card(config: RMConfig) -> str:
             f"- base model: `{config.model}`\n- data: {data}\n"
             "- loss: -log sigmoid(r(chosen) - r(rejected)) (Stiennon et al. 2020)\n"
             "- the model: `final/` (with `sumprobe_rm.json`: its normalisation and accuracy)\n"
-            "- settings and data hashes: `run.json`; the log: `log.jsonl`; the held-out pairs: "
-            "`held_out.jsonl`\n")
+            "- settings and data hashes: `run.json`; the log: `log.jsonl`; the held-out "
+            "pairs: `held_out_pairs.jsonl`\n")
 
 
 def _finish(done: RMTrainResult, trainer, tokenizer, builder, config: RMConfig, train_items,
