@@ -56,9 +56,10 @@ class Algorithm:
 
 @dataclass
 class RLSetup:
-    """What an algorithm is handed: the run's shared settings (`batch_size`, `lr`, `seed`,
-    `txt_out_len`, `gen_batch_size`, `forward_batch_size`, `init_kl_coef`, `updates`, `lm_name`,
-    `reference`, `report_to`), its own `options`, the task (prompts, tokenizer, reward; see
+    """What an algorithm is handed: the run's shared settings (`algo`, `batch_size`, `lr`,
+    `seed`, `txt_out_len`, `gen_batch_size`, `forward_batch_size`, `init_kl_coef`, `updates`,
+    `save_every`, `save_total_limit`, `lm_name`, `reference`, `report_to`, `device`, `dtype`,
+    `to_dict()`), its own `options`, the task (prompts, tokenizer, reward; see
     `rl.task.CtrlTask`), the scaffold's `run` and where it resumes from."""
 
     config: Any
@@ -84,6 +85,46 @@ class TrainResult:
     rewards: list[float] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     curve: Path | None = None
+
+
+def run_algorithm(setup: RLSetup, on_failure: Callable[[], None] | None = None) -> TrainResult:
+    """Train with the algorithm the setup's settings name (`config.algo`), the same for every
+    task: one that brings its own loop runs it; one that brings an update is driven by the
+    scaffold (`trainers.loop.drive`), after loading the checkpoint it resumes from. The run is
+    started (run.json, the log) here or by the algorithm. `on_failure` runs before an error (or
+    a second Ctrl-C) leaves, e.g. to draw the curves so far."""
+    algorithm = get(setup.config.algo)
+    try:
+        if algorithm.trainer is not None:
+            return algorithm.code("trainer")(setup)
+        return _drive(algorithm.code("learner")(setup), setup)
+    except BaseException:
+        if on_failure is not None:
+            on_failure()
+        raise
+
+
+def _drive(learner, setup: RLSetup) -> TrainResult:
+    from sumprobe.trainers.loop import drive
+
+    config, run, point = setup.config, setup.run, setup.resume
+    try:
+        if point is not None:
+            learner.load(point.checkpoint)
+            setup.say(f"resuming after update {point.done} of {config.updates}")
+        run.start(config.to_dict(), getattr(learner, "resolved", {}))
+        last, interrupted = drive(run, learner, config.updates, settings=config.to_dict(),
+                                  save_every=config.save_every, keep=config.save_total_limit,
+                                  on_step=setup.on_step)
+    finally:
+        close = getattr(learner, "close", None)
+        if close is not None:
+            close()
+    everyone = getattr(learner, "everyone", None)
+    rewards, groups = (everyone(last) if everyone else
+                       (last.rewards, [p.task for p in last.prompts])) if last else ([], [])
+    return TrainResult(run.run_dir, run.last_good, learner.updates,
+                       learner.updates * config.batch_size, interrupted, rewards, groups)
 
 
 def register(algorithm: Algorithm) -> Algorithm:

@@ -85,7 +85,7 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | ResumePoint | None = 
     from sumprobe.trainers.resume import check_work_left
     from sumprobe.trainers.run import Run
 
-    algorithm = algorithms.get(config.algo)
+    algorithms.get(config.algo)  # an unknown one, before any work
     config = absolute_paths(config)
     point = None
     if resume is not None:
@@ -101,14 +101,18 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | ResumePoint | None = 
         (point.checkpoint / "tokenizer_config.json").exists() else None
     task = CtrlTask(config, reward_fn=reward_fn, tokenizer_from=tokenizer_from, say=say)
     task.prepare()
-    from sumprobe.rl.algorithms import RLSetup
+    from sumprobe.rl.algorithms import RLSetup, run_algorithm
 
     setup = RLSetup(config, config.algo_options, task, run, point, accelerator, on_step,
                     on_progress, say)
-    if algorithm.trainer is not None:
-        result = algorithm.code("trainer")(setup)
-    else:
-        result = _drive_learner(algorithm.code("learner")(setup), setup)
+
+    def curves_so_far() -> None:  # a failure to draw them must not hide why the run stopped
+        try:
+            draw_ctrl_curves(run.run_dir, None, signature(config, data))
+        except DataError:
+            pass
+
+    result = run_algorithm(setup, on_failure=curves_so_far if main else None)
     if main:
         result.curve = draw_ctrl_curves(run.run_dir, result, signature(config, data))
     return result
@@ -123,38 +127,6 @@ def signature(config: CtrlConfig, data: dict[str, str]) -> str:
     return "|".join([f"model:{config.lm_name}", f"algo:{config.algo}", f"reward:{config.reward}",
                      f"data:{files}", f"batch:{config.batch_size}", f"seed:{config.seed}",
                      f"sumprobe:{source_version()}"])
-
-
-def _drive_learner(learner, setup) -> TrainResult:
-    """An algorithm that brings one update, through the scaffold's loop."""
-    from sumprobe.trainers.loop import drive
-
-    config, run, point = setup.config, setup.run, setup.resume
-    try:
-        if point is not None:
-            learner.load(point.checkpoint)
-            setup.say(f"resuming after update {point.done} of {config.updates}")
-        run.start(config.to_dict(), getattr(learner, "resolved", {}))
-        try:
-            last, interrupted = drive(run, learner, config.updates, settings=config.to_dict(),
-                                      save_every=config.save_every,
-                                      keep=config.save_total_limit, on_step=setup.on_step)
-        except BaseException:
-            if run.main:  # the curve so far; drawing it must not hide why the run stopped
-                try:
-                    draw_ctrl_curves(run.run_dir, None)
-                except DataError:
-                    pass
-            raise
-    finally:
-        close = getattr(learner, "close", None)
-        if close is not None:
-            close()
-    everyone = getattr(learner, "everyone", None)
-    rewards, tasks = (everyone(last) if everyone else
-                      (last.rewards, [p.task for p in last.prompts])) if last else ([], [])
-    return TrainResult(run.run_dir, run.last_good, learner.updates,
-                       learner.updates * config.batch_size, interrupted, rewards, tasks)
 
 
 def draw_ctrl_curves(run_dir: Path, result: TrainResult | None,

@@ -23,7 +23,7 @@ def test_the_trainers_share_the_scaffold_without_a_circle():
     scaffold = Path(__file__).resolve().parents[2] / "sumprobe" / "trainers"
     assert "sumprobe.rl.run" not in _imported(RL / "trl_algos.py")
     assert "sumprobe.trainers.hf" in _imported(RL / "trl_algos.py")
-    assert "sumprobe.trainers.loop" in _imported(RL / "run.py")
+    assert "sumprobe.trainers.loop" in _imported(RL / "algorithms.py")
     for module in scaffold.glob("*.py"):  # the scaffold knows no trainer
         assert not {n for n in _imported(module) if n.startswith(("sumprobe.rl",
                                                                    "sumprobe.rm"))}, module
