@@ -73,10 +73,10 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
         default = None
     old = tuple(meta.get("old_names", ()))
     common = dict(cls=OldNamesOption, old_names=old, help=help_text)
-    if kind is bool:
+    if kind is bool:  # a flag pair: old names would read as more "on" halves, so none
         negative = meta.get("negative") or f"--no-{flag[2:]}"
-        return click.option(f"{flag}/{negative}", *old, param_name(f), default=default,
-                            **common)
+        return click.option(f"{flag}/{negative}", param_name(f), default=default,
+                            help=help_text)
     choices = choices or meta.get("choices")
     metavar = None
     if choices:
