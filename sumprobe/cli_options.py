@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from sumprobe.errors import DataError
-from sumprobe.fields import base_type, is_sequence, read_config_file
+from sumprobe.fields import base_type, brief, is_sequence, read_config_file
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -30,11 +30,36 @@ def param_name(f: dataclasses.Field) -> str:
     return _flag(f)[2:].replace("-", "_")
 
 
+class OldNamesOption(click.Option):
+    """An option whose old names still work but are not shown in --help."""
+
+    def __init__(self, *args, old_names: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.old_names = old_names
+
+    def get_help_record(self, ctx):
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.old_names]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+# Shown as what they name; checked by the commands themselves, whose messages say more than
+# click's ("is a file, not a folder", "inside a data folder", "holds a model").
+_PATHS = {"file": (click.Path(), "FILE"), "dir": (click.Path(), "DIR"),
+          "path": (click.Path(), "PATH"), "model": (None, "MODEL")}
+
+
 def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
-               choices=None, show_default: bool = True, help_text: str | None = None):
+               choices=None, show_default: bool = True, unset: bool = False,
+               help_text: str | None = None):
     """The click option of one field; `default` replaces the field's own (None: unset),
     `choices` its choices (a tuple, or a function giving them when asked: a registry),
-    `help_text` its help."""
+    `help_text` its help.
+
+    unset: the option defaults to None (the caller layers a file, a resumed run and the
+    field's default itself), while --help still shows the field's default."""
     meta, kind = f.metadata, base_type(hint)
     flag = _flag(f)
     overridden = default is not dataclasses.MISSING
@@ -46,27 +71,34 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
         help_text = re.sub(r"\s*\[default:[^\]]*\]", "", help_text)
     if show_default and "[default" not in help_text and default not in ((), None):
         help_text = f"{help_text}  [default: {shown}]"
-    if kind is bool:
+    if unset:
+        default = None
+    old = tuple(meta.get("old_names", ()))
+    common = dict(cls=OldNamesOption, old_names=old, help=help_text)
+    if kind is bool:  # a flag pair: old names would read as more "on" halves, so none
         negative = meta.get("negative") or f"--no-{flag[2:]}"
         return click.option(f"{flag}/{negative}", param_name(f), default=default,
                             help=help_text)
     choices = choices or meta.get("choices")
+    metavar = None
     if callable(choices):
         kind = LiveChoice(choices)
     elif choices:
         kind = click.Choice(choices)
+    elif meta.get("path") in _PATHS:
+        kind, metavar = _PATHS[meta["path"]]
+        kind = kind or str
     elif kind is int and (meta.get("low") is not None or meta.get("high") is not None):
         kind = click.IntRange(min=meta.get("low"), max=meta.get("high"))
     elif kind is float and (meta.get("low") is not None or meta.get("high") is not None):
         kind = click.FloatRange(min=meta.get("low"), max=meta.get("high"),
                                 min_open=meta.get("low_open", False))
-    flags = (flag, *meta.get("aliases", ()))
-    shape = {"metavar": meta["metavar"]} if meta.get("metavar") else {}
+    flags = (flag, *meta.get("aliases", ()), *old)
     if is_sequence(hint):
         return click.option(*flags, param_name(f), type=kind, multiple=True,
-                            default=default or (), help=help_text, **shape)
-    return click.option(*flags, param_name(f), type=kind, default=default, help=help_text,
-                        **shape)
+                            default=default or (), metavar=metavar, **common)
+    return click.option(*flags, param_name(f), type=kind, default=default, metavar=metavar,
+                        **common)
 
 
 def options_from(cls, *, defaults: dict | None = None, choices: dict | None = None,
@@ -74,8 +106,8 @@ def options_from(cls, *, defaults: dict | None = None, choices: dict | None = No
     """A decorator adding one option per CLI field of `cls`.
 
     defaults / choices / helps: per-command replacements (a command whose data differ); unset:
-    every option defaults to None, so the caller can layer file, checkpoint and defaults
-    itself.
+    every option defaults to None, so the caller can layer file, resumed run and defaults
+    itself (`given`); --help shows the field's default all the same.
     """
     defaults, choices, helps = defaults or {}, choices or {}, helps or {}
     hints = typing.get_type_hints(cls)
@@ -84,13 +116,20 @@ def options_from(cls, *, defaults: dict | None = None, choices: dict | None = No
         for f in reversed(dataclasses.fields(cls)):
             if not f.metadata.get("cli", True) or f.name in exclude:
                 continue
-            default = None if unset else defaults.get(f.name, dataclasses.MISSING)
-            option = option_for(f, hints[f.name], default, choices.get(f.name),
-                                show_default=not unset, help_text=helps.get(f.name))
+            default = defaults.get(f.name, dataclasses.MISSING)
+            option = option_for(f, hints[f.name], default, choices.get(f.name), unset=unset,
+                                help_text=helps.get(f.name))
             command = option(command)
         return command
 
     return decorate
+
+
+def given(cls, options: dict) -> dict:
+    """{field: value} of the options of `cls` that were given (on the command line or in
+    --config), for commands built with `options_from(..., unset=True)`."""
+    return {f.name: options[param_name(f)] for f in dataclasses.fields(cls)
+            if f.metadata.get("cli", True) and options.get(param_name(f)) not in (None, ())}
 
 
 def build(cls, options: dict, **fixed):
@@ -135,14 +174,16 @@ def _read_into_default_map(ctx: click.Context, param, path):
     # A key is an option's name as --help shows it (`measure`, `blanc-rule`) or its Python name;
     # the `--no-x` half of a flag pair is not a key (`any-word: true` would read backwards).
     known: dict[str, str] = {}
+    hidden: set[str] = set()
     for p in ctx.command.params:
         if isinstance(p, click.Option) and p.name != "config_file":
             known[p.name] = p.name
             for opt in p.opts:
                 known[opt.lstrip("-").replace("-", "_")] = p.name
+            hidden.update(o.lstrip("-").replace("-", "_") for o in getattr(p, "old_names", ()))
     unknown = sorted(set(values) - set(known))
     if unknown:
-        shown = sorted({k.replace("_", "-") for k in known if k != "help"})
+        shown = sorted({k.replace("_", "-") for k in known if k not in ("help", *hidden)})
         raise click.BadParameter(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
                                  f"{', '.join(shown)}", ctx=ctx, param=param)
     multiple = {p.name for p in ctx.command.params if getattr(p, "multiple", False)}
@@ -155,7 +196,7 @@ def _read_into_default_map(ctx: click.Context, param, path):
         if not all(v is None or isinstance(v, (str, int, float, bool)) for v in scalars):
             what = "one value or a list of values" if name in multiple else "one value"
             raise click.BadParameter(f"{path}: {key} should be {what}, got "
-                                     f"{type(value).__name__} {value!r}"[:300], ctx=ctx,
+                                     f"{type(value).__name__} {brief(value)}", ctx=ctx,
                                      param=param)
         mapped[name] = [value] if name in multiple and isinstance(value, str) else value
     ctx.default_map = {**(ctx.default_map or {}), **mapped}

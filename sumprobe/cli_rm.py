@@ -1,8 +1,10 @@
 """`rm-train`: the seed's reward model, trained on labelers' comparisons.
 
-Its options are generated from `RMConfig`; `--config FILE` sets any of them; `--resume RUN_DIR`
-continues a run from its newest checkpoint with the configuration it saved (only how long and
-how often may change). Under `accelerate launch` every process runs it and rank 0 talks.
+Its options are generated from `RMConfig` (left unset, so that a value comes from the command
+line, else `--config FILE`, else on `--resume` the run's own settings, else the default);
+`--resume RUN_DIR` continues a run from its newest complete checkpoint with the settings it was
+started with (only how long, how often and where it runs may change). Under `accelerate
+launch` every process runs it and rank 0 talks.
 """
 
 from __future__ import annotations
@@ -11,33 +13,12 @@ import os
 import sys
 
 import click
-from click.core import ParameterSource
 
 from sumprobe.cli_errors import errors_to_messages
-from sumprobe.cli_options import build, config_file_option, options_from, param_name, read_inputs
+from sumprobe.cli_options import config_file_option, given, options_from, read_inputs
+from sumprobe.errors import DataError, TrainingError
 from sumprobe.report import stderr_console, stdout_console
 from sumprobe.rm.config import RMConfig
-
-# What a resumed run may change: how long it goes on and how often it saves and reports.
-RESUMABLE = {"epochs", "max_steps", "save_every", "keep_checkpoints", "eval_every",
-             "report_to", "device"}
-
-
-def _resumed_config(ctx: click.Context, run_dir: str, options: dict) -> RMConfig:
-    import dataclasses
-
-    saved = RMConfig.load(run_dir)
-    changes = {}
-    for f in dataclasses.fields(RMConfig):
-        name = param_name(f)
-        source = ctx.get_parameter_source(name)
-        if source in (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP) and \
-                options[name] != getattr(saved, f.name):
-            if f.name not in RESUMABLE and f.name != "output_dir":
-                raise click.UsageError(f"--{name.replace('_', '-')} cannot change on --resume "
-                                       f"(the run was started with {getattr(saved, f.name)!r})")
-            changes[f.name] = options[name]
-    return dataclasses.replace(saved, **changes, output_dir=run_dir)
 
 
 def _accuracy_table(result, signature: str):
@@ -58,76 +39,101 @@ def _accuracy_table(result, signature: str):
     return table
 
 
+def draw_rm_curves(run_dir, caption: str):
+    """curves.png: the training loss and accuracy per step, held-out accuracy where
+    evaluated."""
+    from sumprobe.plots import Panel, Series
+    from sumprobe.rm.train import CURVE_FILE
+    from sumprobe.trainers.curves import draw_curves
+
+    panels = (Panel("training loss", "loss: −log σ(r_chosen − r_rejected)",
+                    (Series("loss", "", "#4c72b0"),)),
+              Panel("pairwise accuracy", "share of pairs ranked as the labeler did",
+                    (Series("accuracy", "training batch", "#4c72b0"),
+                     Series("eval_accuracy", "held out", "#dd8452", marker="o")), guide=0.5))
+    return draw_curves(run_dir, CURVE_FILE, panels, caption=caption)
+
+
 @click.command("rm-train")
 @click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
-              help="Continue this run folder from its newest checkpoint.")
-@click.option("--output", type=click.Path(dir_okay=False), help="Write results JSON here.")
-@options_from(RMConfig)
+              metavar="DIR", help="Continue this run folder from its newest complete "
+              "checkpoint, with the settings it was started with.")
+@click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write results JSON here.")
+@options_from(RMConfig, unset=True)
 @config_file_option
-@click.pass_context
 @errors_to_messages
-def rm_train(ctx, resume_dir, output, **options):
+def rm_train(resume_dir, output, **options):
     """Train a reward model on comparisons with -log σ(r(chosen) - r(rejected))."""
-    import json
-    from pathlib import Path
+    from sumprobe.progress import progress_bar
+    from sumprobe.results import check_outputs, run_header, write_json, written_or_said
+    from sumprobe.rm.train import RM, find_rm_resume_point, resumed_rm_config, train_reward_model
+    from sumprobe.trainers.folder import check_outputs_beside
 
-    from sumprobe.plots import plot_rm_curves
-    from sumprobe.results import run_header, write_json
-    from sumprobe.rm.train import LOG_FILE, train_reward_model
-
-    config = _resumed_config(ctx, resume_dir, options) if resume_dir else build(RMConfig, options)
-    from sumprobe.results import check_output_folder, check_outputs
-
-    inputs = read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model])
-    check_outputs(inputs, {"--output": output})
-    check_output_folder("--output-dir", config.output_dir, inputs)
     talk = os.environ.get("RANK", "0") == "0"
     err = stderr_console(talk)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
+                                    soft_wrap=True)
+    values, point = given(RMConfig, options), None
+    try:
+        if resume_dir:
+            point = find_rm_resume_point(resume_dir, say)
+            config = resumed_rm_config(point, values)
+        else:
+            config = RMConfig.from_dict(values, "options")
+    except DataError as error:
+        raise click.UsageError(str(error)) from None
+    inputs = read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model])
+    check_outputs(inputs, {"--output": output})
+    check_outputs_beside(RM, config.output_dir, {"--output": output})
+    with progress_bar(err, "training", "steps") as bar:
+        def on_log(step, total, logs):
+            if isinstance(logs.get("loss"), float):
+                bar.describe(f"training (loss {logs['loss']:.4f})")
+            bar.update(step, total or None)
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), "steps", TimeRemainingColumn(),
-                   "{task.fields[loss]}", console=err)
-    task = bar.add_task("training", total=None, loss="")
-
-    def on_log(step, total, logs):
-        shown = f"loss {logs['loss']:.4f}" if isinstance(logs.get("loss"), float) else ""
-        bar.update(task, completed=step, total=total or None, loss=shown)
-
-    with bar:
-        result = train_reward_model(config, resume=bool(resume_dir), on_log=on_log,
-                                    say=err.print)
+        try:
+            result = train_reward_model(config, resume=point or False, on_log=on_log, say=say)
+        except TrainingError as error:
+            if str(error).startswith("nothing to resume"):
+                raise click.UsageError(str(error)) from None
+            raise
     if not talk:
         return
     if result.interrupted:
         err.print(f"interrupted at step {result.steps}; checkpoint {result.checkpoint}; "
-                  f"continue with: sumprobe rm-train --resume {result.output_dir}")
+                  f"continue with: sumprobe rm-train --resume {result.output_dir}",
+                  markup=False, highlight=False)
         sys.exit(130)
-    read = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
+    read = ",".join(name if digest == "hub" else f"{os.path.basename(name)}#{digest}"
                     for name, digest in result.data.items())
     signature = (f"model:{config.model}|data:{read}|steps:{result.steps}|pairs:"
                  f"{result.train_pairs}|seed:{config.seed}")
     stdout_console().print(_accuracy_table(result, signature))
     for reason, count in sorted(result.skipped.items()):
-        err.print(f"skipped {count}: {reason}")
-    err.print(f"{result.n_cut} inputs had their post cut to --max-length {config.max_length}")
-    err.print(f"normalisation bias {result.bias:+.4f} (reference summaries score 0)")
-    err.print(f"model: {result.final}  ({result.pairs_per_second:.1f} training pairs/s)")
-    log_rows = [json.loads(line) for line in
-                (Path(result.output_dir) / LOG_FILE).read_text().splitlines() if line.strip()]
-    curves = Path(result.output_dir) / "curves.png"
-    plot_rm_curves(curves, log_rows, signature)
-    err.print(f"plot: {curves}")
+        say(f"skipped {count}: {reason}")
+    say(f"{result.n_cut} inputs had their post cut to --max-length {config.max_length}")
+    if result.reference_summaries:
+        say(f"normalisation bias {result.bias:+.4f} (the mean raw reward of "
+            f"{result.reference_summaries} reference summaries: they score 0)")
+    else:
+        say("not normalised: the data hold no reference summaries (policy \"ref\"), so the "
+            "rewards are the model's raw outputs")
+    say(f"model: {result.final}  ({result.pairs_per_second:.1f} training pairs/s)")
+    curves = draw_rm_curves(result.output_dir, signature)
+    if curves:
+        say(f"plot: {curves}")
     if output:
-        write_json(output, {**run_header(config.to_dict()), "signature": signature,
-                            "model_path": str(result.final), "steps": result.steps,
-                            "train_pairs": result.train_pairs, "eval_pairs": result.eval_pairs,
-                            "bias": result.bias, "seconds": result.seconds,
-                            "pairs_per_second": result.pairs_per_second,
-                            "cut_inputs": result.n_cut, "skipped": dict(result.skipped),
-                            "resolved": result.resolved, "data": result.data,
-                            "accuracy": result.evaluation.rows})
-        err.print(f"results: {output}")
+        payload = {**run_header(config.to_dict()), "signature": signature,
+                   "model_path": str(result.final), "steps": result.steps,
+                   "train_pairs": result.train_pairs, "eval_pairs": result.eval_pairs,
+                   "bias": result.bias, "reference_summaries": result.reference_summaries,
+                   "seconds": result.seconds, "pairs_per_second": result.pairs_per_second,
+                   "cut_inputs": result.n_cut, "skipped": dict(result.skipped),
+                   "resolved": result.resolved, "data": result.data,
+                   "accuracy": result.evaluation.rows}
+        written_or_said("--output", output, write_json, payload)
+        say(f"results: {output}")
 
 
 COMMANDS: list = [rm_train]

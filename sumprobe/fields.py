@@ -10,8 +10,10 @@ torch.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
+import reprlib
 import typing
 from dataclasses import field
 from pathlib import Path
@@ -23,19 +25,23 @@ from sumprobe.errors import DataError
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             low_open: bool = False, choices: tuple[str, ...] | None = None,
             flag: str | None = None, negative: str | None = None, cli: bool = True,
-            aliases: tuple[str, ...] = (), default_factory: Any = None,
-            metavar: str | None = None) -> Any:
+            aliases: tuple[str, ...] = (), old_names: tuple[str, ...] = (),
+            path: str | None = None, on_resume: bool = False,
+            default_factory: Any = None) -> Any:
     """A field with its CLI help and bounds.
 
     low_open: the lower bound itself is not allowed; flag: the option's name when it is not
     `--field-name`; negative: the `--no-…` half of a boolean pair; cli: False keeps the field off
     the command line (set by the program, e.g. from another option); aliases: other flags for
-    the same option (the names other commands use for the same thing); metavar: what --help
-    shows for its value (PATH, FILE, DIR) where the type would say TEXT.
+    the same option (the names other commands use for the same thing); old_names: flags it had
+    before, still read (options and config files) but not shown; path: "file", "dir" or "path"
+    when the value names something on disk (shown as FILE/DIR/PATH, made absolute in a run's
+    record), "model" when it is a model name or folder; on_resume: a resumed run may change it
+    (how long, how often: never what the run computes).
     """
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices,
             "flag": flag, "negative": negative, "cli": cli, "aliases": aliases,
-            "metavar": metavar}
+            "old_names": old_names, "path": path, "on_resume": on_resume}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -51,6 +57,17 @@ def base_type(hint) -> type:
 
 def is_sequence(hint) -> bool:
     return typing.get_origin(hint) in (tuple, list)
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxstring, _BRIEF.maxother = 2, 6, 6, 60, 60
+
+
+def brief(value, limit: int = 160) -> str:
+    """A repr for messages, bounded whatever the value holds: a YAML alias bomb's repr would
+    take minutes and all memory to build before any cut could shorten it."""
+    text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_fields(instance) -> None:
@@ -72,16 +89,17 @@ def _check_value(f: dataclasses.Field, kind, hint, value) -> None:
             raise ValueError(f"{f.name} must be set")
         return
     if kind is bool and not isinstance(value, bool):
-        raise ValueError(f"{f.name} must be true or false, got {value!r}")
+        raise ValueError(f"{f.name} must be true or false, got {brief(value)}")
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ValueError(f"{f.name} must be a number, got {value!r}")
+        raise ValueError(f"{f.name} must be a number, got {brief(value)}")
     if kind is int and not isinstance(value, int):
-        raise ValueError(f"{f.name} must be an integer, got {value!r}")
+        raise ValueError(f"{f.name} must be an integer, got {brief(value)}")
     if kind is str and not isinstance(value, str):
-        raise ValueError(f"{f.name} must be text, got {value!r}")
+        raise ValueError(f"{f.name} must be text, got {brief(value)}")
     meta = f.metadata
     if meta.get("choices") and value not in meta["choices"]:
-        raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+        raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, "
+                         f"got {brief(value)}")
     if kind in (int, float):
         if not math.isfinite(value):
             raise ValueError(f"{f.name} must be finite, got {value}")
@@ -104,26 +122,45 @@ def convert(value, hint, where: str):
         try:
             return float(value)
         except ValueError:
-            raise DataError(f"{where} should be a number, got {value!r}") from None
+            raise DataError(f"{where} should be a number, got {brief(value)}") from None
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind is str and isinstance(value, (int, float)):
-        raise DataError(f"{where} should be text, got {value!r}")
+        raise DataError(f"{where} should be text, got {brief(value)}")
     return value
+
+
+def other_names(cls) -> dict[str, str]:
+    """Every other name a field of `cls` is known by (aliases, old names), as a config file
+    writes it (`keep_checkpoints`), -> the field's name."""
+    return {name.lstrip("-").replace("-", "_"): f.name for f in dataclasses.fields(cls)
+            for name in (*f.metadata.get("aliases", ()), *f.metadata.get("old_names", ()))}
+
+
+def unknown_names(unknown, known, where: str) -> DataError:
+    """The error for settings no field has, with the nearest known name when one is close."""
+    first = sorted(unknown)[0]
+    close = difflib.get_close_matches(first, sorted(known), n=1)
+    hint = (f" (did you mean {close[0]}?)" if close
+            else f"; known: {', '.join(sorted(known))}")
+    return DataError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}{hint}")
 
 
 def from_mapping(cls, values: dict, where: str = "config"):
     """Build `cls` from a plain mapping (a parsed file); unknown keys and bad values are errors."""
-    fields = dataclasses.fields(cls)
-    known = {f.name for f in fields}
-    # A key may be a field's alias as the CLI shows it (`model` for `lm_name`).
-    alias_of = {alias.lstrip("-").replace("-", "_"): f.name
-                for f in fields for alias in f.metadata.get("aliases", ())}
-    values = {alias_of.get(k, k) if k not in known else k: v for k, v in values.items()}
-    unknown = sorted(set(values) - known)
+    known = {f.name for f in dataclasses.fields(cls)}
+    # A key may be a field's alias as the CLI shows it (`model` for `lm_name`) or an old name.
+    alias_of = other_names(cls)
+    renamed = {}
+    for key, value in values.items():
+        name = key if key in known else alias_of.get(key, key)
+        if name in renamed:
+            raise DataError(f"{where}: {name} is set twice (also as {key})")
+        renamed[name] = value
+    values = renamed
+    unknown = set(values) - known
     if unknown:
-        raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(known))}")
+        raise unknown_names(unknown, known, where)
     hints = typing.get_type_hints(cls)
     converted = {k: convert(v, hints[k], f"{where}: field '{k}'") for k, v in values.items()}
     try:
@@ -164,8 +201,39 @@ def read_config_file(path: str | Path) -> dict:
                         f"column {error.colno}") from None
     except Exception as error:  # any yaml.YAMLError
         raise DataError(f"{path}: invalid {kind} ({error})") from None
+    return settings_mapping(values, str(path))
+
+
+MOST_VALUES = 10_000  # values in a whole settings file: far beyond any real one
+LONGEST_TEXT = 100_000  # characters in one value
+
+
+def settings_mapping(values, where: str) -> dict:
+    """A parsed settings file (or text) as {field name: value}: a mapping, keys `-` or `_`,
+    and bounded: YAML's aliases let a few lines expand to billions of values (an "alias bomb")
+    that only a walk with a budget can refuse before something tries to print them."""
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise DataError(f"{path}: expected a mapping of field names to values")
+        raise DataError(f"{where}: expected a mapping of field names to values")
+    budget = [MOST_VALUES]
+
+    def walk(value, key) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise DataError(f"{where}: more than {MOST_VALUES:,} values (at '{key}'): a "
+                            "setting is one value or a short list (YAML aliases that "
+                            "expand without end?)")
+        if isinstance(value, str) and len(value) > LONGEST_TEXT:
+            raise DataError(f"{where}: '{key}' holds {len(value):,} characters; a setting "
+                            f"holds at most {LONGEST_TEXT:,}")
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item, key)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, key)
+
+    for key, value in values.items():
+        walk(value, brief(key))
     return {str(k).replace("-", "_"): v for k, v in values.items()}

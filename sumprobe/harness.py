@@ -11,7 +11,6 @@ it).
 from __future__ import annotations
 
 import os
-import shlex
 import tempfile
 from collections import Counter
 from dataclasses import replace
@@ -141,14 +140,15 @@ class Experiments:
         """`ctrl-eval` of a tuned model against its reference, per task and query.
 
         The model is `--sumprobe-ctrl-model` when given; otherwise a run is trained first, with
-        `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options` (ctrl-train's options, which win
-        over the session's seed and data), on `imdb` data when given. The openings judged are
+        `--sumprobe-ctrl-steps` and `--sumprobe-ctrl-options` (ctrl-train's settings as a YAML
+        or JSON mapping, which win over the session's seed and data), on `imdb` data when
+        given. The openings judged are
         ones the run did not train on: `imdb-test` data when given (e.g. IMDB's test file),
         else the held-out share of `imdb` (or the Hub's test split). Both steps call the
         library the commands call (`train_ctrl`, `run_ctrl_eval`); with `--sumprobe-output` the
         run and `ctrl-eval.json` are kept there.
         """
-        from sumprobe.rl.config import load_config, parse_ctrl_options
+        from sumprobe.rl.config import ctrl_config_from_text
         from sumprobe.rl.evaluate import run_ctrl_eval
         from sumprobe.rl.run import train_ctrl
 
@@ -162,15 +162,15 @@ class Experiments:
             folder = Path(s.output) if s.output else Path(tempfile.mkdtemp(prefix="sumprobe-"))
             model = s.ctrl_model
             if model is None:
-                # Read the options before anything is trained: a typo fails at once.
-                try:
-                    args = shlex.split(s.ctrl_options)
-                except ValueError as error:  # an unclosed quote
-                    raise DataError(f"--sumprobe-ctrl-options: {error}") from None
-                config_file, options = parse_ctrl_options(args, "--sumprobe-ctrl-options")
+                # The options are read before anything is trained: a typo fails at once. They
+                # win over the session's seed, steps and data.
                 session = {"output_dir": str(folder / "ctrl-run"), "seed": s.seed,
                            "steps": s.ctrl_steps, "data": imdb}
-                config = load_config(config_file, **{**session, **options})
+                config = ctrl_config_from_text(s.ctrl_options, {k: v for k, v in
+                                                                session.items()
+                                                                if v is not None},
+                                               "--sumprobe-ctrl-options")
+                self.talk.say(f"training a policy for the ctrl checks in {config.output_dir}")
                 trained = train_ctrl(config)
                 model = str(trained.checkpoint or trained.output_dir)
             evaluated = run_ctrl_eval(model, data=s.data.get("imdb-test") or imdb,

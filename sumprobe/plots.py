@@ -1,11 +1,13 @@
-"""Charts: the seed's bar chart of group accuracy, agreement bars, measure-vs-human scatter."""
+"""Charts: the seed's bar chart of group accuracy, agreement bars, measure-vs-human scatter,
+any trainer's curves, ctrl-eval's gains. Each is drawn in memory and written whole."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display is needed or wanted
@@ -14,19 +16,29 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path, caption: str = "") -> None:
+def save_figure(figure, path, caption: str = "") -> None:
+    """Draw the figure whole in memory, then write it like a results file: atomically (a full
+    disk leaves the previous plot, never a truncated one) and with a clear error."""
+    import io
+
+    from sumprobe.results import write_atomic
+
     if caption:  # what ran, under the chart (the tables' signature)
         figure.text(0.01, 0.005, caption, fontsize=5, color="grey", ha="left", va="bottom",
                     wrap=True)
     figure.tight_layout(rect=(0, 0.05 if caption else 0, 1, 1))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    _pyplot().close(figure)
+    drawn = io.BytesIO()
+    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+    try:
+        figure.savefig(drawn, dpi=150, format=suffix)
+    finally:
+        pyplot().close(figure)
+    write_atomic(path, drawn.getvalue())
 
 
 def plot_groups(path: str | Path, result, title: str, caption: str = "") -> None:
     """The seed's bar chart for any measure: each group's mean score, with its interval."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [row for row in result.groups if row.n]
     values = [row.score.value for row in rows]
     errors = [[row.score.value - row.score.low for row in rows],
@@ -39,7 +51,7 @@ def plot_groups(path: str | Path, result, title: str, caption: str = "") -> None
     for x, row in enumerate(rows):
         axes.annotate(f"n={row.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
                       ha="center", color="black")
-    _save(figure, path, caption)
+    save_figure(figure, path, caption)
 
 
 def plot_agreement(path: str | Path, result, caption: str = "") -> None:
@@ -47,7 +59,7 @@ def plot_agreement(path: str | Path, result, caption: str = "") -> None:
 
     Pairs: agree - disagree, in points, so chance (a measure that says nothing) is 0 whatever
     the share of ties."""
-    plt = _pyplot()
+    plt = pyplot()
     if result.pairwise:
         rows = [row for row in result.pairwise if row.subset == "all"]
         nets = [row.result.net for row in rows]
@@ -69,85 +81,94 @@ def plot_agreement(path: str | Path, result, caption: str = "") -> None:
             axes.scatter([p[0] for p in pairs], [p[1] for p in pairs], s=8, alpha=0.5)
             axes.set_xlabel(f"human {aspect}")
             axes.set_ylabel(result.measure)
-    _save(figure, path, caption)
+    save_figure(figure, path, caption)
 
 
-def plot_rm_curves(path: str | Path, log_rows: list[dict], caption: str = "") -> None:
-    """A reward-model run: training loss and accuracy per step, held-out accuracy where
-    evaluated."""
-    plt = _pyplot()
-    train = [(r["step"], r["loss"], r.get("accuracy")) for r in log_rows if "loss" in r]
-    held = [(r["step"], r["eval_accuracy"]) for r in log_rows if "eval_accuracy" in r]
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.4))
-    loss_axes.plot([t[0] for t in train], [t[1] for t in train], color="#4c72b0", linewidth=1)
-    loss_axes.set_xlabel("step")
-    loss_axes.set_ylabel("loss: −log σ(r_chosen − r_rejected)")
-    accuracy_axes.plot([t[0] for t in train if t[2] is not None],
-                       [t[2] for t in train if t[2] is not None], color="#4c72b0", linewidth=1,
-                       alpha=0.5, label="training batch")
-    if held:
-        accuracy_axes.plot([h[0] for h in held], [h[1] for h in held], "o-", color="#dd8452",
-                           label="held out")
-    accuracy_axes.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-    accuracy_axes.set_xlabel("step")
-    accuracy_axes.set_ylabel("pairwise accuracy")
-    accuracy_axes.legend(fontsize=7)
-    _save(figure, path, caption)
+@dataclass(frozen=True)
+class Series:
+    """One line of a training plot: a log.jsonl key, its legend label and colour; `smooth`
+    adds a moving mean over that many steps (thick) over the raw values (thin)."""
+
+    key: str
+    label: str = ""
+    color: str = "#4c72b0"
+    smooth: int = 0
+    marker: str = ""
 
 
-def _task_colors() -> dict[str, str]:
+@dataclass(frozen=True)
+class Panel:
+    """One chart of a training plot: its title, y label, lines and an optional guide line."""
+
+    title: str
+    ylabel: str
+    series: tuple[Series, ...]
+    guide: float | None = None  # a dashed horizontal line (chance, zero)
+
+
+def plot_training(path: str | Path, rows: list[dict], panels: tuple[Panel, ...], *,
+                  x_label: str = "step", histogram: dict[str, list[float]] | None = None,
+                  histogram_title: str = "", caption: str = "") -> None:
+    """Any trainer's curves from its log rows: one chart per panel against "step" (whole-number
+    ticks), and an optional histogram of the last step's values per label."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
+    n = len(panels) + (1 if histogram else 0)
+    figure, grid = plt.subplots(1, n, figsize=(4.4 * n, 3.8), squeeze=False)
+    for axes, panel in zip(grid[0], panels):
+        shown = False
+        for series in panel.series:
+            points = [(r["step"], r[series.key]) for r in rows
+                      if isinstance(r.get(series.key), (int, float)) and
+                      isinstance(r.get("step"), (int, float))]
+            if not points:
+                continue
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            if series.smooth:
+                width = series.smooth
+                means = [sum(ys[max(0, i - width + 1):i + 1]) / len(ys[max(0, i - width + 1):i + 1])
+                         for i in range(len(ys))]
+                axes.plot(xs, ys, color=series.color, linewidth=0.6, alpha=0.45)
+                axes.plot(xs, means, color=series.color, linewidth=2, label=series.label)
+            else:
+                axes.plot(xs, ys, series.marker + "-", color=series.color, linewidth=1,
+                          label=series.label)
+            shown = shown or bool(series.label)
+        if panel.guide is not None:
+            axes.axhline(panel.guide, color="grey", linestyle="--", linewidth=1)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(panel.ylabel, fontsize=8)
+        axes.set_title(panel.title, fontsize=9, pad=8)
+        axes.grid(True, alpha=0.3)
+        if shown:
+            axes.legend(fontsize=7)
+    if histogram:
+        axes = grid[0][-1]
+        for (label, values), color in zip(histogram.items(), _PALETTE):
+            if values:
+                axes.hist(values, bins=15, color=task_colors().get(label, color), alpha=0.5,
+                          label=f"[{label}] n={len(values)}")
+        axes.set_xlabel("reward")
+        axes.set_ylabel("samples")
+        axes.set_title(histogram_title, fontsize=9, pad=8)
+        axes.legend(fontsize=7)
+    save_figure(figure, path, caption)
+
+
+_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
+
+
+def task_colors() -> dict[str, str]:
     return {"negative": "#c44e52", "neutral": "#8c8c8c", "positive": "#55a868"}
-
-
-def plot_ctrl_run(path: str | Path, log_rows: list[dict], rewards: list[float] | None = None,
-                  tasks: list[str] | None = None, caption: str = "") -> None:
-    """A ctrl-train run: mean reward per task per update (thin) with a moving mean over 5
-    updates (thick), the KL to the reference, and beside them the seed's reward histograms of
-    the last update, per task."""
-    plt = _pyplot()
-    colors = _task_colors()
-    figure, (curve, kl_axes, hist) = plt.subplots(1, 3, figsize=(13, 3.6))
-    steps = [r["step"] for r in log_rows]
-    for task, color in colors.items():
-        key = f"env/reward_{task}"
-        values = [r.get(key) for r in log_rows]
-        points = [(s, v) for s, v in zip(steps, values) if isinstance(v, (int, float))]
-        if not points:
-            continue
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        curve.plot(xs, ys, color=color, linewidth=0.6, alpha=0.45)
-        smooth = [sum(ys[max(0, i - 4):i + 1]) / len(ys[max(0, i - 4):i + 1])
-                  for i in range(len(ys))]
-        curve.plot(xs, smooth, color=color, linewidth=2, label=f"[{task}]")
-    curve.set_xlabel("update")
-    curve.set_ylabel("mean reward of the update's samples")
-    curve.set_title("training curve")
-    curve.legend(fontsize=7)
-    curve.grid(True, alpha=0.3)
-    kl = [(r["step"], r["objective/kl"]) for r in log_rows
-          if isinstance(r.get("objective/kl"), (int, float))]
-    kl_axes.plot([k[0] for k in kl], [k[1] for k in kl], color="#4c72b0", linewidth=1)
-    kl_axes.set_xlabel("update")
-    kl_axes.set_ylabel("KL to the reference (nats per response)")
-    kl_axes.set_title("KL")
-    kl_axes.grid(True, alpha=0.3)
-    if rewards and tasks:
-        for task, color in colors.items():
-            mine = [r for r, t in zip(rewards, tasks) if t == task]
-            if mine:
-                hist.hist(mine, bins=15, color=color, alpha=0.5, label=f"[{task}] n={len(mine)}")
-        hist.legend(fontsize=7)
-    hist.set_xlabel("reward")
-    hist.set_ylabel("samples")
-    hist.set_title(f"last update ({steps[-1] if steps else 0})")
-    _save(figure, path, caption)
 
 
 def plot_ctrl_eval(path: str | Path, gains: dict, caption: str = "") -> None:
     """ctrl-eval: per task the tuned − reference reward gain with its interval (`gains`: task ->
     a Difference), a dashed line at 0 (no effect)."""
-    plt = _pyplot()
-    colors = _task_colors()
+    plt = pyplot()
+    colors = task_colors()
     names = list(gains)
     figure, axes = plt.subplots(figsize=(1.5 * len(names) + 2, 3.6))
     for x, task in enumerate(names):
@@ -162,4 +183,4 @@ def plot_ctrl_eval(path: str | Path, gains: dict, caption: str = "") -> None:
     axes.axhline(0, color="grey", linestyle="--", linewidth=1)
     axes.set_ylabel("tuned − reference reward")
     axes.set_title("gain over the reference, held-out openings")
-    _save(figure, path, caption)
+    save_figure(figure, path, caption)

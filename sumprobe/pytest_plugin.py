@@ -65,7 +65,8 @@ def pytest_addoption(parser):
     group.addoption("--sumprobe-ctrl-queries", type=int, default=32,
                     help="ctrl checks: review openings evaluated under every task")
     group.addoption("--sumprobe-ctrl-options", default="",
-                    help="ctrl checks: extra ctrl-train options, e.g. '--reward vader'")
+                    help="ctrl checks: ctrl-train's settings as a YAML or JSON mapping, e.g. "
+                    "'{reward: vader, batch_size: 32}' (a config key reads a settings file)")
     group.addoption("--sumprobe-output", default=None, help="folder for results JSON")
     group.addoption("--sumprobe-strict", action="store_true",
                     help="an inconclusive check fails (for CI that must decide); "

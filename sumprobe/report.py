@@ -110,7 +110,9 @@ def _signed(tables: list[Table], signature: str) -> list[Table]:
 
 
 def skipped_lines(result) -> list[str]:
+    """What a result did not score and why, what was cut, and what its measures note."""
     lines = [f"skipped {count}: {reason}" for reason, count in sorted(result.skipped.items())]
+    lines += [f"note: {note}" for note in getattr(result, "notes", ())]
     truncated = getattr(result, "n_truncated", None) or getattr(result, "n_cut", 0)
     if truncated:
         lines.append(f"cut to the model's window: {truncated} inputs")

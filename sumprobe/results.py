@@ -71,11 +71,13 @@ def run_header(config: dict) -> dict:
 
 
 def run_record(path: Path, config: dict, resumed_from: str | Path | None,
-               resolved: dict, data: dict[str, str]) -> dict:
+               resolved: dict, data: dict[str, str], trainer: str | None = None) -> dict:
     """A run folder's `run.json`: the command that started the run at the top, and one header
     per resume after it (a resume must not overwrite the original command and settings).
-    Each says what `auto` became (`resolved`) and which data files, by hash, were read."""
-    header = {**run_header(config), "resumed_from": str(resumed_from) if resumed_from else None,
+    Each says what `auto` became (`resolved`) and which data files, by hash, were read;
+    `trainer` names the command whose run folder it is (a run folder is only ever its own)."""
+    header = {**({"trainer": trainer} if trainer else {}), **run_header(config),
+              "resumed_from": str(resumed_from) if resumed_from else None,
               "resolved": resolved, "data": data}
     if resumed_from is None or not path.exists():
         return {**header, "resumes": []}
@@ -118,25 +120,39 @@ def honour_umask(folder: str | Path) -> None:
             os.chmod(path, mode)
 
 
-def write_atomic(path: str | Path, text: str | Iterable[str]) -> None:
+def write_atomic(path: str | Path, text: str | bytes | Iterable[str]) -> None:
     """Write a file whole or not at all (a crash or a full disk never leaves half a results
     file, nor a hidden temporary one), with the permissions the user's umask gives. `text` may
-    come in pieces (a generator), so a large file is never held in memory whole."""
+    come in pieces (a generator), so a large file is never held in memory whole; bytes (a
+    plot) are written as they are. A failure raises the OSError (see `written_or_said`)."""
+    pieces = [text] if isinstance(text, (str, bytes)) else text
     if is_stream(path):
         # A device or a pipe (/dev/null, /dev/stdout, a FIFO): written through, never
         # replaced by a regular file (renaming over /dev/null would break the machine, and
         # over a redirected /dev/stdout would drop what was printed before).
-        _write_through(str(path), [text] if isinstance(text, str) else text)
+        _write_through(str(path), pieces, binary=isinstance(text, bytes))
         return
-    path = Path(path).resolve()  # through a link to its target, never replacing the link
+    _replace_whole(Path(path).resolve(), pieces, binary=isinstance(text, bytes))
+
+
+def written_or_said(option: str, path: str | Path, write, *args) -> None:
+    """`write(path, *args)`, an OSError (a full disk, /dev/full) turned into a DataError that
+    names the option, the file and the reason, for commands that write one file at a time."""
+    try:
+        write(path, *args)
+    except OSError as error:
+        raise DataError(f"could not write {option} {path}: "
+                        f"{error.strerror or error}") from None
+
+
+def _replace_whole(path: Path, pieces, binary: bool) -> None:
+    """Write beside `path` (through a link to its target), then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            if isinstance(text, str):
-                out.write(text)
-            else:
-                out.writelines(text)
+        with (os.fdopen(handle, "wb") if binary
+              else os.fdopen(handle, "w", encoding="utf-8")) as out:
+            out.writelines(pieces)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
         os.replace(temporary, path)
     except BaseException:
@@ -148,20 +164,23 @@ PLOT_FORMATS = (".png", ".pdf", ".svg")
 DATA_OPTIONS = ("--data", "--eval-data")  # inputs read whole, every file of a folder
 
 
-def _write_through(path: str, pieces: Iterable[str]) -> None:
+def _write_through(path: str, pieces: Iterable, binary: bool = False) -> None:
     """Write to a stream as it is. This process's own stdout and stderr are written through
     the open streams (after what was printed, in order; reopening a redirected /dev/stdout
     would truncate the file), another descriptor through a copy of it; a device or a FIFO is
     opened for writing."""
     own = {"/dev/stdout": sys.stdout, "/dev/stderr": sys.stderr}.get(path)
     if own is not None:
-        own.writelines(pieces)
         own.flush()
+        target = getattr(own, "buffer", own) if binary else own
+        target.writelines(pieces)
+        target.flush()
         return
     descriptor = re.fullmatch(r"/(?:dev|proc/self)/fd/(\d+)", path)
     sys.stdout.flush()
-    with (os.fdopen(os.dup(int(descriptor.group(1))), "w", encoding="utf-8") if descriptor
-          else open(path, "w", encoding="utf-8")) as out:
+    mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8"}
+    with (os.fdopen(os.dup(int(descriptor.group(1))), **mode) if descriptor
+          else open(path, **mode)) as out:
         out.writelines(pieces)
 
 
@@ -317,6 +336,7 @@ def compare_json(result, header: dict | None = None) -> dict:
         "unit": result.unit,
         "records": result.n_records,
         "skipped": dict(result.skipped),
+        "notes": list(result.notes),
         "truncated_inputs": result.n_truncated,
         "groups": plain(result.groups),
         "pairs": plain(result.pairs),
@@ -343,8 +363,8 @@ def agreement_json(result, header: dict | None = None) -> dict:
     return {**(result.header if header is None else header), "measure": result.measure,
             "measures": result.measures,
             "references": result.references, "documents": result.n_documents,
-            "skipped": dict(result.skipped), "cut_inputs": result.n_cut,
-            "pairwise": plain(result.pairwise), "versus": plain(result.versus),
+            "skipped": dict(result.skipped), "notes": list(result.notes),
+            "cut_inputs": result.n_cut, "pairwise": plain(result.pairwise), "versus": plain(result.versus),
             "beyond_length": plain(result.beyond_length), "rated": plain(result.rated),
             "partial": plain(result.partial)}
 
@@ -476,8 +496,8 @@ def rank_json(result) -> dict:
     return {**result.header, "measures": result.measures, "references": result.references,
             "systems": result.systems, "baseline": result.baseline,
             "documents": result.n_documents, "summaries": result.n_scored,
-            "skipped": dict(result.skipped), "cut_inputs": result.n_cut,
-            "scores": plain(result.scores), "pairs": plain(result.pairs),
+            "skipped": dict(result.skipped), "notes": list(result.notes),
+            "cut_inputs": result.n_cut, "scores": plain(result.scores), "pairs": plain(result.pairs),
             "wins": plain(result.wins), "experts": plain(result.experts)}
 
 

@@ -120,7 +120,8 @@ def test_a_second_run_into_a_used_folder_is_refused(tiny_gpt2_dir, tmp_path):
     train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", **settings),
                        say=lambda m: None)
     log = (tmp_path / "run" / "log.jsonl").read_text()
-    with pytest.raises(TrainingError, match="already holds a run: continue it with --resume"):
+    with pytest.raises(TrainingError, match="already holds a run of rm-train: continue it "
+                                            "with --resume"):
         train_reward_model(config(tiny_gpt2_dir, data, tmp_path / "run", seed=3, **settings),
                            say=lambda m: None)
     assert (tmp_path / "run" / "log.jsonl").read_text() == log  # the first run untouched

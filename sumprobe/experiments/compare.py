@@ -90,6 +90,7 @@ class CompareResult:
     n_records: int = 0
     n_truncated: int = 0  # inputs cut to the model's window
     n_scores: int = 0  # summaries scored (their rows are empty when the report was cached)
+    notes: list[str] = field(default_factory=list)  # what the measure says of its scores
     dataset: str = ""  # the data set's name (titles, plots)
     signature: str = ""  # what ran, in one line (set once the run is done; never cached)
     header: dict = field(default_factory=dict)  # command, settings, versions (likewise)
@@ -204,8 +205,8 @@ def run_compare(
             measure=measure.name, unit=measure.unit, groups=means, pairs=pairs,
             scores=run.scores, samples=run.samples,
             detail=measure.detail(run, [row.group for row in means], stats_config),
-            skipped=run.skipped,
-            n_records=len(loaded.items), n_truncated=run.n_cut, n_scores=len(run.scores))
+            skipped=run.skipped, n_records=len(loaded.items), n_truncated=run.n_cut,
+            n_scores=len(run.scores), notes=list(run.notes))
 
     result = cached_report(engine, loaded.items, [measure_config],
                            ("compare", tuple(groups) if groups else None, stats_config), make,

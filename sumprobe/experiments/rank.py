@@ -103,6 +103,7 @@ class RankResult:
     n_cut: int = 0
     n_documents: int = 0
     n_scored: int = 0
+    notes: list[str] = field(default_factory=list)  # what the measures say of their scores
     dataset: str = ""
     signature: str = ""
     header: dict = field(default_factory=dict)
@@ -175,7 +176,7 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
     engine = session.engine_for(spec.measures, spec.model, loaded.items, talk, engines)
     what = session.describe(dataset, loaded.items)
     with session.scoring(engine, talk, f"scoring {what}", dataset.record[1]) as progress:
-        columns, first, skipped, n_cut = {}, None, Counter(loaded.skipped), 0
+        columns, first, skipped, n_cut, notes = {}, None, Counter(loaded.skipped), 0, []
         for config in configs:
             progress.describe(f"scoring with {config.measure}")
             run = score_summaries(loaded.items, engine, config, progress, spill=True)
@@ -183,10 +184,12 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
             columns[config.measure] = Column.of(run.scores)
             skipped += run.skipped
             n_cut += run.n_cut
+            notes += run.notes
         aligned = _Aligned()
         align(first or [], columns, skipped, aligned)
         result = RankResult(chosen, references, [], spec.baseline, skipped=skipped,
-                            n_cut=n_cut, n_scored=aligned.n_scored, dataset=dataset.name)
+                            n_cut=n_cut, n_scored=aligned.n_scored, notes=notes,
+                            dataset=dataset.name)
         if aligned.n_scored:
             _statistics(result, aligned, spec, progress)
     talk.say(session.work_line(engine, len(configs),

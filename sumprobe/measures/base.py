@@ -58,6 +58,7 @@ class ScoredRun:
     skipped: Counter = field(default_factory=Counter)
     n_cut: int = 0  # inputs cut to the model's window
     samples: list = field(default_factory=list)  # per-sample rows (dataclasses or dicts)
+    notes: list[str] = field(default_factory=list)  # what a reader must know of these scores
 
 
 @storable

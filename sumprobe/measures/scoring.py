@@ -154,4 +154,5 @@ def score_summaries(items: Sequence, engine, config: MeasureConfig, progress=Non
         run.samples.extend(_shifted(done.samples, start))
         run.skipped += done.skipped
         run.n_cut += done.n_cut
+        run.notes += [note for note in done.notes if note not in run.notes]
     return run

@@ -12,9 +12,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from sumprobe.trainers.loop import NonFiniteValue
 
-class NonFiniteError(ValueError):
-    """A quantity that must be finite (reward, KL, loss, ...) contains NaN or inf."""
+
+class NonFiniteError(NonFiniteValue):
+    """A quantity that must be finite (reward, KL, loss, ...) contains NaN or inf (the run
+    scaffold stops the run on it, before anything of the update is kept)."""
 
 
 def check_finite(name: str, tensor: torch.Tensor | float) -> torch.Tensor:

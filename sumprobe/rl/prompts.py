@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sumprobe.core.reward import TASKS, control_prefix
-from sumprobe.datasets.reading import read_json_lines
-from sumprobe.datasets.records import encodable
 from sumprobe.errors import DataError
 
 HUB_DATASET = "imdb"
@@ -41,28 +39,11 @@ class Prompt:
 
 
 def load_reviews(data: str | None, split: str = "train") -> list[str]:
-    """Review texts from JSON Lines (a `text` field per line) or from the Hub's imdb."""
-    if data:
-        texts = []
-        for where, row in read_json_lines([data]):
-            text = row.get("text")
-            if not isinstance(text, str):
-                raise DataError(f"{where}: missing field 'text' (or it is not a string)")
-            if not encodable(text):  # no tokenizer takes it: named here, not a traceback later
-                raise DataError(f"{where}: field 'text' holds an invalid character (a lone "
-                                "surrogate, e.g. \\ud83d): fix or remove that review")
-            texts.append(text)
-        return texts
-    try:
-        import datasets
+    """Review texts from JSON Lines (a `text` field per line) or from the Hub's imdb (the
+    `imdb` data set's reading, `sumprobe.datasets.imdb`)."""
+    from sumprobe.datasets import get
 
-        rows = datasets.load_dataset(HUB_DATASET, split=split)
-    except Exception as error:  # the Hub raises many kinds; all mean "not loadable here"
-        raise DataError(
-            f"cannot load {HUB_DATASET} (split {split}) from the Hub: {error}\n"
-            "Without Hub access pass local IMDB-style JSON Lines with --data PATH."
-        ) from None
-    return list(rows["text"])
+    return get("imdb").texts(data, split)
 
 
 def prepare_reviews(texts: Sequence[str]) -> list[str]:

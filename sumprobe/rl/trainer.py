@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 import torch
 
-from sumprobe.core.reward import TASKS
 from sumprobe.rl.config import CtrlConfig
+from sumprobe.rl.options import PPOOptions
 from sumprobe.rl.policy import (
     PolicyWithValueHead,
     fuse_gelu,
@@ -92,26 +92,36 @@ class StepResult:
     responses: list[str]
     rewards: list[float]
 
+    def sample_rows(self) -> list[dict]:
+        """samples.jsonl's lines of this update: task, query, response, reward."""
+        return [{"task": p.task, "query": p.query, "response": response, "reward": reward}
+                for p, response, reward in zip(self.prompts, self.responses, self.rewards)]
+
 
 class PPOTrainer:
     """Holds the models, optimiser, KL controller and sampler; `step()` runs one PPO update."""
 
     def __init__(self, config: CtrlConfig, policy: PolicyWithValueHead, ref_lm, tokenizer,
-                 reward_fn: RewardFn, sampler: PromptSampler, accelerator=None):
+                 reward_fn: RewardFn, sampler: PromptSampler, accelerator=None,
+                 options: PPOOptions | None = None):
+        """`config`: the run's shared settings (batch_size, lr, seed, txt_out_len,
+        gen_batch_size, forward_batch_size, init_kl_coef); `options`: PPO's own (default:
+        `config.algo_options`)."""
         from accelerate import Accelerator
 
         self.config = config
+        self.options = opt = options if options is not None else config.algo_options
         self.accelerator = accelerator or Accelerator()
         processes = self.accelerator.num_processes
         if config.batch_size % processes:
             raise ValueError(f"batch_size {config.batch_size} is not a multiple of the "
                              f"{processes} processes")
         self.local_batch = config.batch_size // processes
-        self.mini_batch = min(config.mini_batch_size, self.local_batch)
+        self.mini_batch = min(opt.mini_batch_size, self.local_batch)
         if self.local_batch % self.mini_batch:
             raise ValueError(f"the per-process batch ({self.local_batch}) is not a multiple of "
-                             f"mini_batch_size ({config.mini_batch_size})")
-        self.backward_batch = min(config.backward_batch_size or self.mini_batch, self.mini_batch)
+                             f"mini_batch_size ({opt.mini_batch_size})")
+        self.backward_batch = min(opt.backward_batch_size or self.mini_batch, self.mini_batch)
         for model in (policy, ref_lm):
             fuse_gelu(model)
         optimizer = _adam(policy.parameters(), config.lr, self.accelerator.device)
@@ -124,8 +134,8 @@ class PPOTrainer:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.reward_fn = reward_fn
         self.sampler = sampler
-        if config.adap_kl_ctrl:
-            self.kl_ctl = AdaptiveKLController(config.init_kl_coef, config.target, config.horizon)
+        if opt.adap_kl_ctrl:
+            self.kl_ctl = AdaptiveKLController(config.init_kl_coef, opt.target, opt.horizon)
         else:
             self.kl_ctl = FixedKLController(config.init_kl_coef)
         self.updates = 0
@@ -218,15 +228,17 @@ class PPOTrainer:
         kl_coef = self.kl_ctl.value
         rewards, kl = kl_penalized_rewards(scores, old_logprobs, ref_logprobs, kl_coef, mask)
         self._check_finite("KL", kl)
-        advantages, returns = gae_advantages(old_values, rewards, cfg.gamma, cfg.lam, mask)
+        advantages, returns = gae_advantages(old_values, rewards, self.options.gamma,
+                                             self.options.lam, mask)
         advantages = whiten(advantages, mask)  # [B, T]
         batch = _Batch(ids, attention, response_ids, mask, old_logprobs, old_values, advantages,
                        returns)
 
         t = time.perf_counter()
         sums, done = defaultdict(float), 0
-        steps = cfg.ppo_epochs * (ids.shape[0] // self.mini_batch)
-        for _ in range(cfg.ppo_epochs):
+        epochs = self.options.ppo_epochs
+        steps = epochs * (ids.shape[0] // self.mini_batch)
+        for _ in range(epochs):
             order = torch.randperm(ids.shape[0], generator=self.shuffle).to(ids.device)  # [B]
             for s in range(0, ids.shape[0], self.mini_batch):
                 self.progress("optimise", done, steps)
@@ -265,7 +277,7 @@ class PPOTrainer:
         gradients add up to the whole mini-batch's (each loss weighted by its share of the
         mini-batch's tokens, as masked_mean over the whole would weigh it). Returns the loss
         terms and the entropy of this mini-batch."""
-        cfg = self.config
+        cfg = self.options
         self.optimizer.zero_grad()
         total = batch.mask[idx].sum()  # []
         slices = [idx[s:s + self.backward_batch] for s in range(0, len(idx), self.backward_batch)]
@@ -294,13 +306,15 @@ class PPOTrainer:
         return stats
 
     def _reward_stats(self, prompts, scores) -> dict[str, float]:
-        """The seed's env/ statistics, over every process's samples."""
-        task_ids = torch.tensor([TASKS.index(p.task) for p in prompts], device=scores.device)
+        """The seed's env/ statistics, over every process's samples: the mean reward, and
+        per group of prompts (the control tasks)."""
+        groups = self.sampler.tasks
+        task_ids = torch.tensor([groups.index(p.task) for p in prompts], device=scores.device)
         all_scores = self.accelerator.gather(scores)  # [batch_size]
         all_tasks = self.accelerator.gather(task_ids)  # [batch_size]
         stats = {"env/reward_mean": float(all_scores.mean()),
                  "env/reward_std": float(all_scores.std()) if all_scores.numel() > 1 else 0.0}
-        for i, task in enumerate(TASKS):
+        for i, task in enumerate(groups):
             chosen = all_scores[all_tasks == i]
             stats[f"env/reward_{task}"] = float(chosen.mean()) if chosen.numel() else float("nan")
         return stats

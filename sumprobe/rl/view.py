@@ -157,12 +157,11 @@ def reward_table(distributions: dict[str, Distribution], title: str) -> Table:
 def write_histograms(folder: str | Path, rewards: Sequence[float], tasks: Sequence[str],
                      title: str) -> list[Path]:
     """One reward histogram PNG per task (the seed's plot), all on the same bins."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from sumprobe.plots import pyplot, save_figure
+
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     finite = [r for r in rewards if math.isfinite(r)]
@@ -180,21 +179,21 @@ def write_histograms(folder: str | Path, rewards: Sequence[float], tasks: Sequen
         axes.set_ylabel("samples")
         axes.set_title(f"{title} · [{task}] (n={len(mine)})")
         axes.grid(True, alpha=0.3)
-        figure.tight_layout()
         path = folder / f"reward_hist_{task}.png"
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
+        save_figure(figure, path)
         paths.append(path)
     return paths
 
 
-def eval_means_table(result: EvalResult, title: str) -> Table:
+def eval_means_table(result: EvalResult, title: str, signature: str = "",
+                     confidence: float = 0.95) -> Table:
     """Per task: mean reward of the reference and of the tuned model, the gain with its
-    interval (resampled by opening) and the paired test's p-value."""
-    table = Table(title=title, title_justify="left")
+    interval (resampled by opening) and the paired test's p-value; notes and the signature
+    under it."""
+    table = Table(title=title, title_justify="left", caption_justify="left")
     for name, justify in (("task", "left"), ("n", "right"), ("openings", "right"),
                           ("reference", "right"), ("tuned", "right"), ("gain", "right"),
-                          ("95% CI", "right"), ("p", "right")):
+                          (f"{100 * confidence:g}% CI", "right"), ("p", "right")):
         table.add_column(name, justify=justify)
     notes = []
     for task, means in result.means.items():
@@ -210,8 +209,10 @@ def eval_means_table(result: EvalResult, title: str) -> Table:
                 notes.append(f"{task}: {gain.note.replace('documents', 'openings')}")
         table.add_row(task, str(n), k, _num(means["reference"]), _num(means["tuned"]),
                       _num(means["gain"]), interval, p_value)
-    if notes:
-        table.caption = "; ".join(notes)
+    lines = (["; ".join(notes)] if notes else []) + ([signature] if signature else [])
+    if lines:
+        # Never wrapped at the table's width: a signature broken across lines cannot be pasted.
+        table.caption = Text("\n".join(lines), no_wrap=True, overflow="ignore")
     return table
 
 

@@ -4,7 +4,9 @@ scalar head on a pretrained model, trained on labelers' comparisons with the los
 
 inputs.py    the input text (Stiennon's form) and its cut to the model's window
 config.py    RMConfig: every setting of `rm-train`, one field each
+items.py     the comparisons loaded, split by post, limited and tokenised
+train.py     training through trl's RewardTrainer inside the run scaffold (`sumprobe.trainers`)
+pairs.py     which pairs it trained on and which it was judged on, kept with the run
 model.py     loading and saving a trained reward model with its normalisation
-train.py     training through trl's RewardTrainer, with logs, checkpoints, Ctrl-C and NaN stops
 evaluate.py  pairwise accuracy on held-out comparisons, by post, confidence, policy, data set
 """

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sumprobe.core.summaries import TAIL, head
+
 MIN_POST_TOKENS = 8  # less room than this for the post: the record cannot be scored fairly
 
 
@@ -25,13 +27,6 @@ MIN_POST_TOKENS = 8  # less room than this for the post: the record cannot be sc
 class Built:
     ids: tuple[int, ...] | None  # None: the summary leaves no room for the post
     cut: bool  # the post was cut to fit
-
-
-def header(context: dict) -> str:
-    if context.get("kind") == "article":
-        return "ARTICLE: "
-    return (f"SUBREDDIT: r/{context.get('subreddit', '')}\nTITLE: {context.get('title', '')}\n"
-            "POST: ")
 
 
 class InputBuilder:
@@ -51,12 +46,13 @@ class InputBuilder:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def build(self, document: str, context: dict, summary: str) -> Built:
-        head = self._ids(header(context))
+        format_head = self._ids(head(context))  # the same format `summarize` prompts with
         post = self._ids(document.strip())
-        tail = self._ids("\n\nTL;DR: " + summary.strip())
-        room = self.max_length - len(self.prefix) - len(self.suffix) - len(head) - len(tail)
+        tail = self._ids(f"{TAIL} {summary.strip()}")
+        room = self.max_length - len(self.prefix) - len(self.suffix) - len(format_head) - \
+            len(tail)
         if room < min(MIN_POST_TOKENS, len(post)):
             return Built(None, False)
         cut = len(post) > room
-        ids = (*self.prefix, *head, *post[:room], *tail, *self.suffix)
+        ids = (*self.prefix, *format_head, *post[:room], *tail, *self.suffix)
         return Built(ids, cut)

@@ -118,16 +118,34 @@ def load_reward_model(path: str, device: str = "auto", dtype: str = "auto") -> R
     from sumprobe.engine.loading import load_tokenizer, load_weights, resolve_model
 
     folder = model_folder(path)
-    meta_path = folder / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{meta_path}: damaged ({error})") from None
+    meta = read_meta(folder)
     torch_device = pick_device(device)
     source = resolve_model(str(folder))
     model = load_weights(source, AutoModelForSequenceClassification,
                          pick_dtype(dtype, torch_device), what="reward model")
     tokenizer = load_tokenizer(source, pad=True)
     model.to(torch_device)
-    builder = InputBuilder(tokenizer, int(meta.get("max_length", 512)))
-    return RewardModel(model, tokenizer, builder, float(meta.get("bias", 0.0)), str(folder), meta)
+    builder = InputBuilder(tokenizer, meta["max_length"])
+    return RewardModel(model, tokenizer, builder, meta["bias"], str(folder), meta)
+
+
+def read_meta(folder: Path) -> dict:
+    """sumprobe_rm.json, its numbers checked: a damaged or edited file is named with its field
+    (`"bias": "x"` was a ValueError traceback)."""
+    path = Path(folder) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: damaged ({error})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path}: damaged (a {type(meta).__name__}, not a mapping)")
+    meta.setdefault("bias", 0.0)
+    meta.setdefault("max_length", 512)
+    bias, length = meta["bias"], meta["max_length"]
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
+        raise ModelError(f"{path}: field 'bias' should be a finite number, got {bias!r:.60}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 16:
+        raise ModelError(f"{path}: field 'max_length' should be a whole number of tokens "
+                         f"(16 or more), got {length!r:.60}")
+    meta["bias"] = float(bias)
+    return meta

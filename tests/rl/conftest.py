@@ -137,11 +137,12 @@ def tiny_config(tmp_path, tiny_policy_dir):
     def make(**changes):
         values = dict(lm_name=str(tiny_policy_dir), ref_lm_name=str(tiny_policy_dir),
                       data=str(IMDB_SAMPLE), reward="vader", steps=8, batch_size=4,
-                      forward_batch_size=4, gen_batch_size=4, mini_batch_size=2, ppo_epochs=1,
-                      txt_out_len=4, save_every=1, held_out=0.3,
-                      output_dir=str(tmp_path / "run"))
+                      forward_batch_size=4, gen_batch_size=4, txt_out_len=4, save_every=1,
+                      held_out=0.3, output_dir=str(tmp_path / "run"))
+        if changes.get("algo", "ppo") == "ppo":  # PPO's own settings: another algo refuses them
+            values.update(mini_batch_size=2, ppo_epochs=1)
         values.update(changes)
-        return CtrlConfig(**values)
+        return CtrlConfig.from_dict(values)
 
     return make
 
@@ -160,3 +161,13 @@ def poison_weights():
         save_file(tensors, str(weights))
 
     return poison
+
+
+@pytest.fixture()
+def train_args(tmp_path, tiny_policy_dir, tiny_classifier_dir, imdb_sample):
+    """ctrl-train's command line for a few fast PPO updates of the tiny policy."""
+    return ["ctrl-train", "--lm-name", str(tiny_policy_dir), "--ref-lm-name", str(tiny_policy_dir),
+            "--cls-model-name", str(tiny_classifier_dir), "--data", str(imdb_sample),
+            "--batch-size", "4", "--forward-batch-size", "2", "--mini-batch-size", "2",
+            "--ppo-epochs", "1", "--txt-out-len", "4", "--save-every", "1",
+            "--held-out", "0.3", "--output-dir", str(tmp_path / "run")]

@@ -8,15 +8,6 @@ from click.testing import CliRunner
 from sumprobe.cli import cli
 
 
-@pytest.fixture()
-def train_args(tmp_path, tiny_policy_dir, tiny_classifier_dir, imdb_sample):
-    return ["ctrl-train", "--lm-name", str(tiny_policy_dir), "--ref-lm-name", str(tiny_policy_dir),
-            "--cls-model-name", str(tiny_classifier_dir), "--data", str(imdb_sample),
-            "--batch-size", "4", "--forward-batch-size", "2", "--mini-batch-size", "2",
-            "--ppo-epochs", "1", "--txt-out-len", "4", "--save-every", "1",
-            "--held-out", "0.3", "--output-dir", str(tmp_path / "run")]
-
-
 def run(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     return result

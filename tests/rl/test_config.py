@@ -1,4 +1,5 @@
-"""CtrlConfig: the seed's defaults, validation, files, precedence."""
+"""CtrlConfig: the seed's defaults, validation, files, precedence; each algorithm's own
+settings."""
 
 import dataclasses
 import json
@@ -6,7 +7,12 @@ import json
 import pytest
 
 from sumprobe.errors import DataError
-from sumprobe.rl.config import CtrlConfig, load_config, parse_ctrl_options, read_config_file
+from sumprobe.rl.config import (
+    CtrlConfig,
+    ctrl_config_from_text,
+    load_config,
+    read_config_file,
+)
 
 # The seed's configuration as the issue lists it (its reference: `reference`, the policy).
 SEED = {
@@ -20,16 +26,20 @@ SEED = {
 
 def test_defaults_are_the_seeds():
     config = CtrlConfig()
+    flat = {**config.to_dict(), "reference": config.reference}
     for key, value in SEED.items():
-        assert getattr(config, key) == value, key
+        assert flat[key] == value, key
     assert config.tk_name is None  # the policy's tokenizer
     assert config.ref_lm_name is None  # the policy as it starts
     assert config.updates == 200  # 25600 samples at 128 per update
 
 
 def test_every_field_is_documented():
-    for f in dataclasses.fields(CtrlConfig):
-        assert f.metadata["help"].strip(), f.name
+    from sumprobe.rl.algorithms import option_classes
+
+    for cls in (CtrlConfig, *option_classes()):
+        for f in dataclasses.fields(cls):
+            assert f.metadata["help"].strip(), f.name
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -46,9 +56,9 @@ def test_every_field_is_documented():
     ({"algo": "grpo", "batch_size": 6, "num_generations": 4}, "multiple of num_generations"),
     ({"lm_name": None}, "lm_name must be set"),
 ])
-def test_bad_values_raise_value_error(changes, message):
-    with pytest.raises(ValueError, match=message):
-        CtrlConfig(**changes)
+def test_bad_values_are_named(changes, message):
+    with pytest.raises(DataError, match=message):
+        CtrlConfig.from_dict(changes)
 
 
 def test_yaml_file_then_options(tmp_path):
@@ -63,7 +73,7 @@ def test_json_file_and_base(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"txt_out_len": 8, "gamma": 1}), encoding="utf-8")
     config = load_config(path, base={"txt_out_len": 4, "seed": 9})
-    assert (config.txt_out_len, config.seed, config.gamma) == (8, 9, 1.0)
+    assert (config.txt_out_len, config.seed, config.algo_options.gamma) == (8, 9, 1.0)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -111,38 +121,49 @@ def test_an_older_runs_saved_reference_is_kept(tmp_path):
     assert (saved.lm_name, saved.reference) == ("mine", "lvwerra/gpt2-imdb")
 
 
-def test_parse_ctrl_options():
-    args = ["--reward", "vader", "--batch-size=8", "--lr", "1e-4", "--no-adap-kl-ctrl",
-            "--tk-name", "tok", "--config", "run.yaml"]
-    config_file, values = parse_ctrl_options(args)
-    assert config_file == "run.yaml"
-    assert values == {"reward": "vader", "batch_size": 8, "lr": 1e-4, "adap_kl_ctrl": False,
-                      "tk_name": "tok"}
-    assert parse_ctrl_options(["--adap-kl-ctrl"]) == (None, {"adap_kl_ctrl": True})
-    assert parse_ctrl_options([]) == (None, {})
-    # The other commands' name for the model, also as a config file's key:
-    assert parse_ctrl_options(["--model=m"]) == (None, {"lm_name": "m"})
-    assert CtrlConfig.from_dict({"model": "m"}, where="c.yaml").lm_name == "m"
+def test_settings_as_one_mapping_for_the_harness(tmp_path):
+    config = ctrl_config_from_text("{reward: vader, batch-size: 8, lr: 1e-4, adap_kl_ctrl: no, "
+                                   "model: m}", base={"seed": 3})
+    assert (config.reward, config.batch_size, config.lr, config.seed) == ("vader", 8, 1e-4, 3)
+    assert (config.lm_name, config.algo_options.adap_kl_ctrl) == ("m", False)
+    assert ctrl_config_from_text("") == CtrlConfig()
+    file = tmp_path / "run.yaml"
+    file.write_text("steps: 64\nreward: vader\n")
+    config = ctrl_config_from_text(f'{{"config": "{file}", "reward": "classifier"}}')
+    assert (config.steps, config.reward) == (64, "classifier")  # the text wins over its file
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--batch-sise", "8"], "unknown option --batch-sise \\(did you mean --batch-size\\?\\)"),
-    (["--resume", "run"], "unknown option --resume"),
-    (["vader"], "unexpected 'vader'"),
-    (["--batch-size", "eight"], "--batch-size expects an integer, got 'eight'"),
-    (["--lr", "fast"], "--lr expects a number"),
-    (["--steps"], "--steps needs a value"),
-    (["--adap-kl-ctrl=no"], "--adap-kl-ctrl is a flag"),
+@pytest.mark.parametrize("text, message", [
+    ("{batch_sise: 8}", r"unknown field\(s\) batch_sise \(did you mean batch_size\?\)"),
+    ("{batch_size: eight}", "batch_size must be a number, got 'eight'"),
+    ("[1, 2]", "expected a mapping"),
+    ("{a: [1", "not a YAML or JSON mapping"),
+    ("{algo: rloo, ppo_epochs: 2}", "ppo_epochs is a setting of --algo ppo, and --algo rloo "
+                                    "does not use it"),
 ])
-def test_parse_ctrl_options_errors_name_the_option(args, message):
+def test_settings_text_errors_name_the_setting(text, message):
     with pytest.raises(DataError, match="^harness: " + message):
-        parse_ctrl_options(args, "harness")
+        ctrl_config_from_text(text, where="harness")
+
+
+def test_a_setting_of_another_algorithm_is_an_error_not_a_no_op():
+    with pytest.raises(DataError, match="num_generations is a setting of --algo rloo, grpo"):
+        CtrlConfig.from_dict({"num_generations": 8})  # PPO's run
+    with pytest.raises(DataError, match="mini_batch_size is a setting of --algo ppo"):
+        CtrlConfig.from_dict({"algo": "grpo", "mini_batch_size": 8})
+    saved = CtrlConfig.from_dict({"algo": "grpo", "mini_batch_size": 16, "num_generations": 2},
+                                 legacy=True)  # older runs wrote every setting out
+    assert saved.to_dict()["num_generations"] == 2 and "mini_batch_size" not in saved.to_dict()
 
 
 def test_mini_batch_default_is_batched_and_capped_at_the_batch():
-    assert CtrlConfig().mini_batch_size > 1  # the seed's 1 is one option away
-    assert CtrlConfig(batch_size=8).batch_size == 8  # a default larger than the batch is capped
-    help_text = CtrlConfig.__dataclass_fields__["mini_batch_size"].metadata["help"]
+    from sumprobe.rl.options import PPOOptions
+
+    assert CtrlConfig().algo_options.mini_batch_size > 1  # the seed's 1 is one option away
+    # A mini-batch larger than the batch is the batch: recorded as what ran.
+    capped = CtrlConfig.from_dict({"batch_size": 8, "mini_batch_size": 16})
+    assert capped.to_dict()["mini_batch_size"] == 8
+    help_text = PPOOptions.__dataclass_fields__["mini_batch_size"].metadata["help"]
     assert "1 is the seed's exact behaviour" in help_text
 
 
@@ -153,8 +174,8 @@ def test_mini_batch_default_is_batched_and_capped_at_the_batch():
     ({"save_total_limit": 0}, "save_total_limit must be >= 1"),
 ])
 def test_new_fields_are_checked(changes, message):
-    with pytest.raises(ValueError, match=message):
-        CtrlConfig(**changes)
+    with pytest.raises(DataError, match=message):
+        CtrlConfig.from_dict(changes)
 
 
 def test_the_old_name_of_save_total_limit_is_read(tmp_path):

@@ -24,8 +24,8 @@ from sumprobe.rl.trainer import PPOTrainer
 policy_dir, out = sys.argv[1], sys.argv[2]
 accelerator = Accelerator(cpu=True)
 rank = accelerator.process_index
-config = CtrlConfig(steps=8, batch_size=8, forward_batch_size=4, gen_batch_size=4,
-                    mini_batch_size=2, ppo_epochs=2, txt_out_len=6, lr=1e-2, seed=0)
+config = CtrlConfig.from_dict(dict(steps=8, batch_size=8, forward_batch_size=4, gen_batch_size=4,
+                                  mini_batch_size=2, ppo_epochs=2, txt_out_len=6, lr=1e-2, seed=0))
 tokenizer = load_tokenizer(policy_dir)
 queries = build_queries(["the movie was very", "a film and the plot", "it was not a"],
                         tokenizer, 3)

@@ -20,9 +20,9 @@ pytest_plugins = ["pytester"]
 def test_h5_trains_once_and_judges_every_task(pytester, tiny_policy_dir):
     evals = FIXTURES.parent / "evals" / "test_ctrl.py"
     pytester.makepyfile(test_ctrl=evals.read_text())
-    options = (f"--lm-name {tiny_policy_dir} --ref-lm-name {tiny_policy_dir} --reward vader "
-               "--batch-size 4 --forward-batch-size 2 --mini-batch-size 2 --ppo-epochs 1 "
-               "--txt-out-len 4 --held-out 0.3")
+    options = (f"{{lm-name: '{tiny_policy_dir}', ref-lm-name: '{tiny_policy_dir}', reward: vader, "
+               "batch-size: 4, forward-batch-size: 2, mini-batch-size: 2, ppo-epochs: 1, "
+               "txt-out-len: 4, held-out: 0.3}")
     out = pytester.path / "out"
     result = pytester.runpytest(
         "--run-evals", "-rs", "--sumprobe-ctrl-steps", "8", "--sumprobe-ctrl-options", options,
@@ -47,9 +47,9 @@ def test_unknown_ctrl_option_fails_before_training(tmp_path):
     from sumprobe.harness import Experiments
     from sumprobe.pytest_plugin import EvalSettings
 
-    settings = EvalSettings(ctrl_options="--reward vader --batch-sise 8", output=str(tmp_path),
+    settings = EvalSettings(ctrl_options="{reward: vader, batch-sise: 8}", output=str(tmp_path),
                             data={"imdb": str(FIXTURES / "imdb_sample.jsonl")})
-    with pytest.raises(DataError, match="--sumprobe-ctrl-options: unknown option --batch-sise "
-                                        "\\(did you mean --batch-size\\?\\)"):
+    with pytest.raises(DataError, match="--sumprobe-ctrl-options: unknown field\\(s\\) "
+                                        "batch_sise \\(did you mean batch_size\\?\\)"):
         Experiments(settings).ctrl_eval()
     assert not (tmp_path / "ctrl-run").exists()

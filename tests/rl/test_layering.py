@@ -19,11 +19,14 @@ def _imported(path: Path) -> set[str]:
     return {name for name in names if name.startswith("sumprobe")}
 
 
-def test_run_and_trl_algos_share_runlog_without_a_circle():
+def test_the_trainers_share_the_scaffold_without_a_circle():
+    scaffold = Path(__file__).resolve().parents[2] / "sumprobe" / "trainers"
     assert "sumprobe.rl.run" not in _imported(RL / "trl_algos.py")
-    assert "sumprobe.rl.runlog" in _imported(RL / "trl_algos.py")
-    assert "sumprobe.rl.runlog" in _imported(RL / "run.py")
-    assert not _imported(RL / "runlog.py") & {"sumprobe.rl.run", "sumprobe.rl.trl_algos"}
+    assert "sumprobe.trainers.hf" in _imported(RL / "trl_algos.py")
+    assert "sumprobe.trainers.loop" in _imported(RL / "algorithms.py")
+    for module in scaffold.glob("*.py"):  # the scaffold knows no trainer
+        assert not {n for n in _imported(module) if n.startswith(("sumprobe.rl",
+                                                                   "sumprobe.rm"))}, module
 
 
 def _loaded_after_import(module: str, heavy: tuple[str, ...]) -> str:
@@ -36,8 +39,10 @@ def _loaded_after_import(module: str, heavy: tuple[str, ...]) -> str:
 
 
 def test_importing_the_ctrl_commands_imports_no_heavy_package():
-    assert _loaded_after_import("sumprobe.cli_ctrl", ("torch", "transformers", "datasets")) \
-        == "[]"
+    for module in ("sumprobe.cli_ctrl", "sumprobe.cli_rm", "sumprobe.trainers.run",
+                   "sumprobe.trainers.hf", "sumprobe.rl.algorithms"):
+        assert _loaded_after_import(module, ("torch", "transformers", "datasets")) == "[]", \
+            module
 
 
 def test_the_health_rules_are_pure():

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from sumprobe.errors import SumprobeError, TrainingError
 from sumprobe.rl.checkpoint import find_checkpoint, list_checkpoints, read_config
-from sumprobe.rl.run import check_report_to, train_ctrl
+from sumprobe.rl.run import train_ctrl
+from sumprobe.trainers.log import check_report_to
 
 
 def _weights(folder):
@@ -61,7 +62,9 @@ def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
     header = json.loads((result.output_dir / "run.json").read_text())
     assert header["config"]["steps"] == 12 and "torch" in header["versions"]
     # What ran: the device and dtype "auto" became, and the data file by its hash.
-    assert header["resolved"] == {"device": "cpu", "dtype": "float32", "processes": 1}
+    assert header["resolved"] == {"device": "cpu", "dtype": "float32", "processes": 1,
+                                  "mixed_precision": None}
+    assert header["trainer"] == "ctrl-train"
     from sumprobe.results import file_digest
 
     [(name, digest)] = header["data"].items()
@@ -102,7 +105,8 @@ def test_first_ctrl_c_saves_after_the_update_and_stops(tiny_config):
 
 def test_existing_run_needs_resume(tiny_config):
     train_ctrl(tiny_config(steps=4))
-    with pytest.raises(SumprobeError, match="already holds checkpoints.*--resume"):
+    with pytest.raises(SumprobeError, match="already holds a run of ctrl-train: continue "
+                                            "it with --resume"):
         train_ctrl(tiny_config(steps=4))
 
 
@@ -117,15 +121,15 @@ def test_report_to_needs_the_package(monkeypatch):
 
 def test_finding_checkpoints(tmp_path):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.checkpoint import find_model_dir, find_resumable
+    from sumprobe.rl.checkpoint import find_model_dir
+    from sumprobe.trainers.checkpoints import list_checkpoints as every
 
-    with pytest.raises(ModelError, match="no checkpoint-\\* checkpoint to resume from"):
-        find_resumable(tmp_path)
+    with pytest.raises(ModelError, match="no checkpoint-\\* checkpoint"):
+        find_checkpoint(tmp_path)
     for name in ("checkpoint-9", "checkpoint-10", "final"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text("{}")
-    assert find_resumable(tmp_path).name == "checkpoint-10"  # by number, not by name
-    assert find_resumable(tmp_path / "checkpoint-9").name == "checkpoint-9"
+    assert [p.name for p in every(tmp_path)] == ["checkpoint-9", "checkpoint-10"]  # by number
     assert find_model_dir(tmp_path).name == "final"
     with pytest.raises(ModelError, match="trainer_state.pt"):
         find_checkpoint(tmp_path)
@@ -196,7 +200,7 @@ def test_a_resume_keeps_the_original_command_and_adds_its_own(tiny_config):
 def test_models_that_would_train_on_wrong_numbers_are_refused_before_loading(
         tiny_config, tiny_classifier_dir, word_policy_dir):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.run import check_models
+    from sumprobe.rl.task import check_models
 
     config = tiny_config()
     check_models(config, 100)  # the policy as its own reference: fine
@@ -229,7 +233,7 @@ def test_a_reference_or_tokenizer_of_the_same_size_but_another_vocabulary_is_ref
         tiny_config, tiny_policy_dir, tmp_path):
     from sumprobe.errors import ModelError
     from sumprobe.rl.policy import load_tokenizer
-    from sumprobe.rl.run import check_models, check_tokenizers
+    from sumprobe.rl.task import check_models, check_tokenizers
 
     other = str(_renumbered_copy(tiny_policy_dir, tmp_path / "renumbered"))
     own = load_tokenizer(str(tiny_policy_dir))

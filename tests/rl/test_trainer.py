@@ -18,7 +18,7 @@ def _trainer(policy_dir, reward_fn, **changes):
                   mini_batch_size=4, ppo_epochs=4, txt_out_len=8, lr=2e-3, init_kl_coef=0.05,
                   adap_kl_ctrl=False, seed=0)
     values.update(changes)
-    config = CtrlConfig(**values)
+    config = CtrlConfig.from_dict(values)
     torch.manual_seed(0)
     tokenizer = load_tokenizer(str(policy_dir))
     queries = build_queries(["the movie was very", "a film and the plot", "it was not a"],

@@ -8,15 +8,17 @@ from click.testing import CliRunner
 
 from sumprobe.cli import cli
 from sumprobe.core.reward import TASKS
+from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.prompts import Query
 from sumprobe.rl.run import train_ctrl
-from sumprobe.rl.trl_algos import prompt_rows
+from sumprobe.rl.task import CtrlTask
 
 
 def test_prompt_rows_are_seeded_and_prefixed():
-    queries = [Query(" A film", (1, 2)), Query(" The plot", (3, 4))]
-    rows = prompt_rows(queries, 30, seed=5)
-    assert rows == prompt_rows(queries, 30, seed=5)
+    task = CtrlTask(CtrlConfig())
+    task.queries = [Query(" A film", (1, 2)), Query(" The plot", (3, 4))]
+    rows = task.prompt_rows(30, seed=5)
+    assert rows == task.prompt_rows(30, seed=5)
     assert {row["task"] for row in rows} == set(TASKS)
     for row in rows:
         assert row["prompt"] == f"[{row['task']}]{row['query']}"

@@ -1,0 +1,49 @@
+"""Plots are written like results files: whole or not at all, a failure reported."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from sumprobe import results
+from sumprobe.plots import Panel, Series, plot_training
+
+ROWS = [{"step": s, "loss": 1 / s} for s in range(1, 6)]
+PANELS = (Panel("training loss", "loss", (Series("loss"),)),)
+
+
+def test_a_failed_write_leaves_the_previous_plot(tmp_path, monkeypatch):
+    path = tmp_path / "curves.png"
+    plot_training(path, ROWS, PANELS, caption="model:x|seed:0")
+    good = path.read_bytes()
+    assert good[:4] == b"\x89PNG"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results.os, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        plot_training(path, ROWS[:2], PANELS)
+    assert path.read_bytes() == good  # not a truncated file
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary left
+
+
+def test_a_plot_to_a_full_device_is_an_error():
+    with pytest.raises(OSError, match="No space left"):
+        plot_training("/dev/full", ROWS, PANELS)
+
+
+def test_steps_are_whole_numbers_on_the_axis(tmp_path, monkeypatch):
+    from sumprobe import plots
+
+    seen = {}
+    real = plots.save_figure
+
+    def keep(figure, path, caption=""):
+        seen["ticks"] = [t for t in figure.axes[0].get_xticks() if 1 <= t <= 2]
+        real(figure, path, caption)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    plot_training(tmp_path / "c.png", ROWS[:2], PANELS)
+    assert seen["ticks"] and all(float(t).is_integer() for t in seen["ticks"])
