@@ -237,10 +237,10 @@ def agreement(output, plot, output_format, scores, **options):
 
 
 def _add_commands():
-    from sumprobe import cli_cache, cli_ctrl, cli_rm, cli_systems
+    from sumprobe import cli_cache, cli_ctrl, cli_rlhf, cli_rm, cli_systems
 
     for command in [*cli_systems.COMMANDS, *cli_ctrl.COMMANDS, *cli_rm.COMMANDS,
-                    *cli_cache.COMMANDS]:
+                    *cli_rlhf.COMMANDS, *cli_cache.COMMANDS]:
         cli.add_command(command)
     def with_verbosity(command):
         command.params.extend(verbosity_options())

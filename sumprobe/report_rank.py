@@ -112,9 +112,9 @@ def summarize_table(result) -> Table:
 def plot_win_rates(path, result, caption: str = "") -> None:
     """Stiennon et al.'s Figure 1 for any judge: each system's share of documents preferred to
     the baseline, with its interval, one panel per judge; 50% is a draw."""
-    from sumprobe.plots import _pyplot, _save
+    from sumprobe.plots import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     judges = list(dict.fromkeys(row.judge for row in result.wins))
     columns = min(3, len(judges))
     lines = -(-len(judges) // columns)
@@ -137,4 +137,4 @@ def plot_win_rates(path, result, caption: str = "") -> None:
         panel.set_xlim(0, 100)
         panel.set_xlabel(f"% preferred to {result.baseline}", fontsize=8)
         panel.set_title(f"judge: {judge}", fontsize=9)
-    _save(figure, path, caption)
+    save_figure(figure, path, caption)

@@ -364,7 +364,8 @@ def agreement_json(result, header: dict | None = None) -> dict:
             "measures": result.measures,
             "references": result.references, "documents": result.n_documents,
             "skipped": dict(result.skipped), "notes": list(result.notes),
-            "cut_inputs": result.n_cut, "pairwise": plain(result.pairwise), "versus": plain(result.versus),
+            "cut_inputs": result.n_cut, "pairwise": plain(result.pairwise),
+            "versus": plain(result.versus),
             "beyond_length": plain(result.beyond_length), "rated": plain(result.rated),
             "partial": plain(result.partial)}
 
@@ -497,7 +498,8 @@ def rank_json(result) -> dict:
             "systems": result.systems, "baseline": result.baseline,
             "documents": result.n_documents, "summaries": result.n_scored,
             "skipped": dict(result.skipped), "notes": list(result.notes),
-            "cut_inputs": result.n_cut, "scores": plain(result.scores), "pairs": plain(result.pairs),
+            "cut_inputs": result.n_cut, "scores": plain(result.scores),
+            "pairs": plain(result.pairs),
             "wins": plain(result.wins), "experts": plain(result.experts)}
 
 

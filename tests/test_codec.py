@@ -233,6 +233,8 @@ def test_every_result_a_run_keeps_in_the_cache_comes_back_the_same(
     from tests.conftest import FIXTURES
 
     class FakeRewardModel:  # the measure's own code runs; only the trained model is faked
+        path, meta = str(tmp_path), {"reference_summaries": 1}
+
         def score(self, triples, batch_size, advance=None):
             return [len(text) / 10 for _, _, text in triples], 0
 

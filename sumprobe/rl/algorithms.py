@@ -71,6 +71,10 @@ class RLSetup:
     on_step: Callable | None = None
     on_progress: Callable | None = None
     say: Callable[[str], None] = lambda message: None
+    # A learner's models seen between updates (held-out judging): `on_start(learner)` once
+    # the run has started, before the first update; `on_update(learner)` after each update.
+    on_start: Callable | None = None
+    on_update: Callable | None = None
 
 
 @dataclass
@@ -113,9 +117,17 @@ def _drive(learner, setup: RLSetup) -> TrainResult:
             learner.load(point.checkpoint)
             setup.say(f"resuming after update {point.done} of {config.updates}")
         run.start(config.to_dict(), getattr(learner, "resolved", {}))
+        if setup.on_start is not None:
+            setup.on_start(learner)
+        on_step = setup.on_step
+        if setup.on_update is not None:
+            def on_step(step, outer=setup.on_step):
+                if outer is not None:
+                    outer(step)
+                setup.on_update(learner)
         last, interrupted = drive(run, learner, config.updates, settings=config.to_dict(),
                                   save_every=config.save_every, keep=config.save_total_limit,
-                                  on_step=setup.on_step)
+                                  on_step=on_step)
     finally:
         close = getattr(learner, "close", None)
         if close is not None:
@@ -186,7 +198,7 @@ def split_settings(values: dict, algo: str, where: str, legacy: bool = False):
 register(Algorithm("ppo", "sumprobe's PPO (the seed's: clipped policy and value losses, "
                    "GAE, an adaptive KL penalty)", PPOOptions,
                    learner="sumprobe.rl.learner:build_ppo",
-                   damage="sumprobe.rl.checkpoint:damage"))
+                   damage="sumprobe.rl.checkpoint:algorithm_damage"))
 register(Algorithm("rloo", "trl's RLOO (REINFORCE, leave-one-out baseline)", GroupOptions,
                    trainer="sumprobe.rl.trl_algos:train_trl",
                    damage="sumprobe.trainers.hf:hf_damage"))

@@ -26,9 +26,17 @@ __all__ = ["CONFIG_FILE", "STATE_FILE", "checkpoint_number", "damage", "find_che
            "write_config"]
 
 
-def damage(folder: Path, resume: bool = True) -> str | None:
+def algorithm_damage(folder: Path) -> str | None:
+    """Why a PPO checkpoint cannot be resumed from, as the algorithm registry asks it: its
+    model, value head and trainer state (the run's settings file is the scaffold's to check,
+    whichever command's run it is)."""
+    return damage(folder, resume=True, settings=False)
+
+
+def damage(folder: Path, resume: bool = True, settings: bool = True) -> str | None:
     """Why a checkpoint cannot be resumed from (`resume`) or used (a file missing, unreadable
-    or holding NaN), naming the file; None when every part reads back."""
+    or holding NaN), naming the file; None when every part reads back. `settings`: a
+    ctrl-train checkpoint's settings must read back too."""
     from safetensors import safe_open
 
     from sumprobe.rl.policy import VALUE_HEAD_FILE
@@ -36,10 +44,11 @@ def damage(folder: Path, resume: bool = True) -> str | None:
     if resume and not (folder / STATE_FILE).exists():
         return f"no {STATE_FILE}"
     try:
-        if read_config(folder) is None and resume:
+        if settings and read_config(folder) is None and resume:
             return f"no {CONFIG_FILE} (the run's settings)"
     except ModelError as error:
-        return str(error).replace(f"{folder / CONFIG_FILE}", CONFIG_FILE)
+        if settings:
+            return str(error).replace(f"{folder / CONFIG_FILE}", CONFIG_FILE)
     if not any((folder / name).exists() for name in ("tokenizer.json", "vocab.json",
                                                       "tokenizer.model", "vocab.txt")):
         return "no tokenizer files (tokenizer.json or vocab)"

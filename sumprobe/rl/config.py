@@ -87,15 +87,8 @@ class CtrlConfig:
                                        cli=False)
 
     def __post_init__(self):
-        from sumprobe.rl import algorithms
-
         check_fields(self)
-        algorithm = algorithms.get(self.algo)
-        options = self.algo_options if self.algo_options is not None else algorithm.options()
-        if not isinstance(options, algorithm.options):
-            raise ValueError(f"algo_options of --algo {self.algo} must be a "
-                             f"{algorithm.options.__name__}, got {type(options).__name__}")
-        object.__setattr__(self, "algo_options", algorithm.fit(options, self))
+        attach_algo_options(self)
 
     @property
     def reference(self) -> str:
@@ -112,34 +105,62 @@ class CtrlConfig:
 
     def to_dict(self) -> dict:
         """The settings flat, the algorithm's own beside the shared ones."""
-        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name != "algo_options"}
-        return {**shared, **dataclasses.asdict(self.algo_options)}
+        return flat_settings(self)
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config", legacy: bool = False) -> CtrlConfig:
         """Build from a flat mapping (a file, options); unknown keys, bad values and a setting
         of another algorithm are DataErrors naming `where`. `legacy`: a saved run's settings
         (older runs wrote every algorithm's settings out: the others' are dropped)."""
-        from sumprobe.fields import from_mapping
-        from sumprobe.rl.algorithms import split_settings
+        return from_flat_settings(cls, values, where, legacy)
 
-        values = dict(values)
-        algo = values.get("algo", cls.__dataclass_fields__["algo"].default)
-        try:
-            shared, options = split_settings(values, algo, where, legacy)
-        except ValueError as error:  # an unknown algorithm
-            raise DataError(f"{where}: {error}") from None
-        try:
-            return from_mapping(cls, {**shared, "algo_options": options}, where)
-        except DataError as error:
-            if "algo_options" in str(error):  # an unknown setting: name the real ones
-                known = [f.name for f in dataclasses.fields(cls) if f.name != "algo_options"]
-                known += [f.name for f in dataclasses.fields(options)]
-                from sumprobe.fields import unknown_names
 
-                raise unknown_names(set(shared) - set(known), known, where) from None
-            raise
+# What every RL run's settings class shares (ctrl-train's, rlhf-train's): an `algo` and its
+# `algo_options`, kept apart in the class and flat in files.
+
+
+def attach_algo_options(config) -> None:
+    """Set `config.algo_options` to the algorithm's settings (its defaults when none), checked
+    against the run's (`fit`): in `__post_init__` of a frozen settings class."""
+    from sumprobe.rl import algorithms
+
+    algorithm = algorithms.get(config.algo)
+    options = config.algo_options if config.algo_options is not None else algorithm.options()
+    if not isinstance(options, algorithm.options):
+        raise ValueError(f"algo_options of --algo {config.algo} must be a "
+                         f"{algorithm.options.__name__}, got {type(options).__name__}")
+    object.__setattr__(config, "algo_options", algorithm.fit(options, config))
+
+
+def flat_settings(config) -> dict:
+    """A run's settings flat: the algorithm's own beside the shared ones."""
+    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if f.name != "algo_options"}
+    return {**shared, **dataclasses.asdict(config.algo_options)}
+
+
+def from_flat_settings(cls, values: dict, where: str, legacy: bool = False):
+    """`cls` from flat settings; unknown keys, bad values and a setting of another algorithm
+    are DataErrors naming `where` (`legacy`: the others' settings are dropped)."""
+    from sumprobe.fields import from_mapping
+    from sumprobe.rl.algorithms import split_settings
+
+    values = dict(values)
+    algo = values.get("algo", cls.__dataclass_fields__["algo"].default)
+    try:
+        shared, options = split_settings(values, algo, where, legacy)
+    except ValueError as error:  # an unknown algorithm
+        raise DataError(f"{where}: {error}") from None
+    try:
+        return from_mapping(cls, {**shared, "algo_options": options}, where)
+    except DataError as error:
+        if "algo_options" in str(error):  # an unknown setting: name the real ones
+            known = [f.name for f in dataclasses.fields(cls) if f.name != "algo_options"]
+            known += [f.name for f in dataclasses.fields(options)]
+            from sumprobe.fields import unknown_names
+
+            raise unknown_names(set(shared) - set(known), known, where) from None
+        raise
 
 
 def load_config(path: str | Path | None = None, base: dict | None = None,

@@ -67,6 +67,10 @@ class PPOLearner:
     def wait(self) -> None:
         self.accelerator.wait_for_everyone()
 
+    def models(self):
+        """(the policy's language model, the frozen reference), as they are now."""
+        return self.trainer.unwrapped.lm, self.trainer.ref
+
     def everyone(self, result: StepResult) -> tuple[list[float], list[str]]:
         """The last update's rewards and tasks from every process."""
         from accelerate.utils import gather_object
@@ -121,7 +125,8 @@ def build_ppo(setup) -> PPOLearner:
         policy.load_value_head(resume.checkpoint)
     sampler = task.sampler(config.seed + accelerator.process_index)
     trainer = PPOTrainer(config, policy, ref, task.tokenizer, task.reward(accelerator.device),
-                         sampler, accelerator, options=setup.options)
+                         sampler, accelerator, options=setup.options, stops=task.stops,
+                         no_stop_reward=task.no_stop_reward)
     if setup.on_progress is not None:
         trainer.progress = setup.on_progress
     if trackers:

@@ -97,3 +97,24 @@ def generate_responses(lm, queries: Sequence[Sequence[int]], n_new: int, pad_id:
         if on_tokens is not None:
             on_tokens((start + len(chunk)) * n_new)
     return out
+
+
+def response_mask(response_ids: torch.Tensor, stops) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which response tokens count ([B, T], 1 up to and including the token that ended the
+    response) and which rows ended ([B] bool), under `stops` (a
+    `sumprobe.engine.generate.Stops`: the end-of-text token, or a newline once the response
+    has begun). The tokens sampled after the end are not the response: the losses, the KL and
+    the reward's position leave them out (Huang et al. 2024, "The N+ implementation
+    details of RLHF with PPO")."""
+    rows, width = response_ids.shape
+    mask = torch.ones((rows, width), device=response_ids.device)  # [B, T]
+    ended = torch.zeros(rows, dtype=torch.bool)  # [B]
+    for b, tokens in enumerate(response_ids.tolist()):
+        begun = False
+        for t, token in enumerate(tokens):
+            begun = begun or token not in stops.blank
+            if token in stops.end or (begun and token in stops.newline):
+                mask[b, t + 1:] = 0
+                ended[b] = True
+                break
+    return mask, ended

@@ -86,6 +86,8 @@ class CtrlTask:
     `tokenizer_from`: a checkpoint whose tokenizer (with its added tokens) continues the run."""
 
     groups = TASKS  # what a prompt's `task` may be: rewards are reported per group
+    stops = None  # a response is always txt_out_len tokens (the seed's rule)
+    no_stop_reward = None
 
     def __init__(self, config, *, reward_fn: Callable | None = None,
                  tokenizer_from: Path | None = None, say=lambda message: None):

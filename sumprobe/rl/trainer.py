@@ -54,7 +54,7 @@ from sumprobe.rl.ppo import (
 )
 from sumprobe.rl.prompts import Prompt, PromptSampler
 from sumprobe.rl.rewards import RewardFn
-from sumprobe.rl.rollout import generate_responses, left_pad
+from sumprobe.rl.rollout import generate_responses, left_pad, response_mask
 
 
 def _adam(parameters, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -98,15 +98,25 @@ class StepResult:
                 for p, response, reward in zip(self.prompts, self.responses, self.rewards)]
 
 
+def _first_line(tokenizer, tokens) -> str:
+    """A response that ends at a newline or end of text, as text: its first line that holds
+    text (what a summary is)."""
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+
 class PPOTrainer:
     """Holds the models, optimiser, KL controller and sampler; `step()` runs one PPO update."""
 
     def __init__(self, config: CtrlConfig, policy: PolicyWithValueHead, ref_lm, tokenizer,
                  reward_fn: RewardFn, sampler: PromptSampler, accelerator=None,
-                 options: PPOOptions | None = None):
+                 options: PPOOptions | None = None, stops=None,
+                 no_stop_reward: float | None = None):
         """`config`: the run's shared settings (batch_size, lr, seed, txt_out_len,
         gen_batch_size, forward_batch_size, init_kl_coef); `options`: PPO's own (default:
-        `config.algo_options`)."""
+        `config.algo_options`). `stops` (None: every response is txt_out_len tokens, the
+        seed's rule): where a response ends (`sumprobe.engine.generate.Stops`); one that
+        never ends is scored `no_stop_reward` when given, not by the reward function."""
         from accelerate import Accelerator
 
         self.config = config
@@ -134,6 +144,7 @@ class PPOTrainer:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.reward_fn = reward_fn
         self.sampler = sampler
+        self.stops, self.no_stop_reward = stops, no_stop_reward
         if opt.adap_kl_ctrl:
             self.kl_ctl = AdaptiveKLController(config.init_kl_coef, opt.target, opt.horizon)
         else:
@@ -161,17 +172,31 @@ class PPOTrainer:
         response_ids = generate_responses(
             self.unwrapped.lm, [p.ids for p in prompts], cfg.txt_out_len, self.pad_id,
             cfg.gen_batch_size, on_tokens=lambda done: self.progress("rollout", done, tokens))
-        responses = self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
+        mask, ended = None, None
+        if self.stops is None:
+            responses = self.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
+        else:
+            mask, ended = response_mask(response_ids, self.stops)  # [B, T], [B]
+            responses = [_first_line(self.tokenizer, row[: int(n)]) for row, n in
+                         zip(response_ids.tolist(), mask.sum(1).tolist())]
         timing["time/get_response"] = time.perf_counter() - t
         t = time.perf_counter()
         self.progress("reward", 0, 1)
         rewards = self.reward_fn([p.query for p in prompts], responses, [p.task for p in prompts])
+        if ended is not None and self.no_stop_reward is not None:
+            # A response that never ended is not scored as a summary (N+: it gets a penalty).
+            rewards = [float(r) if e else self.no_stop_reward for r, e in
+                       zip(rewards, ended.tolist())]
         scores = torch.tensor(rewards, dtype=torch.float32, device=response_ids.device)  # [B]
         self._check_finite("reward", scores)
         self.progress("reward", 1, 1)
         timing["time/get_sentiment"] = time.perf_counter() - t
         t = time.perf_counter()
-        stats = self.train_on(prompts, response_ids, scores, timing)
+        stats = self.train_on(prompts, response_ids, scores, timing, mask)
+        if ended is not None:
+            stats["env/ended"] = float(self.accelerator.reduce(
+                ended.float().mean().to(scores.device), "mean"))
+            stats["env/response_tokens"] = float(mask.sum(1).mean())
         timing["time/optimization"] = time.perf_counter() - t
         self.updates += 1
         stats.update(self._reward_stats(prompts, scores))
@@ -211,16 +236,20 @@ class PPOTrainer:
             values.append(value.float())  # [b, T]
         return torch.cat(logprobs), torch.cat(values), torch.cat(ref_logprobs)  # [B, T] each
 
-    def train_on(self, prompts, response_ids, scores, timing=None) -> dict[str, float]:
+    def train_on(self, prompts, response_ids, scores, timing=None,
+                 mask: torch.Tensor | None = None) -> dict[str, float]:
         """The PPO update on given samples: `response_ids` [B, T] after each prompt, `scores`
-        [B]. What `step` runs after the rollout; public so a benchmark can feed two trainers the
-        same samples. Returns the seed's ppo/ and objective/ statistics."""
+        [B], `mask` [B, T] the tokens that are the response (None: all). What `step` runs
+        after the rollout; public so a benchmark can feed two trainers the same samples.
+        Returns the seed's ppo/ and objective/ statistics."""
         cfg, n_response = self.config, response_ids.shape[1]
         timing = {} if timing is None else timing
         t = time.perf_counter()
         sequences = [list(p.ids) + r for p, r in zip(prompts, response_ids.tolist())]
         ids, attention = left_pad(sequences, self.pad_id, response_ids.device)  # [B, L]
-        mask = torch.ones(response_ids.shape, device=ids.device)  # [B, T]: no early stops
+        if mask is None:
+            mask = torch.ones(response_ids.shape, device=ids.device)  # [B, T]: no early stops
+        mask = mask.to(ids.device)
         old_logprobs, old_values, ref_logprobs = self._forward_no_grad(ids, attention, n_response)
         self._check_finite("policy log-probabilities", old_logprobs)
         self._check_finite("reference log-probabilities", ref_logprobs)
@@ -255,7 +284,7 @@ class PPOTrainer:
         return {
             "objective/kl": float(mean_kl),
             "objective/kl_coef": kl_coef,
-            "objective/entropy": float((-old_logprobs).sum(1).mean()),
+            "objective/entropy": float((-old_logprobs * mask).sum(1).mean()),
             "objective/logprobs": float(old_logprobs.mean()),
             "objective/ref_logprobs": float(ref_logprobs.mean()),
             "ppo/mean_non_score_reward": float((-kl_coef * kl).sum(1).mean()),

@@ -1,0 +1,115 @@
+"""What the summarization trainers read: (document, summary) pairs for the supervised policy,
+documents for the tuned one, and the prompt both see (Stiennon et al.'s format, the same one
+`summarize` writes with and the reward model reads)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+from sumprobe.core.summaries import TAIL, fit_document, head
+from sumprobe.errors import DataError
+
+
+def _records(dataset: str, paths: Sequence[str]):
+    from sumprobe.datasets import load_items
+
+    if not paths:
+        raise DataError("give the data to learn from with --data")
+    return load_items(dataset, list(paths)).items
+
+
+def sft_pairs(config) -> tuple[list[tuple[object, str]], Counter]:
+    """(record, summary) pairs to learn from (`SFTConfig`): a comparison's chosen summary
+    (or the human references), or one system's summaries of systems data; each distinct
+    (document, summary) once, then a seeded sample of `limit`."""
+    skipped: Counter = Counter()
+    pairs: dict[tuple[str, str], tuple[object, str]] = {}
+    for record in _records(config.dataset, config.data):
+        if config.dataset == "comparisons":
+            wanted = [s.text for s in record.summaries
+                      if (s.group == "chosen" if config.from_comparisons == "chosen"
+                          else s.policy == "ref")]
+        elif config.system == "reference":
+            wanted = [record.context["reference"]] if record.context.get("reference") else []
+        else:
+            wanted = [s.text for s in record.summaries if s.group == config.system]
+        if not wanted:
+            skipped[f"record without a summary to learn ({_what(config)})"] += 1
+        for text in wanted:
+            if not text.strip():
+                skipped["empty summary"] += 1
+                continue
+            pairs.setdefault((record.doc_id, text.strip()), (record, text.strip()))
+    found = list(pairs.values())
+    if config.limit is not None and len(found) > config.limit:
+        skipped["pair beyond --limit"] += len(found) - config.limit
+        found = random.Random(config.seed).sample(found, config.limit)
+    if not found:
+        raise DataError(f"no pair to learn from: {_what(config)} found in none of "
+                        f"{', '.join(config.data)}")
+    return found, skipped
+
+
+def _what(config) -> str:
+    if config.dataset == "comparisons":
+        return ("the labeler's chosen summaries" if config.from_comparisons == "chosen"
+                else "reference summaries (policy ref)")
+    return f"system {config.system!r}"
+
+
+def prompt_ids(tokenizer, document: str, context: dict, budget: int
+               ) -> tuple[tuple[int, ...], bool] | None:
+    """The prompt of a document in `budget` tokens (the tokenizer's start tokens, the format,
+    the document's start, `TL;DR:`), and whether the document was cut; None when it cannot
+    fit."""
+    from sumprobe.engine.base import special_frame
+
+    def ids(text: str) -> tuple[int, ...]:
+        return tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    start, _ = special_frame(tokenizer)
+    fitted = fit_document(ids(head(context)), ids(document.strip()), ids(TAIL),
+                          budget - len(start))
+    return ((*start, *fitted[0]), fitted[1]) if fitted else None
+
+
+def sft_examples(tokenizer, pairs, max_length: int) -> tuple[dict, Counter, int]:
+    """trl's columns for the pairs: `input_ids` (prompt, then " summary" and the end-of-text
+    token) and `completion_mask` (1 on the summary's tokens: the loss is theirs alone), the
+    skips, and how many documents were cut to fit."""
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    columns: dict[str, list] = {"input_ids": [], "completion_mask": []}
+    skipped, cut = Counter(), 0
+    for record, summary in pairs:
+        completion = list(tokenizer(" " + summary, add_special_tokens=False)["input_ids"]) + end
+        prompt = prompt_ids(tokenizer, record.document, record.context,
+                            max_length - len(completion))
+        if prompt is None:
+            skipped["summary leaves no room for the document in --max-length"] += 1
+            continue
+        cut += prompt[1]
+        columns["input_ids"].append([*prompt[0], *completion])
+        columns["completion_mask"].append([0] * len(prompt[0]) + [1] * len(completion))
+    return columns, skipped, cut
+
+
+def rlhf_documents(config):
+    """(held-out documents for the judges, training documents) of `RLHFConfig`: every
+    distinct document of --data in order, the first `held_out` kept out of training."""
+    from sumprobe.datasets import DataConfig, get, read_records
+    from sumprobe.policies import documents_of
+
+    if not config.data:
+        raise DataError("give the documents to summarize with --data")
+    dataset = get(config.dataset)
+    documents = documents_of(read_records(DataConfig(config.dataset, tuple(config.data))).items,
+                             dataset)
+    held, train = documents[: config.held_out], documents[config.held_out:]
+    if config.limit is not None:
+        train = train[: config.limit]
+    if not train:
+        raise DataError(f"{len(documents)} documents in --data and {config.held_out} held out "
+                        "(--held-out): none is left to train on")
+    return held, train
