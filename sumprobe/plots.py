@@ -72,7 +72,8 @@ def plot_agreement(path: str | Path, result, caption: str = "") -> None:
         axes.set_ylabel("agree − disagree with labelers (points; chance 0)")
     else:
         ratings, values = result.table.ratings, result.values[result.measure]
-        aspects = sorted(ratings)
+        # The human scores the run correlated with (--aspect), else every one.
+        aspects = sorted({row.aspect for row in result.rated} & set(ratings)) or sorted(ratings)
         figure, grid = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects), 3.2),
                                     squeeze=False)
         for axes, aspect in zip(grid[0], aspects):

@@ -229,3 +229,29 @@ def test_the_harness_and_the_command_give_the_same_numbers_and_signature(tmp_pat
     ours = compare_json(checked)
     for key in ("groups", "pairs", "detail", "records", "skipped"):
         assert plain(ours[key]) == command[key], key
+
+
+def test_the_scatter_plot_draws_the_aspects_asked_for(tmp_path, monkeypatch):
+    import sumprobe.plots as plots
+
+    drawn = []
+    original = plots.pyplot
+
+    def spy():
+        plt = original()
+        make = plt.subplots
+
+        def subplots(rows, columns, **kwargs):
+            drawn.append(columns)
+            return make(rows, columns, **kwargs)
+
+        monkeypatch.setattr(plt, "subplots", subplots)
+        return plt
+
+    monkeypatch.setattr(plots, "pyplot", spy)
+    result = CliRunner().invoke(cli, ["agreement", "--dataset", "summeval", "--data",
+                                      str(FIXTURES / "summeval_sample.jsonl"), "--measure",
+                                      "length", "--aspect", "relevance", "--bootstrap", "100",
+                                      "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+    assert drawn == [1]  # one panel: relevance, not the four aspects
