@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from sumprobe.core import ranks, unit_ranks
-from sumprobe.core.resampling import CELLS, cluster_codes
+from sumprobe.core.resampling import CELLS, cluster_codes, tally
 
 LEVELS = ("summary", "system", "pooled")
 METHODS = ("spearman", "kendall")
@@ -64,13 +64,6 @@ class Draws:
         return self.units[:, self._of_row]
 
 
-def _tally(picked: np.ndarray, k: int) -> np.ndarray:
-    """Counts of 0..k-1 in each row of picked [b, k] -> [b, k]."""
-    b = len(picked)
-    shifted = picked + k * np.arange(b)[:, None]
-    return np.bincount(shifted.ravel(), minlength=b * k).reshape(b, k).astype(float)
-
-
 class Units:
     """What a resample draws (`how`: documents, systems or both) and which unit each row is."""
 
@@ -101,13 +94,13 @@ class Units:
             b = min(per_batch, n_resamples - done)
             # One call gives the numbers of b successive draws of k documents (then m systems).
             picked = rng.integers(0, high, size=(b, len(high)))
-            documents = _tally(picked[:, :k], k) if self.how != "systems" else np.ones((b, k))
+            documents = tally(picked[:, :k], k) if self.how != "systems" else np.ones((b, k))
             if self.how == "documents":
                 units = documents
             elif self.how == "systems":
-                units = _tally(picked, m)
+                units = tally(picked, m)
             else:
-                units = documents[:, self.cell_doc] * _tally(picked[:, k:], m)[:, self.cell_sys]
+                units = documents[:, self.cell_doc] * tally(picked[:, k:], m)[:, self.cell_sys]
             yield Draws(units, documents, self.of_row)
 
 

@@ -86,14 +86,23 @@ def degenerate(values: np.ndarray, codes: np.ndarray, unit: str = "documents") -
     return ""
 
 
-def draw_clusters(rng: np.random.Generator, k: int, n_resamples: int):
-    """Batches of resampled cluster indices, shape [b, k], b * k bounded."""
-    per_batch = max(1, CELLS // max(1, k))
+def draw_clusters(rng: np.random.Generator, k: int, n_resamples: int, cells: int = 0):
+    """Batches of resampled cluster indices, shape [b, k], b * max(k, cells) bounded (`cells`:
+    what else a draw takes, e.g. a weight per row). One call per batch draws the same numbers
+    as b calls of k."""
+    per_batch = max(1, CELLS // max(1, k, cells))
     done = 0
     while done < n_resamples:
         b = min(per_batch, n_resamples - done)
         yield rng.integers(0, k, size=(b, k))
         done += b
+
+
+def tally(picked: np.ndarray, k: int) -> np.ndarray:
+    """How many times each of 0..k-1 is in each row of picked [b, ...] -> [b, k] (floats)."""
+    b = len(picked)
+    shifted = picked.reshape(b, -1) + k * np.arange(b)[:, None]
+    return np.bincount(shifted.ravel(), minlength=b * k).reshape(b, k).astype(float)
 
 
 def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, codes: np.ndarray, *,
