@@ -41,8 +41,8 @@ BEYOND = "carries information beyond length"
 NOTHING = "nothing detectable beyond length"
 AGAINST = "goes against the labelers once length is accounted for"
 CANNOT = "cannot tell"
-RULE = ("verdict: whether the measure's coefficient interval (posts resampled) leaves out 0; "
-        "p from the same resamples; separable fits cannot tell")
+RULE = ("verdict: does the measure's interval, posts resampled, leave out 0 (p from the same "
+        "resamples); separable choices cannot tell")
 _RIDGE = 1e-6  # keeps a separable fit's coefficients finite (it is then not reported)
 
 
@@ -172,8 +172,7 @@ def beyond_length(measure_difference: Sequence[float], length_difference: Sequen
     both = np.column_stack([m / np.sqrt(np.mean(m**2)),
                             length / np.sqrt(np.mean(length**2))])  # [n, 2]
     if separable(both, np.ones((1, n)))[0]:
-        return cannot(f"separable: {_who_separates(both)} accounts for every choice, so the "
-                      "fit has no finite coefficients")
+        return cannot(f"separable: {_who_separates(both)} accounts for every choice")
     beta, _ = fit_logistic(both)
     draws, separated = _resampled(both, codes, k, n_resamples, seed)
     share = float(separated.mean())
