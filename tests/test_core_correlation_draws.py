@@ -155,3 +155,16 @@ def test_partial_spearman_of_a_measure_that_is_length_has_no_figure():
     length = np.arange(24.0)
     found = partial_spearman(length * 2, np.arange(24.0) % 5, length, documents)
     assert math.isnan(found.value) and found.note == "the measure is length itself"
+
+
+def test_system_means_apart_by_float_noise_tie():
+    # SummEval writes 14/3 as 4.6666666667 or 4.6666666666: two systems whose means differ by
+    # that, or by the order their scores were added in, are tied, not ordered by the noise.
+    # Before, 26 of 2,000 resamples of SummEval's length x fluency ordered such means.
+    human = [4.6666666667, 4.6666666666, 3.0, 2.0, 1.0]
+    measure = [1.0, 2.0, 3.0, 4.0, 5.0]
+    systems = ["a", "b", "c", "d", "e"]
+    found = correlation(measure * 2, human * 2, [0] * 5 + [1] * 5, systems * 2,
+                        level="system", n_resamples=100)
+    tied = stats.spearmanr(measure, [14 / 3, 14 / 3, 3.0, 2.0, 1.0]).statistic
+    assert found.value == pytest.approx(tied) and found.value != pytest.approx(-1.0)

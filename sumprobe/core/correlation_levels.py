@@ -20,6 +20,10 @@ LEVELS = ("summary", "system", "pooled")
 METHODS = ("spearman", "kendall")
 MIN_SYSTEMS = 5  # fewer systems give no system-level correlation
 FEW_UNITS = 512  # up to this many units, ranks and pairs are computed per unit (faster)
+# System means this close (relative) tie: sums of the same scores added in another order, or
+# scores written to 10 decimals (SummEval's 4.6666666667 beside 4.6666666666), differ in the
+# last digits, and that noise must not order two systems.
+SYSTEM_TIES = 1e-9
 NAN = float("nan")
 
 
@@ -37,8 +41,11 @@ class Rows:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         kept = ~(np.isnan(x) | np.isnan(y))
         self.x, self.y = x[kept], y[kept]
-        self.doc = cluster_codes([d for d, k in zip(documents, kept) if k], len(self.x))
-        self.sys = cluster_codes([s for s, k in zip(systems, kept) if k], len(self.x))
+        if not kept.all():
+            documents = [d for d, k in zip(documents, kept) if k]
+            systems = [s for s, k in zip(systems, kept) if k]
+        self.doc = cluster_codes(documents, len(self.x))
+        self.sys = cluster_codes(systems, len(self.x))
         self.n_docs = int(self.doc.max()) + 1 if len(self.x) else 0
         self.n_systems = int(self.sys.max()) + 1 if len(self.x) else 0
 
@@ -113,7 +120,7 @@ class Level:
         self.level, self.method, self.data = level, method, data
         self.units = units = Units(data, how)
         x, y, n = data.x, data.y, len(data.x)
-        self.cells = 1 * n
+        self.cells = n  # array cells a draw needs (batches stay within CELLS)
         if level == "summary":
             self.index = data.by_document()  # [k, m]
             self.x_doc, self.y_doc = (np.where(self.index >= 0, v[self.index], 0.0)
@@ -132,7 +139,9 @@ class Level:
                 starts = np.searchsorted(data.sys[order], np.arange(data.n_systems))
                 self.order_starts = order, starts
             self.cells = max(self.cells, 4 * data.n_systems ** 2)
-        elif method == "spearman" and units.few:
+        elif method == "spearman" and not units.few:
+            self.cells = 8 * n  # ranks, sorted weights, their sums: some 8 arrays of [b, n]
+        elif method == "spearman":
             self.ranked = [unit_ranks.UnitRanks(v, units.of_row, units.count) for v in (x, y)]
             self.cross = unit_ranks.UnitCross(*self.ranked)
             self.cells = max(self.cells, self.cross.cells())
@@ -173,7 +182,7 @@ class Level:
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = [np.where(present, total / counts, 0.0) for total in (sum_x, sum_y)]
             correlate = ranks.spearman if self.method == "spearman" else ranks.kendall
-            value = correlate(*means, present.astype(float))
+            value = correlate(*means, present.astype(float), SYSTEM_TIES)
             return np.where(present.sum(1) >= MIN_SYSTEMS, value, NAN)
         if self.method == "spearman":
             if not self.units.few:
@@ -194,13 +203,13 @@ class Partial:
 
     def __init__(self, data: Rows, z: np.ndarray, how: str = "documents"):
         self.units = Units(data, how)
-        self.values, self.cells = (data.x, data.y, z), len(z)
+        self.values, self.cells = (data.x, data.y, z), 10 * len(z)  # ranks etc. of [b, n]
         if self.units.few:
             self.ranked = [unit_ranks.UnitRanks(v, self.units.of_row, self.units.count)
                            for v in self.values]
             self.crosses = [unit_ranks.UnitCross(self.ranked[i], self.ranked[j])
                             for i, j in self.PAIRS]
-            self.cells = max(self.cells, *(c.cells() for c in self.crosses))
+            self.cells = max(len(z), *(c.cells() for c in self.crosses))
 
     def _correlations(self, draws: Draws) -> list[np.ndarray]:
         """Spearman's rho of xy, xz and yz under each draw, [b] each."""

@@ -63,15 +63,26 @@ def _tied_pairs(sorted_weights: np.ndarray, group: np.ndarray) -> np.ndarray:
     return (sorted_weights * (group - 1)).sum(-1) / 2
 
 
-def ranked(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _apart(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Per position of values sorted along the last axis: whether it differs from the one
+    before by more than `tolerance` times the axis' largest magnitude ([..., m - 1])."""
+    gaps = values[..., 1:] - values[..., :-1]
+    if not tolerance:
+        return gaps > 0
+    return gaps > tolerance * np.abs(values).max(-1, keepdims=True)
+
+
+def ranked(values: np.ndarray, weights: np.ndarray,
+           tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Average ranks along the last axis of the sample in which values[..., i] appears
     weights[..., i] times, and the sum over its tie groups of c^3 - c (c: the group's weight);
-    `values` may be fixed ([m] or [g, m]) beside weights [b, ..., m]."""
+    `values` may be fixed ([m] or [g, m]) beside weights [b, ..., m]. Values within
+    `tolerance` (relative) of each other tie."""
     values = np.asarray(values, dtype=float)
     order = np.argsort(values, axis=-1, kind="stable")
     ordered = np.take_along_axis(values, order, -1)
     w = gather(weights, order)
-    below, group = _tie_weights(w, ordered[..., 1:] != ordered[..., :-1])
+    below, group = _tie_weights(w, _apart(ordered, tolerance))
     ties = (w * (group ** 2 - 1)).sum(-1)  # each position's share of its group's c^3 - c
     return gather(below + (group + 1) / 2, np.argsort(order, axis=-1)), ties
 
@@ -98,10 +109,11 @@ def pearson_of(cross: np.ndarray, spread_a: np.ndarray, spread_b: np.ndarray) ->
     return np.where(defined, np.clip(r, -1.0, 1.0), NAN)
 
 
-def spearman(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def spearman(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
+             tolerance: float = 0.0) -> np.ndarray:
     """Spearman's rho along the last axis; NaN for fewer than 3 drawn values or a constant
-    side."""
-    (rx, ties_x), (ry, ties_y) = ranked(x, weights), ranked(y, weights)
+    side. Values within `tolerance` (relative) of each other tie."""
+    (rx, ties_x), (ry, ties_y) = ranked(x, weights, tolerance), ranked(y, weights, tolerance)
     total = weights.sum(-1)
     rho = pearson_of(rank_cross(rx, ry, weights), rank_spread(total, ties_x),
                      rank_spread(total, ties_y))
@@ -118,11 +130,17 @@ def tau_b(numerator, total, tied_x, tied_y) -> np.ndarray:
     return np.where(defined, np.clip(tau, -1.0, 1.0), NAN)
 
 
-def kendall(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def kendall(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
+            tolerance: float = 0.0) -> np.ndarray:
     """Kendall's tau-b along the last axis by forming every pair ([..., m, m]): for short axes
-    whose values change with each draw (system means)."""
-    sx = np.sign(x[..., :, None] - x[..., None, :])  # [..., m, m]
-    sy = np.sign(y[..., :, None] - y[..., None, :])
+    whose values change with each draw (system means). Values within `tolerance` (relative)
+    of each other tie."""
+    def signs(v):  # [..., m, m]
+        gaps = v[..., :, None] - v[..., None, :]
+        close = tolerance * np.abs(v).max(-1)[..., None, None]
+        return np.where(np.abs(gaps) > close, np.sign(gaps), 0.0)
+
+    sx, sy = signs(x), signs(y)
     pairs = weights[..., :, None] * weights[..., None, :]  # [..., m, m]
     total = weights.sum(-1)
     numerator = (pairs * sx * sy).sum((-2, -1)) / 2
@@ -137,7 +155,7 @@ def _tied_along(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     order = np.argsort(values, axis=-1, kind="stable")
     ordered = np.take_along_axis(values, order, -1)
     w = gather(weights, order)
-    _, group = _tie_weights(w, ordered[..., 1:] != ordered[..., :-1])
+    _, group = _tie_weights(w, _apart(ordered, 0.0))
     return _tied_pairs(w, group)
 
 

@@ -27,8 +27,8 @@ def cluster_codes(labels: Sequence[Hashable] | None, n: int) -> np.ndarray:
         return np.arange(n)
     if len(labels) != n:
         raise ValueError(f"{len(labels)} cluster labels for {n} values")
-    index: dict = {}
-    return np.array([index.setdefault(label, len(index)) for label in labels], dtype=int)
+    code = {label: c for c, label in enumerate(dict.fromkeys(labels))}  # by first appearance
+    return np.fromiter(map(code.__getitem__, labels), dtype=int, count=n)
 
 
 def small_sample_factor(k: int, confidence: float) -> float:

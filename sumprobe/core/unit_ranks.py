@@ -18,6 +18,11 @@ from sumprobe.core.ranks import rank_spread, tau_b
 from sumprobe.core.resampling import CELLS
 
 
+def _signs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sign(a - b) as int8 (broadcast): a quarter of the memory traffic of floats."""
+    return (a > b).view(np.int8) - (a < b).view(np.int8)
+
+
 class UnitRanks:
     """Ranks of fixed values [n] when whole units (documents, systems) are drawn: a row's rank
     is, summed over units, the unit's count times (its rows below the value + half those equal
@@ -110,12 +115,8 @@ class UnitConcordance:
         step = max(1, CELLS // max(1, n))
         for low in range(0, n, step):  # blocks of rows, not draws
             rows = slice(low, low + step)
-            # sign(dx) sign(dy) as +1 / -1 / 0, in float32: small integers, exact
-            above_x, below_x = x[rows, None] > x, x[rows, None] < x  # [rows, n] each
-            above_y, below_y = y[rows, None] > y, y[rows, None] < y
-            signs = ((above_x & above_y) | (below_x & below_y)).astype(np.float32) - \
-                ((above_x & below_y) | (below_x & above_y))
-            per_unit = np.add.reduceat(signs, starts, axis=1, dtype=np.float64)  # [rows, u]
+            signs = _signs(x[rows, None], x) * _signs(y[rows, None], y)  # [rows, n], int8
+            per_unit = np.add.reduceat(signs, starts, axis=1, dtype=np.int64)  # [rows, u]
             mine = np.arange(n_units) == unit[rows, None]  # [rows, u]: each row's unit
             self.pairs += mine.T.astype(float) @ per_unit
         self.sizes = np.bincount(unit, minlength=n_units).astype(float)
