@@ -72,15 +72,16 @@ def test_statistics_of_drawn_units_equal_those_of_the_rows_they_repeat(sample, d
     rows = counts[:, unit]  # each row drawn as often as its unit
     rank_x, rank_y = unit_ranks.UnitRanks(x, unit, k), unit_ranks.UnitRanks(y, unit, k)
     (true_x, ties_x), (true_y, _) = ranks.ranked(x, rows), ranks.ranked(y, rows)
-    drawn = rows > 0
-    assert np.array_equal((rank_x(counts) + 0.5)[drawn], true_x[drawn])
-    assert np.allclose(rank_x.spread(counts), ranks.rank_spread(rows.sum(1), ties_x))
+    drawn, of_x = rows > 0, rank_x.drawn(counts)
+    assert np.array_equal((rank_x.of_rows(of_x) + 0.5)[drawn], true_x[drawn])
+    assert np.allclose(of_x.spread(), ranks.rank_spread(rows.sum(1), ties_x))
     by_row = ranks.rank_cross(true_x, true_y, rows)
     for first, second in ((rank_x, rank_y), (rank_y, rank_x)):
         cross = unit_ranks.UnitCross(first, second)
-        assert np.allclose(cross(counts, lambda: rows), by_row)
+        given = (counts, first.drawn(counts), second.drawn(counts), lambda: rows)
+        assert np.allclose(cross(*given), by_row)
         cross.grouped = False  # the row-by-row way gives the same
-        assert np.allclose(cross(counts, lambda: rows), by_row)
+        assert np.allclose(cross(*given), by_row)
     tau = unit_ranks.UnitConcordance(x, y, unit, k)(counts)
     for r in range(2):
         assert same(tau[r], reference(x, y, rows[r].astype(int), "kendall"))

@@ -130,10 +130,11 @@ class Level:
                 self.concordance = ranks.Concordance(self.x_doc, self.y_doc)
                 self.cells = max(self.cells, 4 * self.concordance.cells())
         elif level == "system":
-            if units.few:  # each unit's sums by system, [u, m]
-                self.by_system = [np.zeros((units.count, data.n_systems)) for _ in range(3)]
-                for table, v in zip(self.by_system, (np.ones(n), x, y)):
-                    np.add.at(table, (units.of_row, data.sys), v)
+            if units.few:  # each unit's rows, x and y summed by system: [u, 3 m]
+                cell = units.of_row * data.n_systems + data.sys
+                self.by_system = np.concatenate(
+                    [np.bincount(cell, v, units.count * data.n_systems)
+                     .reshape(units.count, data.n_systems) for v in (np.ones(n), x, y)], axis=1)
             else:
                 order = np.argsort(data.sys, kind="stable")
                 starts = np.searchsorted(data.sys[order], np.arange(data.n_systems))
@@ -161,7 +162,7 @@ class Level:
     def _system_sums(self, draws: Draws) -> list[np.ndarray]:
         """Summaries drawn, and their x and y summed, per system: [b, m] each."""
         if self.units.few:
-            return [draws.units @ table for table in self.by_system]
+            return np.split(draws.units @ self.by_system, 3, axis=1)
         order, starts = self.order_starts
         rows = draws.rows[:, order]
         return [np.add.reduceat(rows * v, starts, axis=1)
@@ -188,9 +189,10 @@ class Level:
             if not self.units.few:
                 return ranks.spearman(self.data.x, self.data.y, draws.rows)
             counts = draws.units
-            rho = ranks.pearson_of(self.cross(counts, lambda: draws.rows),
-                                   *(r.spread(counts) for r in self.ranked))
-            return np.where(counts @ self.ranked[0].sizes >= 3, rho, NAN)
+            x, y = (r.drawn(counts, self.cross.needs_ranks(r)) for r in self.ranked)
+            rho = ranks.pearson_of(self.cross(counts, x, y, lambda: draws.rows), x.spread(),
+                                   y.spread())
+            return np.where(x.total >= 3, rho, NAN)
         if self.units.few:
             return self.concordance(draws.units)
         return self.concordance(draws.rows[:, None, :])[:, 0]
@@ -215,8 +217,11 @@ class Partial:
         """Spearman's rho of xy, xz and yz under each draw, [b] each."""
         if self.units.few:
             counts = draws.units
-            spreads = [r.spread(counts) for r in self.ranked]
-            crosses = [c(counts, lambda: draws.rows) for c in self.crosses]
+            drawn = [r.drawn(counts, any(c.needs_ranks(r) for c in self.crosses))
+                     for r in self.ranked]
+            spreads = [d.spread() for d in drawn]
+            crosses = [c(counts, drawn[i], drawn[j], lambda: draws.rows)
+                       for c, (i, j) in zip(self.crosses, self.PAIRS)]
         else:
             w = draws.rows
             found, ties = zip(*(ranks.ranked(v, w) for v in self.values))

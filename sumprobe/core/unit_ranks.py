@@ -10,7 +10,7 @@ units x rows within `sumprobe.core.resampling.CELLS`.
 
 from __future__ import annotations
 
-from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,42 +23,55 @@ def _signs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a > b).view(np.int8) - (a < b).view(np.int8)
 
 
+class Drawn(NamedTuple):
+    """What a batch of draws makes of one column of values: rows drawn [b], the rank (less
+    1/2) of each distinct value [b, values], and the sums over tie groups of c (c - 1) / 2 and
+    c^3 - c [b] (c: a group's weight)."""
+
+    total: np.ndarray
+    by_value: np.ndarray
+    tied_pairs: np.ndarray
+    tie_cubes: np.ndarray
+
+    def spread(self) -> np.ndarray:
+        """sum w (r - mean)^2, [b]."""
+        return rank_spread(self.total, self.tie_cubes)
+
+
 class UnitRanks:
     """Ranks of fixed values [n] when whole units (documents, systems) are drawn: a row's rank
     is, summed over units, the unit's count times (its rows below the value + half those equal
-    to it), plus 1/2. That table is [values, u] once; the ranks of a batch are a matrix
-    product."""
+    to it), plus 1/2. Those tables are [values, u], prepared once; what a batch of draws makes
+    of them (`drawn`) is one matrix product: on a busy machine every call into BLAS can wait
+    milliseconds for its threads, so they are few."""
 
     def __init__(self, values: np.ndarray, unit: np.ndarray, n_units: int):
         self.groups, sizes = np.unique(values, return_inverse=True, return_counts=True)[1:]
-        self.unit, self.n_groups = unit, len(sizes)
+        self.unit, self.n_groups, self.n_rows = unit, len(sizes), len(values)
         table = np.bincount(self.groups * n_units + unit, minlength=len(sizes) * n_units)\
             .reshape(len(sizes), n_units).astype(float)  # [values, u]: rows of each value per unit
         self.by_value = np.cumsum(table, axis=0) - table / 2  # [values, u]: ranks less 1/2
         # A value held by one row weighs its unit's count: those are summed per unit.
         self.alone = np.bincount(unit[sizes[self.groups] == 1], minlength=n_units).astype(float)
-        self.shared = table[sizes > 1]  # [values held by several rows, u]
+        shared = table[sizes > 1]  # [values held by several rows, u]
         self.sizes = np.bincount(unit, minlength=n_units).astype(float)
+        # [u, 1 + shared + values]: rows drawn, weights of shared values, ranks of values
+        self.columns = np.concatenate([self.sizes[:, None], shared.T, self.by_value.T], axis=1)
+        self.n_shared = len(shared)
 
-    @cached_property
-    def by_row(self) -> np.ndarray:
-        return self.by_value[self.groups].T  # [u, n]
+    def drawn(self, counts: np.ndarray, ranks: bool = True) -> Drawn:
+        """What draws with units' counts [b, u] make of these values (without the ranks of
+        values unless `ranks`: for many distinct values those are the costly part)."""
+        width = self.columns.shape[1] if ranks else 1 + self.n_shared
+        found = counts @ self.columns[:, :width]  # [b, 1 + shared (+ values)]
+        shared = found[:, 1:1 + self.n_shared]
+        pairs, cubes = (f(counts) @ self.alone + f(shared).sum(-1)  # alone, then shared values
+                        for f in (lambda c: c * (c - 1) / 2, lambda c: c * c * c - c))
+        return Drawn(found[:, 0], found[:, 1 + self.n_shared:], pairs, cubes)
 
-    def __call__(self, counts: np.ndarray) -> np.ndarray:
-        """Ranks less 1/2 of every row under each draw: units' counts [b, u] -> [b, n]."""
-        return counts @ self.by_row
-
-    def _over_groups(self, counts: np.ndarray, f) -> np.ndarray:
-        """sum over tie groups of f(the group's weight), [b] (f(1) = 0 = f(0))."""
-        return f(counts) @ self.alone + f(counts @ self.shared.T).sum(-1)
-
-    def tied_pairs(self, counts: np.ndarray) -> np.ndarray:
-        """Pairs of drawn rows tied in value, [b]."""
-        return self._over_groups(counts, lambda c: c * (c - 1) / 2)
-
-    def spread(self, counts: np.ndarray) -> np.ndarray:
-        """sum w (r - mean)^2 under each draw, [b]."""
-        return rank_spread(counts @ self.sizes, self._over_groups(counts, lambda c: c * c * c - c))
+    def of_rows(self, drawn: Drawn) -> np.ndarray:
+        """Each row's rank less 1/2, [b, n]."""
+        return drawn.by_value[:, self.groups]
 
 
 class UnitCross:
@@ -72,11 +85,12 @@ class UnitCross:
     one matrix product of the draws' (D_u S_g) [b, u g] with T, no [b, n] array at all."""
 
     def __init__(self, a: UnitRanks, b: UnitRanks):
-        if b.n_groups > a.n_groups:
+        self.swapped = b.n_groups > a.n_groups
+        if self.swapped:
             a, b = b, a  # b: the side with fewer distinct values
         self.a, self.b = a, b
         n_units = len(a.sizes)
-        self.grouped = n_units * b.n_groups <= len(a.groups)
+        self.grouped = n_units * b.n_groups <= a.n_rows
         if self.grouped:  # T [u, g, c] as [u g, c]: the rows of each (u, g) summed
             cell = a.unit * b.n_groups + b.groups
             order = np.argsort(cell, kind="stable")
@@ -86,18 +100,25 @@ class UnitCross:
 
     def cells(self) -> int:
         """Array cells one draw needs (for batching)."""
-        return len(self.table) if self.grouped else 3 * len(self.a.groups)
+        return len(self.table) if self.grouped else 3 * self.a.n_rows
 
-    def __call__(self, counts: np.ndarray, rows) -> np.ndarray:
-        """The centred cross sum under each draw, [b]: units' counts [b, u] and, called only
-        if needed, `rows()` the rows' weights [b, n]."""
-        total = counts @ self.a.sizes
+    def needs_ranks(self, side: UnitRanks) -> bool:
+        """Whether the cross sum needs the ranks of `side`'s values (`UnitRanks.drawn`)."""
+        return not self.grouped or side is self.b
+
+    def __call__(self, counts: np.ndarray, drawn_a: Drawn, drawn_b: Drawn, rows) -> np.ndarray:
+        """The centred cross sum under each draw, [b]: units' counts [b, u], what they make of
+        each side (in the order given when built) and, called only if needed, `rows()` the
+        rows' weights [b, n]."""
+        if self.swapped:
+            drawn_a, drawn_b = drawn_b, drawn_a
+        total = drawn_a.total
         if self.grouped:
-            ranks_b = counts @ self.b.by_value.T  # [b, values of b]
-            weights = (counts[:, :, None] * ranks_b[:, None, :]).reshape(len(counts), -1)
+            weights = (counts[:, :, None] * drawn_b.by_value[:, None, :]).reshape(len(counts), -1)
             raw = np.einsum("bc,bc->b", weights @ self.table, counts)
         else:
-            raw = np.einsum("bn,bn,bn->b", rows(), self.a(counts), self.b(counts))
+            raw = np.einsum("bn,bn,bn->b", rows(), self.a.of_rows(drawn_a),
+                            self.b.of_rows(drawn_b))
         return raw - total * (total / 2) ** 2  # the mean of ranks less 1/2 is N / 2
 
 
@@ -119,11 +140,10 @@ class UnitConcordance:
             per_unit = np.add.reduceat(signs, starts, axis=1, dtype=np.int64)  # [rows, u]
             mine = np.arange(n_units) == unit[rows, None]  # [rows, u]: each row's unit
             self.pairs += mine.T.astype(float) @ per_unit
-        self.sizes = np.bincount(unit, minlength=n_units).astype(float)
         self.x, self.y = UnitRanks(x, unit, n_units), UnitRanks(y, unit, n_units)
 
     def __call__(self, counts: np.ndarray) -> np.ndarray:
         """tau-b under each draw: units' counts [b, u] -> [b]."""
         numerator = np.einsum("bu,bu->b", counts @ self.pairs, counts) / 2
-        return tau_b(numerator, counts @ self.sizes, self.x.tied_pairs(counts),
-                     self.y.tied_pairs(counts))
+        x, y = self.x.drawn(counts, ranks=False), self.y.drawn(counts, ranks=False)
+        return tau_b(numerator, x.total, x.tied_pairs, y.tied_pairs)
