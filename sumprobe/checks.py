@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sumprobe import formatting as fmt
+
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 
@@ -34,7 +36,7 @@ def interval_verdict(claim: str, value: float, low: float, high: float, margin: 
     `note` says why an estimate has no usable interval (e.g. "only 2 documents"); any note
     makes the verdict inconclusive, since the figures beside it cannot be trusted to decide.
     """
-    figures = f"{claim}: estimate {value:+.4f}, interval [{low:+.4f}, {high:+.4f}], " \
+    figures = f"{claim}: estimate {fmt.signed(value)}, {fmt.bounds(low, high, 4, 'interval ')}, " \
               f"needs > {margin:+.4f}"
     if detail:
         figures += "\n" + detail
@@ -57,5 +59,5 @@ def estimate_verdict(claim: str, estimate, margin: float = 0.0, detail: str = ""
 
 def difference_verdict(claim: str, difference, margin: float = 0.0, detail: str = "") -> Verdict:
     """Judge a `sumprobe.core.stats.Difference` (a - b) against a margin, with its p-value."""
-    extra = f"{difference.test} p = {difference.p_value:.4g}, n = {difference.n}"
+    extra = f"{difference.test} p = {fmt.p_value(difference.p_value)}, n = {difference.n}"
     return estimate_verdict(claim, difference, margin, extra + ("\n" + detail if detail else ""))

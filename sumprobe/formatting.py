@@ -18,21 +18,30 @@ def pct(value: float) -> str:
     return DASH if not math.isfinite(value) else _signed(value, ".1f", 100)
 
 
-NO_INTERVAL = "(no CI)"  # a figure whose interval could not be had: the note says why
+NO_INTERVAL = "no interval"  # a figure whose interval could not be had: a note says why
 
 
-def _bounded(estimate) -> bool:
-    return math.isfinite(estimate.low) and math.isfinite(estimate.high)
+def signed(value: float, digits: int = 4) -> str:
+    """A signed figure with `digits` decimals, or a dash when it is undefined."""
+    return _signed(value, f"+.{digits}f") if math.isfinite(value) else DASH
 
 
-def _ranged(estimate, value, bound=None) -> str:
-    """`value [low, high]`, `value (no CI)` or a dash, each number shown by the given format."""
-    bound = bound or value
+def bounds(low: float, high: float, digits: int = 4, label: str = "") -> str:
+    """`label[low, high]` signed with `digits` decimals, or "no interval" when it has no
+    bound: never "[+nan, +nan]"."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return NO_INTERVAL
+    return f"{label}[{signed(low, digits)}, {signed(high, digits)}]"
+
+
+def _ranged(estimate, shown) -> str:
+    """`value [low, high]`, `value (no interval)` or a dash; the bounds have the digits of the
+    value, since they are in its unit and no surer than it."""
     if not math.isfinite(estimate.value):
         return DASH
-    if not _bounded(estimate):
-        return f"{value(estimate.value)} {NO_INTERVAL}"
-    return f"{value(estimate.value)} [{bound(estimate.low)}, {bound(estimate.high)}]"
+    if not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
+        return f"{shown(estimate.value)} ({NO_INTERVAL})"
+    return f"{shown(estimate.value)} [{shown(estimate.low)}, {shown(estimate.high)}]"
 
 
 def pct_interval(estimate) -> str:
@@ -42,14 +51,15 @@ def pct_interval(estimate) -> str:
 
 def interval(estimate, digits: int = 4) -> str:
     """Signed, in the estimate's own unit."""
-    return _ranged(estimate, lambda x: _signed(x, f"+.{digits}f"))
+    return _ranged(estimate, lambda x: signed(x, digits))
 
 
 def correlation(value) -> str:
-    return _ranged(value, lambda x: _signed(x, "+.3f"), lambda x: _signed(x, "+.2f"))
+    return interval(value, 3)
 
 
 def p_value(value: float) -> str:
+    """"<0.001" or three decimals, everywhere a p-value is shown."""
     if not math.isfinite(value):
         return DASH
     return "<0.001" if value < 0.001 else f"{value:.3f}"

@@ -12,7 +12,7 @@ import re
 from rich.table import Table
 
 from sumprobe import formatting as fmt
-from sumprobe.core import stats
+from sumprobe.core import length, stats
 
 
 def _level(confidence: float) -> str:
@@ -159,13 +159,13 @@ def _versus_table(result, level: str) -> Table:
 def _length_table(result, level: str) -> Table:
     coefficient = f"measure coef. [{level} CI]"
     table = _table("Beyond length: logistic regression of the choice on the measure and length "
-                   "differences (coefficients per SD)",
-                   ("score", "pairs", coefficient, "length coef.", "LR p vs length", "verdict"),
-                   right=("pairs", coefficient, "length coef.", "LR p vs length"))
+                   f"differences (coefficients per SD; {length.RULE})",
+                   ("score", "pairs", coefficient, "length coef.", "p", "verdict"),
+                   right=("pairs", coefficient, "length coef.", "p"))
     for row in result.beyond_length:
         r = row.result
         table.add_row(row.name, str(r.n), fmt.interval(r.coefficient, 2),
-                      fmt.number(r.length_coefficient, 2), fmt.p_value(r.lr_p_value), r.verdict)
+                      fmt.number(r.length_coefficient, 2), fmt.p_value(r.p_value), r.verdict)
     return table
 
 

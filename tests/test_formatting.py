@@ -27,13 +27,31 @@ def test_a_bound_at_zero_is_not_shown_below_it():
 def test_negative_figures_keep_their_sign_even_when_rounded_to_zero():
     assert fmt.pct(-0.004) == "-0.4"
     assert fmt.interval(Figure(-0.25, -0.5, -1e-3), 2) == "-0.25 [-0.50, -0.00]"
-    assert fmt.correlation(Figure(-0.0001, -0.3, 0.001)) == "-0.000 [-0.30, +0.00]"
+    assert fmt.correlation(Figure(-0.0001, -0.3, -0.0001)) == "-0.000 [-0.300, -0.000]"
 
 
 def test_undefined_figures_are_dashes_and_missing_intervals_said():
-    assert fmt.pct(float("nan")) == fmt.DASH
-    assert fmt.pct_interval(Figure(0.5, float("nan"), float("nan"))) == "50.0 (no CI)"
-    assert fmt.p_value(0.0004) == "<0.001" and fmt.p_value(float("nan")) == fmt.DASH
+    nan = float("nan")
+    assert fmt.pct(nan) == fmt.DASH
+    assert fmt.pct_interval(Figure(0.5, nan, nan)) == "50.0 (no interval)"
+    assert fmt.p_value(0.0004) == "<0.001" and fmt.p_value(nan) == fmt.DASH
+    # never "[+nan, +nan]"
+    assert fmt.bounds(nan, nan) == "no interval" == fmt.bounds(0.1, nan, 2, "interval ")
+    assert fmt.bounds(-0.1, 0.25, 2, "interval ") == "interval [-0.10, +0.25]"
+    assert fmt.signed(nan) == fmt.DASH
+
+
+def test_an_interval_has_the_digits_of_its_value():
+    # a correlation was "+0.533 [+0.24, +0.80]": bounds rounded coarser than the figure
+    assert fmt.correlation(Figure(0.5334, 0.2412, 0.8046)) == "+0.533 [+0.241, +0.805]"
+    assert fmt.interval(Figure(0.5, 0.25, 0.75), 2) == "+0.50 [+0.25, +0.75]"
+    assert fmt.pct_interval(Figure(0.5, 0.25, 0.75)) == "50.0 [25.0, 75.0]"
+
+
+@given(st.floats(0, 1))
+def test_p_prints_as_below_a_thousandth_or_three_decimals(p):
+    shown = fmt.p_value(p)
+    assert shown == "<0.001" if p < 0.001 else len(shown.split(".")[1]) == 3
 
 
 @given(st.floats(-1e-13, 1e-13))

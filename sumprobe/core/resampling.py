@@ -13,12 +13,12 @@ note saying why, and no interval: never a zero-width one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 MIN_CLUSTERS = 5  # fewer clusters than this give no interval
-_CELLS = 4_000_000  # resamples x clusters computed at once (bounded memory)
+CELLS = 4_000_000  # array cells computed at once, e.g. resamples x clusters (bounded memory)
 
 
 def cluster_codes(labels: Sequence[Hashable] | None, n: int) -> np.ndarray:
@@ -27,8 +27,8 @@ def cluster_codes(labels: Sequence[Hashable] | None, n: int) -> np.ndarray:
         return np.arange(n)
     if len(labels) != n:
         raise ValueError(f"{len(labels)} cluster labels for {n} values")
-    index: dict = {}
-    return np.array([index.setdefault(label, len(index)) for label in labels], dtype=int)
+    code = {label: c for c, label in enumerate(dict.fromkeys(labels))}  # by first appearance
+    return np.fromiter(map(code.__getitem__, labels), dtype=int, count=n)
 
 
 def small_sample_factor(k: int, confidence: float) -> float:
@@ -86,14 +86,23 @@ def degenerate(values: np.ndarray, codes: np.ndarray, unit: str = "documents") -
     return ""
 
 
-def draw_clusters(rng: np.random.Generator, k: int, n_resamples: int):
-    """Batches of resampled cluster indices, shape [b, k], b * k bounded."""
-    per_batch = max(1, _CELLS // max(1, k))
+def draw_clusters(rng: np.random.Generator, k: int, n_resamples: int, cells: int = 0):
+    """Batches of resampled cluster indices, shape [b, k], b * max(k, cells) bounded (`cells`:
+    what else a draw takes, e.g. a weight per row). One call per batch draws the same numbers
+    as b calls of k."""
+    per_batch = max(1, CELLS // max(1, k, cells))
     done = 0
     while done < n_resamples:
         b = min(per_batch, n_resamples - done)
         yield rng.integers(0, k, size=(b, k))
         done += b
+
+
+def tally(picked: np.ndarray, k: int) -> np.ndarray:
+    """How many times each of 0..k-1 is in each row of picked [b, ...] -> [b, k] (floats)."""
+    b = len(picked)
+    shifted = picked.reshape(b, -1) + k * np.arange(b)[:, None]
+    return np.bincount(shifted.ravel(), minlength=b * k).reshape(b, k).astype(float)
 
 
 def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, codes: np.ndarray, *,
@@ -112,20 +121,6 @@ def bootstrap_ratio(numerator: np.ndarray, denominator: np.ndarray, codes: np.nd
     return np.concatenate(draws)
 
 
-def bootstrap_rows(statistic: Callable[[np.ndarray], float], codes: np.ndarray, *,
-                   n_resamples: int, seed: int) -> np.ndarray:
-    """Draws of `statistic(row indices)` over resampled clusters (rows repeated with their
-    cluster). For statistics that are not a ratio of sums, e.g. a rank correlation."""
-    k = int(codes.max()) + 1
-    members = [np.flatnonzero(codes == c) for c in range(k)]
-    rng = np.random.default_rng(seed)
-    draws = np.empty(n_resamples)
-    for r in range(n_resamples):
-        picked = rng.integers(0, k, size=k)
-        draws[r] = statistic(np.concatenate([members[c] for c in picked]))
-    return draws
-
-
 def _sign_patterns(k: int, n_resamples: int, seed: int):
     """Batches of cluster sign patterns, shape [b, k], and whether they are all 2^k of them
     (few clusters: the test is then exact, with no Monte Carlo error)."""
@@ -133,7 +128,7 @@ def _sign_patterns(k: int, n_resamples: int, seed: int):
         every = (np.arange(2 ** k)[:, None] >> np.arange(k)) & 1  # [2^k, k] of 0/1
         return [1.0 - 2.0 * every], True
     rng = np.random.default_rng(seed)
-    per_batch = max(1, _CELLS // max(1, k))
+    per_batch = max(1, CELLS // max(1, k))
     sizes = [min(per_batch, n_resamples - done) for done in range(0, n_resamples, per_batch)]
     return (rng.choice((-1.0, 1.0), size=(b, k)) for b in sizes), False
 
@@ -196,6 +191,23 @@ def sign_flip(differences: np.ndarray, codes: np.ndarray, *, confidence: float,
     return p, low, high
 
 
+def _widened_bounds(ordered: np.ndarray, alphas: np.ndarray, point: float, k: int,
+                    limits: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """`_bounds` of sorted draws at many levels 1 - alphas at once ([a] each). The widening is
+    an increasing affine map, so widening the percentiles equals taking percentiles of widened
+    draws; percentiles interpolate linearly between order statistics, as numpy's do."""
+    from scipy.special import ndtri, stdtrit
+
+    level = 1 - alphas / 2
+    factor = np.sqrt(k / (k - 1)) * stdtrit(k - 1, level) / ndtri(level)  # [a]
+    at = (len(ordered) - 1) * np.concatenate([alphas / 2, 1 - alphas / 2])  # [2a]
+    low, high = np.interp(at, np.arange(len(ordered)), ordered).reshape(2, -1)
+    low, high = point + (low - point) * factor, point + (high - point) * factor
+    if limits is not None:
+        low, high = np.maximum(low, limits[0]), np.minimum(high, limits[1])
+    return low, high
+
+
 def bootstrap_p(draws: np.ndarray, point: float | None = None, k: int = 0,
                 limits: tuple[float, float] | None = None) -> float:
     """Two-sided p-value of "the statistic is 0" read off its bootstrap draws, for tests with
@@ -209,17 +221,25 @@ def bootstrap_p(draws: np.ndarray, point: float | None = None, k: int = 0,
         below, above = np.mean(draws <= 0), np.mean(draws >= 0)
         return float(min(1.0, 2 * min(below, above)))
 
-    def leaves_out_zero(alpha: float) -> bool:
-        low, high = _bounds(draws, 1 - alpha, point, k, limits)
-        return low > 0 or high < 0
+    ordered = np.sort(draws)
+
+    def leaves_out_zero(alphas: np.ndarray) -> np.ndarray:
+        low, high = _widened_bounds(ordered, alphas, point, k, limits)
+        return (low > 0) | (high < 0)
 
     floor = 1 / len(draws)
-    if not leaves_out_zero(0.999):  # inside even a 0.1% interval
+    ends = leaves_out_zero(np.array([0.999, floor]))
+    if not ends[0]:  # inside even a 0.1% interval
         return 1.0
-    if leaves_out_zero(floor):
+    if ends[1]:
         return floor
-    rejects, keeps = 0.999, floor  # alpha where 0 is left out / where it is inside
-    for _ in range(40):  # widening is monotone in alpha: bisect to ~1e-12
-        middle = (rejects + keeps) / 2
-        rejects, keeps = (middle, keeps) if leaves_out_zero(middle) else (rejects, middle)
+    # Leaving 0 out is monotone in alpha: narrow the bracket by 64 at each step, every level
+    # of a step tried at once, to ~1e-12.
+    keeps, rejects = floor, 0.999  # alpha where 0 is inside / where it is left out
+    while rejects - keeps > 1e-12:
+        alphas = np.linspace(keeps, rejects, 65)
+        first = int(np.argmax(leaves_out_zero(alphas)))  # the last one always rejects
+        keeps, rejects = alphas[max(first - 1, 0)], alphas[first]
+        if first == 0:
+            break
     return float(rejects)

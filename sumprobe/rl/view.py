@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from sumprobe import formatting as fmt
 from sumprobe.core.distribution import Distribution
 from sumprobe.core.reward import TASKS
 from sumprobe.rl.evaluate import EvalResult
@@ -203,8 +204,8 @@ def eval_means_table(result: EvalResult, title: str, signature: str = "",
         else:
             n, k = gain.n, str(gain.n_clusters)
             interval = (f"[{_num(gain.low)}, {_num(gain.high)}]" if math.isfinite(gain.low)
-                        else "(no CI)")
-            p_value = "" if not math.isfinite(gain.p_value) else f"{gain.p_value:.3g}"
+                        else f"({fmt.NO_INTERVAL})")
+            p_value = "" if not math.isfinite(gain.p_value) else fmt.p_value(gain.p_value)
             if gain.note:  # the core calls its resampling units documents
                 notes.append(f"{task}: {gain.note.replace('documents', 'openings')}")
         table.add_row(task, str(n), k, _num(means["reference"]), _num(means["tuned"]),
