@@ -204,7 +204,7 @@ def comparison_inputs(limit: int) -> dict:
     difference in words, and the post."""
     from rouge_score import rouge_scorer
 
-    from sumprobe.data import load_items
+    from sumprobe.datasets import load_items
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     items = load_items("comparisons", [COMPARISONS]).items[:limit]
@@ -258,7 +258,7 @@ def main() -> None:
                  f"(goal <= {GOALS['axis command, fresh process']:g} s)")
 
     if SUMMEVAL.exists():
-        from sumprobe.data import load_items
+        from sumprobe.datasets import load_items
 
         print("scoring SummEval with ROUGE (untimed) ...", file=sys.stderr)
         inputs = rated_inputs(load_items("summeval", [SUMMEVAL]).items)

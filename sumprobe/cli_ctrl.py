@@ -11,7 +11,6 @@ transformers or datasets: every command imports what it runs, so `sumprobe --hel
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -21,34 +20,26 @@ from sumprobe.cli_options import (
     OldNamesOption,
     config_file_option,
     format_option,
-    given,
-    options_from,
     read_inputs,
+)
+from sumprobe.cli_runs import (
+    resume_option,
+    rl_given,
+    rl_options,
+    run_console,
+    run_settings,
+    updates_left,
 )
 from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
-from sumprobe.errors import DataError, TrainingError
+from sumprobe.errors import DataError
 from sumprobe.report import emit, stderr_console, stdout_console
-from sumprobe.rl import algorithms
 from sumprobe.rl.config import REWARDS, CtrlConfig
 
 SEED_HELP = "Seed of the openings drawn, the sampling and the bootstrap."
 
 
-def ctrl_options(command):
-    """One option per CtrlConfig field and per field of each algorithm's settings (left unset:
-    the caller layers the file, the resumed run and the defaults)."""
-    for cls in reversed(algorithms.option_classes()):
-        command = options_from(cls, unset=True)(command)
-    return options_from(CtrlConfig, unset=True,
-                        choices={"algo": tuple(algorithms.names())})(command)
-
-
-def _given(options: dict) -> dict:
-    values = given(CtrlConfig, options)
-    for cls in algorithms.option_classes():
-        values.update(given(cls, options))
-    return values
+ctrl_options = rl_options(CtrlConfig)
 
 
 def _device_option(command):
@@ -58,32 +49,21 @@ def _device_option(command):
 
 @click.command("ctrl-train")
 @config_file_option
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), metavar="DIR",
-              help="Continue this run folder from its newest complete checkpoint (or this "
-              "checkpoint), with the settings it was started with.")
+@resume_option
 @ctrl_options
 @errors_to_messages
-def ctrl_train(resume, **options):
+def ctrl_train(resume_dir, **options):
     """Tune a causal LM with PPO so that [negative]/[neutral]/[positive] steers its sentiment."""
     from sumprobe.core.distribution import by_group
     from sumprobe.rl.run import resume_point, resumed_config, train_ctrl
     from sumprobe.rl.view import LiveView, reward_table, write_histograms
-    from sumprobe.trainers.resume import check_work_left
 
-    talk = os.environ.get("RANK", "0") == "0"  # under torchrun every process runs this
-    err, out = stderr_console(talk), stdout_console()
-    say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
-                                    soft_wrap=True)
-    values, point = _given(options), None
-    try:
-        if resume:
-            point = resume_point(resume, say)
-            config = resumed_config(point, values)
-            check_work_left(point, config.updates, "updates", "pass a larger --steps")
-        else:
-            config = CtrlConfig.from_dict(values, "options")
-    except (DataError, TrainingError) as error:  # what was asked cannot or need not run
-        raise click.UsageError(str(error)) from None
+    talk, err, say = run_console()
+    out = stdout_console()
+    config, point = run_settings(rl_given(CtrlConfig, options), resume_dir,
+                                 fresh=lambda values: CtrlConfig.from_dict(values, "options"),
+                                 find_point=resume_point, resumed=resumed_config, say=say,
+                                 work_left=updates_left)
     if not talk:
         train_ctrl(config, resume=point)
         return

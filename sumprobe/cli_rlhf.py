@@ -6,61 +6,40 @@ default; then the library's `train_sft` / `train_rlhf`; then what ran."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import config_file_option, given, options_from
-from sumprobe.errors import DataError, TrainingError
-from sumprobe.report import stderr_console
-from sumprobe.rl import algorithms
+from sumprobe.cli_runs import (
+    resume_option,
+    rl_given,
+    rl_options,
+    run_console,
+    run_settings,
+    updates_left,
+)
 from sumprobe.rlhf.config import RLHFConfig, SFTConfig
 
 
-def _say():
-    talk = os.environ.get("RANK", "0") == "0"
-    err = stderr_console(talk)
-    return talk, err, (lambda message: err.print(message, markup=False, highlight=False,
-                                                  soft_wrap=True))
-
-
 @click.command("sft-train")
-@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
-              metavar="DIR", help="Continue this run folder from its newest complete "
-              "checkpoint, with the settings it was started with.")
+@resume_option
 @options_from(SFTConfig, unset=True)
 @config_file_option
 @errors_to_messages
 def sft_train(resume_dir, **options):
     """Train the supervised summarization policy on (document, summary) pairs, the loss on the
     summary's tokens (Stiennon et al.'s format)."""
-    from sumprobe.progress import progress_bar
+    from sumprobe.progress import loss_updates, progress_bar
     from sumprobe.rlhf.sft import config_from, find_sft_resume_point, resumed_sft_config, train_sft
 
-    talk, err, say = _say()
-    values, point = given(SFTConfig, options), None
-    try:
-        if resume_dir:
-            point = find_sft_resume_point(resume_dir, say)
-            config = resumed_sft_config(point, values)
-        else:
-            config = config_from(values)
-    except DataError as error:
-        raise click.UsageError(str(error)) from None
+    talk, err, say = run_console()
+    config, point = run_settings(given(SFTConfig, options), resume_dir, fresh=config_from,
+                                 find_point=find_sft_resume_point, resumed=resumed_sft_config,
+                                 say=say)
     with progress_bar(err, "training", "steps") as bar:
-        def on_log(step, total, logs):
-            if isinstance(logs.get("loss"), float):
-                bar.describe(f"training (loss {logs['loss']:.4f})")
-            bar.update(step, total or None)
-
-        try:
-            result = train_sft(config, resume=point, on_log=on_log, say=say)
-        except TrainingError as error:
-            if str(error).startswith("nothing to resume"):
-                raise click.UsageError(str(error)) from None
-            raise
+        result = train_sft(config, resume=point, on_log=loss_updates(bar), say=say)
     if not talk:
         return
     if result.interrupted:
@@ -82,44 +61,21 @@ def sft_train(resume_dir, **options):
         say(f"plot: {curve}")
 
 
-def _rl_options(command):
-    for cls in reversed(algorithms.option_classes()):
-        command = options_from(cls, unset=True)(command)
-    return options_from(RLHFConfig, unset=True,
-                        choices={"algo": tuple(algorithms.names())})(command)
-
-
-def _given(options: dict) -> dict:
-    values = given(RLHFConfig, options)
-    for cls in algorithms.option_classes():
-        values.update(given(cls, options))
-    return values
-
-
 @click.command("rlhf-train")
 @config_file_option
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), metavar="DIR",
-              help="Continue this run folder from its newest complete checkpoint, with the "
-              "settings it was started with.")
-@_rl_options
+@resume_option
+@rl_options(RLHFConfig)
 @errors_to_messages
-def rlhf_train(resume, **options):
+def rlhf_train(resume_dir, **options):
     """Tune a summarization policy against a reward model (PPO with a KL penalty to the policy
     it started from), judged along the way by judges it never optimises."""
     from sumprobe.rlhf.train import CURVE_FILE, resume_point, resumed_config, train_rlhf
-    from sumprobe.trainers.resume import check_work_left
 
-    talk, err, say = _say()
-    values, point = _given(options), None
-    try:
-        if resume:
-            point = resume_point(resume, say)
-            config = resumed_config(point, values)
-            check_work_left(point, config.updates, "updates", "pass a larger --steps")
-        else:
-            config = RLHFConfig.from_dict(values, "options")
-    except (DataError, TrainingError) as error:
-        raise click.UsageError(str(error)) from None
+    talk, err, say = run_console()
+    config, point = run_settings(rl_given(RLHFConfig, options), resume_dir,
+                                 fresh=lambda values: RLHFConfig.from_dict(values, "options"),
+                                 find_point=resume_point, resumed=resumed_config, say=say,
+                                 work_left=updates_left)
     if not talk:
         train_rlhf(config, resume=point)
         return

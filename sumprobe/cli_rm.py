@@ -16,8 +16,8 @@ import click
 
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import config_file_option, given, options_from, read_inputs
-from sumprobe.errors import DataError, TrainingError
-from sumprobe.report import stderr_console, stdout_console
+from sumprobe.cli_runs import resume_option, run_console, run_settings
+from sumprobe.report import stdout_console
 from sumprobe.rm.config import RMConfig
 
 
@@ -55,9 +55,7 @@ def draw_rm_curves(run_dir, caption: str):
 
 
 @click.command("rm-train")
-@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
-              metavar="DIR", help="Continue this run folder from its newest complete "
-              "checkpoint, with the settings it was started with.")
+@resume_option
 @click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write results JSON here.")
 @options_from(RMConfig, unset=True)
@@ -65,39 +63,22 @@ def draw_rm_curves(run_dir, caption: str):
 @errors_to_messages
 def rm_train(resume_dir, output, **options):
     """Train a reward model on comparisons with -log σ(r(chosen) - r(rejected))."""
-    from sumprobe.progress import progress_bar
+    from sumprobe.progress import loss_updates, progress_bar
     from sumprobe.results import check_outputs, run_header, write_json, written_or_said
     from sumprobe.rm.train import RM, find_rm_resume_point, resumed_rm_config, train_reward_model
     from sumprobe.trainers.folder import check_outputs_beside
 
-    talk = os.environ.get("RANK", "0") == "0"
-    err = stderr_console(talk)
-    say = lambda message: err.print(message, markup=False, highlight=False,  # noqa: E731
-                                    soft_wrap=True)
-    values, point = given(RMConfig, options), None
-    try:
-        if resume_dir:
-            point = find_rm_resume_point(resume_dir, say)
-            config = resumed_rm_config(point, values)
-        else:
-            config = RMConfig.from_dict(values, "options")
-    except DataError as error:
-        raise click.UsageError(str(error)) from None
+    talk, err, say = run_console()
+    config, point = run_settings(given(RMConfig, options), resume_dir,
+                                 fresh=lambda values: RMConfig.from_dict(values, "options"),
+                                 find_point=find_rm_resume_point, resumed=resumed_rm_config,
+                                 say=say)
     inputs = read_inputs(data=config.data, eval_data=config.eval_data, model=[config.model])
     check_outputs(inputs, {"--output": output})
     check_outputs_beside(RM, config.output_dir, {"--output": output})
     with progress_bar(err, "training", "steps") as bar:
-        def on_log(step, total, logs):
-            if isinstance(logs.get("loss"), float):
-                bar.describe(f"training (loss {logs['loss']:.4f})")
-            bar.update(step, total or None)
-
-        try:
-            result = train_reward_model(config, resume=point or False, on_log=on_log, say=say)
-        except TrainingError as error:
-            if str(error).startswith("nothing to resume"):
-                raise click.UsageError(str(error)) from None
-            raise
+        result = train_reward_model(config, resume=point or False, on_log=loss_updates(bar),
+                                    say=say)
     if not talk:
         return
     if result.interrupted:

@@ -149,7 +149,7 @@ class Experiments:
         run and `ctrl-eval.json` are kept there.
         """
         from sumprobe.rl.config import ctrl_config_from_text
-        from sumprobe.rl.evaluate import run_ctrl_eval
+        from sumprobe.rl.ctrl_eval import run_ctrl_eval
         from sumprobe.rl.run import train_ctrl
 
         s = self.settings

@@ -154,6 +154,17 @@ def progress_bar(console, description: str, unit: str = ""):
     return PlainProgress(console, description, unit)
 
 
+def loss_updates(bar):
+    """A Trainer log callback (step, total, logs) that moves `bar` and shows the last loss."""
+
+    def on_log(step: int, total: int, logs: dict) -> None:
+        if isinstance(logs.get("loss"), float):
+            bar.describe(f"training (loss {logs['loss']:.4f})")
+        bar.update(step, total or None)
+
+    return on_log
+
+
 class SilentProgress:
     """Progress that nobody watches (a library call without a console)."""
 

@@ -10,10 +10,10 @@ data sets (the CLI's choices, the harness) asks this module.
 from __future__ import annotations
 
 import pkgutil
-import warnings
-from importlib import import_module, metadata
+from importlib import import_module
 
 from sumprobe.datasets.base import KINDS, Dataset
+from sumprobe.plugins import load_plugins
 
 ENTRY_POINT_GROUP = "sumprobe.datasets"
 _registry: dict[str, Dataset] = {}
@@ -53,14 +53,7 @@ def _load() -> None:
             built_in.append(found.DATASET)
     for dataset in sorted(built_in, key=lambda d: (KINDS.index(d.kind), d.name)):
         register(dataset)
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        # A broken plugin must not take the whole tool down: say so and go on without it.
-        try:
-            dataset = entry.load()
-            register(dataset() if isinstance(dataset, type) else dataset)
-        except Exception as error:
-            warnings.warn(f"data set plugin {entry.name!r} ({entry.value}) could not be "
-                          f"loaded: {error}", stacklevel=2)
+    load_plugins(ENTRY_POINT_GROUP, register, "data set")
 
 
 def get(name: str) -> Dataset:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import pkgutil
-import warnings
-from importlib import import_module, metadata
+from importlib import import_module
 
 from sumprobe.measures.base import NEEDS, Measure
+from sumprobe.plugins import load_plugins
 
 ENTRY_POINT_GROUP = "sumprobe.measures"
 _NOT_MEASURES = {"base", "registry", "scoring", "spill", "fill_in"}  # no measure in these
@@ -63,14 +63,7 @@ def _load() -> None:
         built_in += list(getattr(found, "MEASURES", ()))
     for measure in sorted(built_in, key=lambda m: (m.reference, m.name)):  # references last
         register(measure)
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        # A broken plugin must not take the whole tool down: say so and go on without it.
-        try:
-            measure = entry.load()
-            register(measure() if isinstance(measure, type) else measure)
-        except Exception as error:
-            warnings.warn(f"measure plugin {entry.name!r} ({entry.value}) could not be "
-                          f"loaded: {error}", stacklevel=2)
+    load_plugins(ENTRY_POINT_GROUP, register, "measure")
 
 
 def get(name: str) -> Measure:

@@ -15,7 +15,7 @@ from sumprobe.measures.base import NEEDS_OWN, Measure, ScoredRun, summary_score
 @dataclass(frozen=True)
 class RewardModelOptions:
     path: str | None = setting(None, "reward-model: the folder `sumprobe rm-train` wrote.",
-                               flag="--reward-model")
+                               flag="--reward-model", path="dir")
     batch_size: int = setting(16, "reward-model: inputs per forward pass.", low=1,
                               flag="--rm-batch-size")
     device: str = setting("auto", "reward-model: where it runs (auto: CUDA, MPS, CPU).",

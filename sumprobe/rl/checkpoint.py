@@ -16,7 +16,12 @@ import torch
 
 from sumprobe.errors import DataError, ModelError
 from sumprobe.rl.config import CtrlConfig
-from sumprobe.trainers.checkpoints import checkpoint_number, list_checkpoints, newest_complete
+from sumprobe.trainers.checkpoints import (
+    checkpoint_number,
+    list_checkpoints,
+    newest_complete,
+    weights_damage,
+)
 
 CONFIG_FILE = "ctrl_config.json"
 STATE_FILE = "trainer_state.pt"
@@ -37,8 +42,6 @@ def damage(folder: Path, resume: bool = True, settings: bool = True) -> str | No
     """Why a checkpoint cannot be resumed from (`resume`) or used (a file missing, unreadable
     or holding NaN), naming the file; None when every part reads back. `settings`: a
     ctrl-train checkpoint's settings must read back too."""
-    from safetensors import safe_open
-
     from sumprobe.rl.policy import VALUE_HEAD_FILE
 
     if resume and not (folder / STATE_FILE).exists():
@@ -55,14 +58,9 @@ def damage(folder: Path, resume: bool = True, settings: bool = True) -> str | No
     weights = sorted(folder.glob("*.safetensors"))
     if not any(w.name != VALUE_HEAD_FILE for w in weights):
         return "no model weights (*.safetensors)"
-    for file in weights:
-        try:
-            with safe_open(str(file), framework="pt") as tensors:
-                for name in tensors.keys():
-                    if not torch.isfinite(tensors.get_tensor(name)).all():
-                        return f"{file.name} holds NaN or infinite values ({name})"
-        except Exception as error:  # a truncated or overwritten file: any parse error
-            return f"{file.name} is damaged ({type(error).__name__}: {error})"
+    damaged = weights_damage(weights)
+    if damaged:
+        return damaged
     if not resume:
         return None
     try:

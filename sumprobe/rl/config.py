@@ -21,7 +21,7 @@ from sumprobe.engine.config import DEVICES, DTYPES
 from sumprobe.errors import DataError
 from sumprobe.fields import check_fields, read_config_file, setting, settings_mapping
 
-__all__ = ["CtrlConfig", "ctrl_config_from_text", "load_config", "read_config_file"]
+__all__ = ["CtrlConfig", "RLSettings", "ctrl_config_from_text", "load_config", "read_config_file"]
 
 REWARDS = ("classifier", "vader")
 PREFIX_TOKENS = ("text", "special")
@@ -29,8 +29,39 @@ REPORT_TO = ("none", "wandb", "tensorboard")
 _opt = setting
 
 
+class RLSettings:
+    """What every RL run's settings class shares (ctrl-train's, rlhf-train's), as methods over
+    its fields `lm_name`, `ref_lm_name`, `steps`, `batch_size`, `algo` and `algo_options`."""
+
+    def __post_init__(self):
+        check_fields(self)
+        attach_algo_options(self)
+
+    @property
+    def reference(self) -> str:
+        """The KL penalty's anchor: `ref_lm_name` when set, else the policy as it starts
+        (`lm_name`). Older runs saved `ref_lm_name` explicitly; it is honoured as written."""
+        return self.ref_lm_name or self.lm_name
+
+    @property
+    def updates(self) -> int:
+        """Updates in the run: the seed's ceil(steps / batch_size)."""
+        return math.ceil(self.steps / self.batch_size)
+
+    def to_dict(self) -> dict:
+        """The settings flat, the algorithm's own beside the shared ones."""
+        return flat_settings(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config", legacy: bool = False):
+        """Build from a flat mapping (a file, options); unknown keys, bad values and a setting
+        of another algorithm are DataErrors naming `where`. `legacy`: a saved run's settings
+        (older runs wrote every algorithm's settings out: the others' are dropped)."""
+        return from_flat_settings(cls, values, where, legacy)
+
+
 @dataclass(frozen=True)
-class CtrlConfig:
+class CtrlConfig(RLSettings):
     """A controlled-generation run; defaults are the seed's (gpt2-sentiment-control)."""
 
     lm_name: str = _opt("lvwerra/gpt2-imdb", "Policy to tune: Hub id, folder, .gguf or "
@@ -86,37 +117,8 @@ class CtrlConfig:
     algo_options: object | None = _opt(None, "The algorithm's own settings (rl.options).",
                                        cli=False)
 
-    def __post_init__(self):
-        check_fields(self)
-        attach_algo_options(self)
 
-    @property
-    def reference(self) -> str:
-        """The reference model: `ref_lm_name` when set, else the policy as it starts (`lm_name`).
-
-        Older runs saved `ref_lm_name` explicitly; it is honoured as written.
-        """
-        return self.ref_lm_name or self.lm_name
-
-    @property
-    def updates(self) -> int:
-        """Updates in the run: the seed's ceil(steps / batch_size)."""
-        return math.ceil(self.steps / self.batch_size)
-
-    def to_dict(self) -> dict:
-        """The settings flat, the algorithm's own beside the shared ones."""
-        return flat_settings(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "config", legacy: bool = False) -> CtrlConfig:
-        """Build from a flat mapping (a file, options); unknown keys, bad values and a setting
-        of another algorithm are DataErrors naming `where`. `legacy`: a saved run's settings
-        (older runs wrote every algorithm's settings out: the others' are dropped)."""
-        return from_flat_settings(cls, values, where, legacy)
-
-
-# What every RL run's settings class shares (ctrl-train's, rlhf-train's): an `algo` and its
-# `algo_options`, kept apart in the class and flat in files.
+# An RL run's `algo` and its `algo_options`: kept apart in the class, flat in files.
 
 
 def attach_algo_options(config) -> None:

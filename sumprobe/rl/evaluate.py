@@ -205,10 +205,6 @@ def eval_queries(config: CtrlConfig, data: str | None, tokenizer) -> tuple[list[
                      "the run never trained on them)")
 
 
-# `run_ctrl_eval` is the whole of ctrl-eval; it lives in `rl.ctrl_eval` and is named here too,
-# where the evaluation harness has always imported it from.
-from sumprobe.rl.ctrl_eval import CtrlEvalRun, run_ctrl_eval  # noqa: E402
-
-__all__ = ["CtrlEvalRun", "EvalResult", "EvalRow", "TrainedModel", "eval_queries",
-           "evaluate_ctrl", "fit_to_window", "load_trained", "model_window", "query_from_text",
-           "run_ctrl_eval", "sample_continuations", "task_gains"]
+__all__ = ["EvalResult", "EvalRow", "TrainedModel", "eval_queries", "evaluate_ctrl",
+           "fit_to_window", "load_trained", "model_window", "query_from_text",
+           "sample_continuations", "task_gains"]

@@ -9,17 +9,11 @@ Option names are the other commands': `--model`, `--data`, `--limit`, `--output-
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sumprobe.engine.config import DEVICES, DTYPES
 from sumprobe.fields import check_fields, setting
-from sumprobe.rl.config import (
-    REPORT_TO,
-    attach_algo_options,
-    flat_settings,
-    from_flat_settings,
-)
+from sumprobe.rl.config import REPORT_TO, RLSettings
 
 SOURCES = ("chosen", "reference")
 
@@ -79,7 +73,7 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
-class RLHFConfig:
+class RLHFConfig(RLSettings):
     """A summarization policy tuned with an RL algorithm against a reward model: reward =
     r(x, y) - beta * KL(pi || pi_start) per token; gold judges it never optimises are logged
     along the way on held-out documents."""
@@ -135,23 +129,3 @@ class RLHFConfig:
     dtype: str = setting("auto", "Precision of the forward passes (bfloat16/float16 under "
                          "autocast, CUDA).", choices=DTYPES)
     algo_options: object | None = setting(None, "The algorithm's own settings.", cli=False)
-
-    def __post_init__(self):
-        check_fields(self)
-        attach_algo_options(self)
-
-    @property
-    def reference(self) -> str:
-        """The KL penalty's anchor: `ref_lm_name`, else the policy as it starts."""
-        return self.ref_lm_name or self.lm_name
-
-    @property
-    def updates(self) -> int:
-        return math.ceil(self.steps / self.batch_size)
-
-    def to_dict(self) -> dict:
-        return flat_settings(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "config", legacy: bool = False):
-        return from_flat_settings(cls, values, where, legacy)

@@ -70,18 +70,6 @@ def resumed_sft_config(point: ResumePoint, given: dict) -> SFTConfig:
     return config_from({**values, "output_dir": str(point.run_dir)}, "--resume")
 
 
-def _precision(config: SFTConfig) -> dict:
-    import torch
-
-    cuda = torch.cuda.is_available() and config.device in ("auto", "cuda")
-    if config.dtype == "float16":
-        return {"fp16": True}
-    if config.dtype == "bfloat16" or (config.dtype == "auto" and cuda
-                                      and torch.cuda.is_bf16_supported()):
-        return {"bf16": True}
-    return {"bf16": False}
-
-
 def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
               on_log: Callable[[int, int, dict], None] | None = None,
               say: Callable[[str], None] = lambda message: None) -> SFTResult:
@@ -95,7 +83,7 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
     from sumprobe.engine.base import max_input_length
     from sumprobe.rl.policy import fit_embeddings, load_causal_lm, load_tokenizer
     from sumprobe.rlhf.data import sft_examples, sft_pairs
-    from sumprobe.trainers.hf import train_hf
+    from sumprobe.trainers.hf import precision_args, train_hf
     from sumprobe.trainers.record import absolute_paths, data_hashes
     from sumprobe.trainers.resume import check_work_left
     from sumprobe.trainers.run import Run
@@ -132,7 +120,7 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
         completion_only_loss=True, packing=False, activation_checkpointing=False,
         disable_tqdm=True, logging_nan_inf_filter=False, use_cpu=config.device == "cpu",
         dataloader_pin_memory=torch.cuda.is_available() and config.device in ("auto", "cuda"),
-        **_precision(config))
+        **precision_args(config.dtype, config.device))
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
                          train_dataset=datasets.Dataset.from_dict(columns))
     if resume is not None:

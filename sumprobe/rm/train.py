@@ -62,18 +62,6 @@ class RMTrainResult:
         return self.pairs_seen / self.seconds if self.seconds else float("nan")
 
 
-def _precision(config: RMConfig) -> dict:
-    import torch
-
-    cuda = torch.cuda.is_available() and config.device in ("auto", "cuda")
-    if config.dtype == "float16":
-        return {"fp16": True}
-    if config.dtype == "bfloat16" or (config.dtype == "auto" and cuda
-                                      and torch.cuda.is_bf16_supported()):
-        return {"bf16": True}
-    return {"bf16": False}
-
-
 def resumed_rm_config(point: ResumePoint, given: dict) -> RMConfig:
     """The run's saved settings with the given ones a resume may change (see
     `trainers.resume.merge_settings`); the run stays in its folder."""
@@ -120,7 +108,7 @@ def train_reward_model(config: RMConfig, resume: bool | str | Path | ResumePoint
     from trl import RewardConfig, RewardTrainer
 
     from sumprobe.rm.model import load_base
-    from sumprobe.trainers.hf import train_hf
+    from sumprobe.trainers.hf import precision_args, train_hf
     from sumprobe.trainers.record import absolute_paths, data_hashes
     from sumprobe.trainers.resume import check_work_left
     from sumprobe.trainers.run import Run
@@ -168,7 +156,7 @@ def train_reward_model(config: RMConfig, resume: bool | str | Path | ResumePoint
         logging_nan_inf_filter=False, use_cpu=config.device == "cpu",
         # Pinned memory only speeds up copies to CUDA; elsewhere torch warns it is unused.
         dataloader_pin_memory=torch.cuda.is_available() and config.device in ("auto", "cuda"),
-        **_precision(config))
+        **precision_args(config.dtype, config.device))
     trainer = RewardTrainer(
         model=model, args=args, processing_class=tokenizer,
         train_dataset=datasets.Dataset.from_dict(train_columns),

@@ -26,6 +26,23 @@ class SaveFailed(TrainingError):
     """A checkpoint could not be written (a full disk): the message names the last good one."""
 
 
+def weights_damage(files: list[Path]) -> str | None:
+    """Why saved weights cannot be used (a .safetensors file that does not parse, or a tensor
+    holding NaN or infinity, named), or None when every tensor reads back finite."""
+    import torch
+    from safetensors import safe_open
+
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt") as tensors:
+                for name in tensors.keys():
+                    if not torch.isfinite(tensors.get_tensor(name)).all():
+                        return f"{file.name} holds NaN or infinite values ({name})"
+        except Exception as error:  # a truncated or overwritten file: any parse error
+            return f"{file.name} is damaged ({type(error).__name__}: {error})"
+    return None
+
+
 def checkpoint_number(path: str | Path) -> int | None:
     """N for a folder named checkpoint-N, else None."""
     name = Path(path).name

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from sumprobe.trainers.checkpoints import SaveFailed, keep_newest, last_good_words
+from sumprobe.trainers.checkpoints import SaveFailed, keep_newest, last_good_words, weights_damage
 from sumprobe.trainers.log import DeferredInterrupt
 from sumprobe.trainers.resume import ResumePoint
 from sumprobe.trainers.run import Run
@@ -31,7 +31,6 @@ def hf_damage(folder: Path) -> str | None:
     """Why a Trainer checkpoint cannot be resumed from (a file missing, unreadable or holding
     NaN, named), or None when every part reads back."""
     import torch
-    from safetensors import safe_open
 
     try:
         state = json.loads((folder / STATE).read_text(encoding="utf-8"))
@@ -43,14 +42,9 @@ def hf_damage(folder: Path) -> str | None:
     weights = sorted(folder.glob("*.safetensors"))
     if not weights:
         return "no model weights (*.safetensors)"
-    for file in weights:
-        try:
-            with safe_open(str(file), framework="pt") as tensors:
-                for name in tensors.keys():
-                    if not torch.isfinite(tensors.get_tensor(name)).all():
-                        return f"{file.name} holds NaN or infinite values ({name})"
-        except Exception as error:  # a truncated or overwritten file: any parse error
-            return f"{file.name} is damaged ({type(error).__name__}: {error})"
+    damaged = weights_damage(weights)
+    if damaged:
+        return damaged
     from transformers.trainer_pt_utils import safe_globals
 
     for file in sorted([*folder.glob("*.pt"), *folder.glob("*.pth")]):
@@ -104,6 +98,19 @@ def _callback(run: Run, stop: DeferredInterrupt, settings: dict, keep: int, hook
             return control
 
     return Scaffold()
+
+
+def precision_args(dtype: str, device: str) -> dict:
+    """The Trainer's precision flags for --dtype: bf16 under "auto" only on a CUDA device
+    that has it (fp16 only when asked: it needs a loss scaler and can overflow)."""
+    import torch
+
+    cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    if dtype == "float16":
+        return {"fp16": True}
+    if dtype == "bfloat16" or (dtype == "auto" and cuda and torch.cuda.is_bf16_supported()):
+        return {"bf16": True}
+    return {"bf16": False}
 
 
 def train_hf(trainer, run: Run, resume: ResumePoint | None, *, settings: dict, keep: int,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sumprobe.errors import DataError, TrainingError
+from sumprobe.errors import DataError, OptionError
 from sumprobe.fields import brief
 from sumprobe.trainers.checkpoints import checkpoint_number, newest_complete
 from sumprobe.trainers.folder import RunKind, run_owner
@@ -118,7 +118,9 @@ def check_output_dir(point: ResumePoint, given: str | None) -> None:
 
 
 def check_work_left(point: ResumePoint, total: int, unit: str, longer: str) -> None:
-    """A resume with nothing left to do says so (and trains, saves and prunes nothing)."""
+    """A resume with nothing left to do says so (and trains, saves and prunes nothing): an
+    `OptionError` on --resume, shown as a bad option, since what was asked need not run."""
     if point.done >= total:
-        raise TrainingError(f"nothing to resume: the run has done {point.done} {unit} of "
-                            f"{total} ({point.checkpoint.name}); {longer} to train further")
+        raise OptionError("--resume", f"nothing to resume: the run has done {point.done} "
+                          f"{unit} of {total} ({point.checkpoint.name}); {longer} to train "
+                          "further")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sumprobe.errors import DataError, ModelError
-from sumprobe.rl.evaluate import CtrlEvalRun, run_ctrl_eval
+from sumprobe.rl.ctrl_eval import CtrlEvalRun, run_ctrl_eval
 from sumprobe.rl.run import train_ctrl
 
 
@@ -105,7 +105,7 @@ def test_eval_queries_never_come_from_training(tiny_config, tiny_policy_dir, imd
 def test_ctrl_eval_refuses_a_reference_of_another_vocabulary(tiny_config, word_policy_dir,
                                                             tiny_classifier_dir):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.evaluate import run_ctrl_eval
+    from sumprobe.rl.ctrl_eval import run_ctrl_eval
     from sumprobe.rl.run import train_ctrl
 
     result = train_ctrl(tiny_config(steps=4, save_every=1))
@@ -120,7 +120,7 @@ def test_ctrl_eval_refuses_a_reference_of_another_vocabulary(tiny_config, word_p
 def test_ctrl_eval_refuses_a_reference_that_numbers_tokens_otherwise(tiny_config,
                                                                      tiny_policy_dir, tmp_path):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.evaluate import run_ctrl_eval
+    from sumprobe.rl.ctrl_eval import run_ctrl_eval
     from sumprobe.rl.run import train_ctrl
     from tests.rl.test_run import _renumbered_copy
 
