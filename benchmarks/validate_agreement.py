@@ -29,8 +29,9 @@ from sumprobe.core.stats import StatsConfig  # noqa: E402
 from sumprobe.datasets import load_items, prepare  # noqa: E402
 from sumprobe.engine import load_engine  # noqa: E402
 from sumprobe.experiments.agreement import run_agreement  # noqa: E402
+from sumprobe.files import write_json  # noqa: E402
 from sumprobe.measures import MeasureConfig, get  # noqa: E402
-from sumprobe.results import agreement_json, run_header, write_json  # noqa: E402
+from sumprobe.results import agreement_json, run_header
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLISHED = {  # Spearman with SummEval's expert scores, summary level

@@ -24,10 +24,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from sumprobe.core.stats import StatsConfig  # noqa: E402
 from sumprobe.datasets import Loaded  # noqa: E402
 from sumprobe.experiments.agreement import run_agreement  # noqa: E402
+from sumprobe.files import write_json  # noqa: E402
 from sumprobe.measures import MeasureConfig  # noqa: E402
 from sumprobe.measures.reward_model import RewardModelOptions  # noqa: E402
 from sumprobe.report import agreement_tables, as_text  # noqa: E402
-from sumprobe.results import agreement_json, run_header, write_json  # noqa: E402
+from sumprobe.results import agreement_json, run_header
 from sumprobe.rm.config import RMConfig  # noqa: E402
 from sumprobe.rm.train import prepare_items, train_reward_model  # noqa: E402
 

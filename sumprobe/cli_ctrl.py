@@ -173,8 +173,8 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     """The tuned model beside its reference on openings the run did not train on: per task,
     mean rewards and the gain with its interval and paired test."""
     from sumprobe.core.stats import StatsConfig
+    from sumprobe.files import check_outputs, written_or_said
     from sumprobe.progress import progress_bar
-    from sumprobe.results import check_outputs, written_or_said
     from sumprobe.rl.ctrl_eval import run_ctrl_eval, run_folder_of
     from sumprobe.rl.run import CTRL
     from sumprobe.rl.view import eval_means_table, eval_rows_table

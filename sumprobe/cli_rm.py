@@ -63,8 +63,9 @@ def draw_rm_curves(run_dir, caption: str):
 @errors_to_messages
 def rm_train(resume_dir, output, **options):
     """Train a reward model on comparisons with -log σ(r(chosen) - r(rejected))."""
+    from sumprobe.files import check_outputs, write_json, written_or_said
     from sumprobe.progress import loss_updates, progress_bar
-    from sumprobe.results import check_outputs, run_header, write_json, written_or_said
+    from sumprobe.results import run_header
     from sumprobe.rm.train import RM, find_rm_resume_point, resumed_rm_config, train_reward_model
     from sumprobe.trainers.folder import check_outputs_beside
 

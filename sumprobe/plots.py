@@ -21,7 +21,7 @@ def save_figure(figure, path, caption: str = "") -> None:
     disk leaves the previous plot, never a truncated one) and with a clear error."""
     import io
 
-    from sumprobe.results import write_atomic
+    from sumprobe.files import write_atomic
 
     if caption:  # what ran, under the chart (the tables' signature)
         figure.text(0.01, 0.005, caption, fontsize=5, color="grey", ha="left", va="bottom",

@@ -334,7 +334,7 @@ def emit(output_format: str, tables, payload: dict) -> None:
 
         import click
 
-        from sumprobe.results import plain
+        from sumprobe.files import plain
 
         click.echo(json.dumps(plain(payload), indent=2, ensure_ascii=False))
         return

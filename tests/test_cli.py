@@ -449,12 +449,12 @@ def test_results_files_honour_the_umask(runner, tmp_path):
 def test_a_folder_the_user_cannot_write_is_named(monkeypatch, tmp_path):
     # The decision alone (root passes every real permission check, so the test above skips
     # as root): a folder os.access calls unwritable is refused, naming it.
-    from sumprobe import results
+    from sumprobe import files
     from sumprobe.errors import DataError
 
-    monkeypatch.setattr(results.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
     with pytest.raises(DataError, match=f"cannot write in {tmp_path}"):
-        results.check_outputs({}, {"--output": str(tmp_path / "r.json")})
+        files.check_outputs({}, {"--output": str(tmp_path / "r.json")})
 
 
 def test_probe_refuses_text_that_is_not_utf8(runner, tmp_path):

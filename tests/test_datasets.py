@@ -224,7 +224,8 @@ def test_the_harness_and_the_command_give_the_same_numbers_and_signature(tmp_pat
                                        measure="length", seed=3, drop_shortest=0))
     checked = harness.compare("comparisons")
     assert checked.signature == command["signature"]
-    from sumprobe.results import compare_json, plain
+    from sumprobe.files import plain
+    from sumprobe.results import compare_json
 
     ours = compare_json(checked)
     for key in ("groups", "pairs", "detail", "records", "skipped"):

@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from sumprobe import results
+from sumprobe import files
 from sumprobe.plots import Panel, Series, plot_training
 
 ROWS = [{"step": s, "loss": 1 / s} for s in range(1, 6)]
@@ -22,7 +22,7 @@ def test_a_failed_write_leaves_the_previous_plot(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(results.os, "replace", full)
+    monkeypatch.setattr(files.os, "replace", full)
     with pytest.raises(OSError, match="No space left"):
         plot_training(path, ROWS[:2], PANELS)
     assert path.read_bytes() == good  # not a truncated file

@@ -153,7 +153,7 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_continues_exactly(tiny_gpt2_dir, 
     record = json.loads((tmp_path / "split" / "run.json").read_text())
     assert record["resumed_from"] is None and len(record["resumes"]) == 1
     assert record["resumes"][0]["resumed_from"].endswith(stopped.checkpoint.name)
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     for header in (record, record["resumes"][0]):
         assert header["resolved"]["device"] == "cpu" and header["resolved"]["dtype"] == "float32"
@@ -215,7 +215,7 @@ def test_rm_train_then_the_model_as_a_measure(tiny_gpt2_dir, tmp_path):
     assert payload["accuracy"][0]["subset"] == "all"
     assert payload["accuracy"][0]["result"]["agree"]["value"] > 0.9
     assert payload["resolved"]["device"] == "cpu" and payload["resolved"]["dtype"] == "float32"
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     assert f"data:planted.jsonl#{file_digest(data)}|" in payload["signature"]
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"

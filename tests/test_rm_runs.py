@@ -244,7 +244,7 @@ def test_no_pin_memory_warning_without_cuda(tiny_gpt2_dir, tmp_path):
 
 
 def test_a_resume_on_edited_data_is_refused_naming_both_hashes(tiny_gpt2_dir, tmp_path):
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     data = planted(tmp_path / "c.jsonl", posts=12)
     run = tmp_path / "run"

@@ -1,6 +1,6 @@
 """Data sets: files and Hub data to typed records (`ProbeItem`s), by name.
 
-Each data set is one module with a `Dataset` (see `base`), found by name in the registry:
+Each data set is one module with a `Dataset` (see `base`), found by name (`get`, `names`):
 `comparisons`, `axis`, `summeval`, `systems`, `imdb`; packages add more through the
 `sumprobe.datasets` entry points. `load(DataConfig)` gives the records a command scores.
 Importing this package imports neither torch nor the `datasets` library.
@@ -17,6 +17,11 @@ from sumprobe.datasets.base import (
     RATED,
     DataConfig,
     Dataset,
+    all_datasets,
+    get,
+    names,
+    register,
+    unregister,
 )
 from sumprobe.datasets.loading import load, load_items, prepare, read_records
 from sumprobe.datasets.records import (
@@ -27,7 +32,6 @@ from sumprobe.datasets.records import (
     encodable,
     record_digest,
 )
-from sumprobe.datasets.registry import all_datasets, get, names, register, unregister
 
 __all__ = ["BASELINE", "GROUPED", "JUDGED", "KINDS", "PAIRWISE", "PROMPTS", "RATED",
            "DataConfig", "Dataset", "Loaded", "ProbeItem", "Summary", "all_datasets",

@@ -27,13 +27,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from sumprobe.datasets.base import local_only
 from sumprobe.datasets.reading import hub_rows, hub_where, located_json_lines
 from sumprobe.datasets.records import (
     DIGEST_SIZE,
     Loaded,
     ProbeItem,
+    cut,
     item_encodable,
     record_digest,
+    unencodable_skip,
 )
 from sumprobe.errors import DataError
 
@@ -53,7 +56,7 @@ class _Files:
     def copy(self, path: Path) -> _Copy | None:
         """Where to copy `path`'s lines as they are read, if it cannot be read again at an
         offset (see the module docstring)."""
-        from sumprobe.results import is_stream
+        from sumprobe.files import is_stream
 
         if path.suffix != ".gz" and not is_stream(path):
             return None
@@ -254,7 +257,6 @@ def index_records(dataset, config) -> Loaded:
         source: _Files | _Hub = _Files()
         located: Iterable = located_json_lines(config.data, copy=source.copy)
     else:
-        from sumprobe.datasets.loading import local_only
 
         local_only(dataset)
         rows = hub_rows(dataset.hub, config.split)
@@ -286,7 +288,6 @@ def index_records(dataset, config) -> Loaded:
     kept.skipped.update(unencodable_skip(kept.first_bad, kept.unencodable))
     if not kept.lengths and not kept.skipped:
         raise DataError("the data holds no records")
-    from sumprobe.datasets.loading import cut
 
     order, skipped = cut(kept.lengths, kept.skipped, config.drop_shortest, config.limit)
     return Loaded(IndexedRecords(dataset, config, source, bytes(kept.digests), kept.starts,
@@ -314,10 +315,3 @@ class _Kept:
         self.starts.append(len(self.members))
         self.lengths.append(len(item.document))
         self.digests += record_digest(item)
-
-
-UNENCODABLE = "record with an invalid character (a lone surrogate) in its text"
-
-
-def unencodable_skip(first: str, count: int) -> Counter:
-    return Counter({f"{UNENCODABLE}, e.g. {first}": count}) if count else Counter()

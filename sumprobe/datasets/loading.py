@@ -8,17 +8,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sumprobe.datasets.base import DataConfig, Dataset
+from sumprobe.datasets.base import DataConfig, Dataset, local_only
 from sumprobe.datasets.reading import data_files, read_hub, read_json_lines
-from sumprobe.datasets.records import Loaded, ProbeItem, item_encodable
+from sumprobe.datasets.records import Loaded, ProbeItem, cut, item_encodable, unencodable_skip
 from sumprobe.errors import DataError
-
-
-def local_only(dataset: Dataset) -> None:
-    """Refuse to look on the Hub for a data set that is not there."""
-    if dataset.hub is None:
-        raise DataError(f"{dataset.name} is read from local files: pass --data PATH (JSON "
-                        f"Lines with {dataset.schema})")
 
 
 def rows_of(dataset: Dataset, config: DataConfig) -> Iterable[tuple[str, dict]]:
@@ -62,29 +55,12 @@ def read_records(config: DataConfig) -> Loaded:
 def _without_unencodable(loaded: Loaded) -> Loaded:
     """Records whose text holds a lone surrogate are skipped and counted, not left to stop a
     whole run at the tokenizer."""
-    from sumprobe.datasets.index import unencodable_skip
 
     kept = [item for item in loaded.items if item_encodable(item)]
     if len(kept) == len(loaded.items):
         return loaded
     first = next(i for i in loaded.items if not item_encodable(i)).source
     return Loaded(kept, loaded.skipped + unencodable_skip(first, len(loaded.items) - len(kept)))
-
-
-def cut(lengths: Sequence[int], skipped: Counter, drop_shortest: int, limit: int | None
-        ) -> tuple[list[int], Counter]:
-    """The seed's preparation as an order: a stable sort by document length, the shortest
-    dropped, `limit` kept (None or 0: all); and the skips with those counted."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    skipped = Counter(skipped)
-    dropped = min(drop_shortest, len(order))
-    if dropped:
-        skipped["among the shortest documents (--drop-shortest)"] += dropped
-    order = order[dropped:]
-    if limit and len(order) > limit:
-        skipped["beyond --limit"] += len(order) - limit
-        order = order[:limit]
-    return order, skipped
 
 
 def prepare(loaded: Loaded, drop_shortest: int, limit: int | None) -> Loaded:

@@ -2,13 +2,16 @@
 
 A record (`ProbeItem`) is one document and its summaries: a labeler's comparison (chosen and
 rejected), a post's summaries rated on an axis, an article's system summaries. Measures,
-experiments and trainers read records and never a data set's own schema.
+experiments and trainers read records and never a data set's own schema. Records are kept or
+skipped here by rules that hold whether they were read whole or indexed: a text that cannot be
+tokenized, and the seed's cut by document length (`cut`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 BASELINE = "document"  # the group name of the document-alone condition
@@ -66,3 +69,27 @@ def encodable(text: str) -> bool:
 def item_encodable(item: ProbeItem) -> bool:
     """Whether every text of a record can be tokenized."""
     return all(encodable(t) for t in (item.document, *(s.text for s in item.summaries)))
+
+
+UNENCODABLE = "record with an invalid character (a lone surrogate) in its text"
+
+
+def unencodable_skip(first: str, count: int) -> Counter:
+    """The skip count of `count` records that cannot be tokenized, naming the first."""
+    return Counter({f"{UNENCODABLE}, e.g. {first}": count}) if count else Counter()
+
+
+def cut(lengths: Sequence[int], skipped: Counter, drop_shortest: int, limit: int | None
+        ) -> tuple[list[int], Counter]:
+    """The seed's preparation as an order: a stable sort by document length, the shortest
+    dropped, `limit` kept (None or 0: all); and the skips with those counted."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    skipped = Counter(skipped)
+    dropped = min(drop_shortest, len(order))
+    if dropped:
+        skipped["among the shortest documents (--drop-shortest)"] += dropped
+    order = order[dropped:]
+    if limit and len(order) > limit:
+        skipped["beyond --limit"] += len(order) - limit
+        order = order[:limit]
+    return order, skipped

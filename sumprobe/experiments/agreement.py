@@ -313,7 +313,9 @@ def _agreement(items: Sequence, dataset: str, engine, configs: list[MeasureConfi
     result = AgreementResult([c.measure for c in configs[:n_chosen]],
                              [c.measure for c in configs[n_chosen:]], skipped=skipped,
                              n_cut=n_cut, notes=notes)
-    align(first or [], columns, skipped, result)
+    lined = align(first or [], columns, skipped)
+    result.rows, result.table, result.n_scored = lined.rows, lined.table, lined.n_scored
+    result.values, result.details = lined.values, lined.details
     if not result.table:
         return result
     if statistics is not None:

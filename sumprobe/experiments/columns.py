@@ -9,8 +9,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,9 +17,6 @@ from sumprobe.measures import SummaryScore
 from sumprobe.measures.references import words
 from sumprobe.measures.scoring import SCORES_IN_MEMORY
 from sumprobe.measures.spill import SpilledRows
-
-if TYPE_CHECKING:
-    from sumprobe.experiments.agreement import AgreementResult
 
 
 class Summaries:
@@ -89,12 +85,23 @@ class Column:
                    kept if any_details else None)
 
 
-def align(first: Sequence[SummaryScore], columns: dict[str, Column], skipped: Counter,
-           result: AgreementResult) -> None:
+@dataclass
+class Aligned:
+    """The summaries every measure scored, in one order for all: the first measure's rows (who
+    and what each summary is), the same as columns, and each measure's scores and details."""
+
+    rows: Sequence[SummaryScore] = ()
+    table: Summaries | None = None
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # name -> scores
+    details: dict[str, Sequence] = field(default_factory=dict)  # name -> details, if any
+    n_scored: int = 0
+
+
+def align(first: Sequence[SummaryScore], columns: dict[str, Column], skipped: Counter
+          ) -> Aligned:
     """Keep the summaries that every measure scored, in one order for all (by record, then
-    summary), into `result.rows`, `result.values` and `result.details`. A score a measure
-    returned as undefined (NaN) counts as not scored: every measure is then judged on the
-    same summaries."""
+    summary). A score a measure returned as undefined (NaN) counts as not scored: every
+    measure is then judged on the same summaries."""
     keys = None
     for column in columns.values():
         keys = column.keys if keys is None else np.intersect1d(keys, column.keys)
@@ -110,7 +117,7 @@ def align(first: Sequence[SummaryScore], columns: dict[str, Column], skipped: Co
     defined = np.ones(len(keys), dtype=bool)
     for name, column in columns.items():
         defined &= ~np.isnan(column.values[positions[name]])
-    result.n_scored = int(defined.sum())
+    result = Aligned(n_scored=int(defined.sum()))
     for number, (name, column) in enumerate(columns.items()):
         at = positions[name][defined]
         result.values[name] = column.values[at]
@@ -119,6 +126,7 @@ def align(first: Sequence[SummaryScore], columns: dict[str, Column], skipped: Co
         if number == 0:
             result.rows = _in_order(first, at)
             result.table = Summaries(result.rows)
+    return result
 
 
 def _in_order(rows: Sequence, at: np.ndarray) -> Sequence:

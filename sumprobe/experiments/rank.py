@@ -32,7 +32,7 @@ from sumprobe.datasets import DataConfig
 from sumprobe.engine.config import ModelConfig
 from sumprobe.errors import DataError, OptionError
 from sumprobe.experiments import session
-from sumprobe.experiments.columns import Column, align
+from sumprobe.experiments.columns import Aligned, Column, align
 from sumprobe.experiments.session import Outputs
 from sumprobe.measures import MeasureConfig, names, score_summaries
 from sumprobe.progress import Talk
@@ -113,21 +113,10 @@ class RankResult:
         return [*self.measures, *self.references]
 
 
-@dataclass
-class _Aligned:
-    """What `columns.align` fills: the summaries every measure scored, in one order."""
-
-    rows: Sequence = ()
-    table: object = None
-    values: dict = field(default_factory=dict)
-    details: dict = field(default_factory=dict)
-    n_scored: int = 0
-
-
 class _Table:
     """Scores by (document, system) for one measure, and the lengths likewise."""
 
-    def __init__(self, aligned: _Aligned):
+    def __init__(self, aligned: Aligned):
         table = aligned.table
         self.documents = list(dict.fromkeys(table.document))
         self.systems = list(dict.fromkeys(table.system))
@@ -185,8 +174,7 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
             skipped += run.skipped
             n_cut += run.n_cut
             notes += run.notes
-        aligned = _Aligned()
-        align(first or [], columns, skipped, aligned)
+        aligned = align(first or [], columns, skipped)
         result = RankResult(chosen, references, [], spec.baseline, skipped=skipped,
                             n_cut=n_cut, n_scored=aligned.n_scored, notes=notes,
                             dataset=dataset.name)
@@ -207,7 +195,7 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
     return result
 
 
-def _statistics(result: RankResult, aligned: _Aligned, spec: RankSpec, progress) -> None:
+def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) -> None:
     from sumprobe.measures import get
 
     table = _Table(aligned)
@@ -276,7 +264,7 @@ def _wins(result, name, measure, grid, words, documents, table, spec, options) -
             float(np.mean(longer)) if both.any() else float("nan")))
 
 
-def _experts(result: RankResult, aligned: _Aligned, table: _Table, spec: RankSpec) -> None:
+def _experts(result: RankResult, aligned: Aligned, table: _Table, spec: RankSpec) -> None:
     """Kendall's tau of the systems' mean scores against the experts', per human aspect."""
     if not table.ratings:
         return

@@ -22,7 +22,7 @@ from sumprobe.progress import Talk
 @dataclass(frozen=True)
 class Outputs:
     """Files a run writes (None: not written); checked before any work, written by
-    `sumprobe.results.save`."""
+    `sumprobe.results`' `save_*`."""
 
     results: str | None = None  # results JSON (--output)
     rows: str | None = None  # one JSON line per scored row (--samples, --scores)
@@ -34,7 +34,7 @@ def check_settings(measures: Sequence[MeasureConfig], data: DataConfig | None,
                    rows_option: str = "--samples") -> None:
     """Before any work: each measure's settings, the data set's, and the outputs (none may
     overwrite an input: the data, a local model, the files in `protect`)."""
-    from sumprobe.results import check_outputs
+    from sumprobe.files import check_outputs
 
     for config in measures:
         config.spec.check(config.options)

@@ -95,7 +95,7 @@ def find_model_dir(path: str | Path, say=None) -> Path:
 
 
 def write_config(folder: str | Path, config: CtrlConfig) -> None:
-    from sumprobe.results import write_json
+    from sumprobe.files import write_json
 
     write_json(Path(folder) / CONFIG_FILE, config.to_dict())
 

@@ -76,7 +76,7 @@ class CtrlEvalRun:
                 "rows": [dataclasses.asdict(row) for row in self.result.rows]}
 
     def write(self, path: str | Path) -> None:
-        from sumprobe.results import write_json
+        from sumprobe.files import write_json
 
         write_json(path, self.to_json())
 

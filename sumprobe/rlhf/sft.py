@@ -148,7 +148,7 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
 
 
 def _save_final(run_dir: Path, trainer, tokenizer, config: SFTConfig, done: SFTResult) -> Path:
-    from sumprobe.results import honour_umask, write_json
+    from sumprobe.files import honour_umask, write_json
 
     final = run_dir / FINAL
     trainer.save_model(str(final))

@@ -94,7 +94,7 @@ def score_ids(model, inputs: Sequence[tuple[int, ...]], pad_id: int, batch_size:
 
 
 def save_meta(folder: str | Path, meta: dict) -> None:
-    from sumprobe.results import write_json
+    from sumprobe.files import write_json
 
     write_json(Path(folder) / META_FILE, meta)
 

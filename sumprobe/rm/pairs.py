@@ -33,7 +33,7 @@ def pair_rows(items: Iterable) -> Iterable[dict]:
 
 
 def write_pairs(path: Path, items: Iterable) -> None:
-    from sumprobe.results import write_jsonl
+    from sumprobe.files import write_jsonl
 
     write_jsonl(path, pair_rows(items))
 

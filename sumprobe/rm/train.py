@@ -210,7 +210,7 @@ def _finish(done: RMTrainResult, trainer, tokenizer, builder, config: RMConfig, 
             eval_items) -> RMTrainResult:
     """The final model: saved, normalised, evaluated on the held-out pairs, with what it
     trained on beside it."""
-    from sumprobe.results import honour_umask
+    from sumprobe.files import honour_umask
     from sumprobe.rm.model import RewardModel, save_meta
     from sumprobe.rm.pairs import TRAINED_FILE, write_pairs
 

@@ -91,7 +91,7 @@ def save_whole(run_dir: Path, name: str, write: Callable[[Path], None], *,
     then renamed into place (replacing one of the same name by renames only). `write` runs
     on every process (it may gather); only the main one builds and renames. A failure (a full
     disk) removes what was built and raises SaveFailed naming `last_good`."""
-    from sumprobe.results import honour_umask
+    from sumprobe.files import honour_umask
 
     target = run_dir / name
     built = run_dir / f".{name}.tmp"

@@ -98,7 +98,7 @@ def check_run_folder(kind: RunKind, path: str | Path, *, resume: bool = False,
     the same command that saved nothing to continue from (it is started again). Resumed: a
     run of the same command. Never a folder of data, a model or another command's run.
     `kinds`: every trainer's kind, to know runs written before run.json named the trainer."""
-    from sumprobe.results import check_output_folder
+    from sumprobe.files import check_output_folder
 
     check_output_folder(option, path, dict(inputs or {}))  # a file, in a data folder, read-only
     folder = Path(path)

@@ -88,7 +88,7 @@ def _callback(run: Run, stop: DeferredInterrupt, settings: dict, keep: int, hook
 
         def on_save(self, args, st, control, **kwargs):
             if st.is_world_process_zero:
-                from sumprobe.results import honour_umask
+                from sumprobe.files import honour_umask
 
                 folder = run.run_dir / f"checkpoint-{st.global_step}"
                 run.write_settings(folder, settings)
@@ -124,7 +124,7 @@ def train_hf(trainer, run: Run, resume: ResumePoint | None, *, settings: dict, k
     step a NaN loss stopped at or None)."""
     from transformers import PrinterCallback
 
-    from sumprobe.results import write_atomic
+    from sumprobe.files import write_atomic
 
     state: dict = {}
     trainer.args.save_total_limit = None  # retention is the scaffold's, by number

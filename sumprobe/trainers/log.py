@@ -41,7 +41,7 @@ class RunLog:
     lines up to the step it resumes from, so a step redone is logged once."""
 
     def __init__(self, run_dir: Path, keep_through: int, samples: bool = True):
-        from sumprobe.results import write_jsonl
+        from sumprobe.files import write_jsonl
 
         self.paths = [run_dir / LOG_FILE] + ([run_dir / SAMPLES_FILE] if samples else [])
         for path in self.paths:

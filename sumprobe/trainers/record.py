@@ -75,7 +75,8 @@ def data_hashes(paths: Iterable[str], hub_source: str) -> dict[str, str]:
 def write_run_json(kind: RunKind, run_dir: Path, config: dict, resumed_from: Path | None,
                    resolved: dict, data: dict[str, str]) -> None:
     """run.json: the first start's header, one more per resume (see `results.run_record`)."""
-    from sumprobe.results import run_record, write_json
+    from sumprobe.files import write_json
+    from sumprobe.results import run_record
 
     path = run_dir / RUN_FILE
     write_json(path, run_record(path, config, resumed_from, resolved, data,

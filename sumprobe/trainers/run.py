@@ -64,7 +64,7 @@ class Run:
         self.log = RunLog(self.run_dir, self.done, samples)
 
     def write_settings(self, folder: Path, settings: dict) -> None:
-        from sumprobe.results import write_json
+        from sumprobe.files import write_json
 
         write_json(folder / self.kind.config_file, settings)
 

@@ -106,7 +106,7 @@ def test_another_algorithms_setting_is_refused(tiny_config):
 
 def test_a_resume_on_changed_data_is_refused_naming_both_hashes(tiny_config, tmp_path,
                                                                   imdb_sample):
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     data = tmp_path / "reviews.jsonl"
     shutil.copy(imdb_sample, data)

@@ -97,7 +97,7 @@ def test_ctrl_eval_outputs_stay_off_the_runs_files(trained_run):
 
 
 def test_ctrl_eval_refuses_a_changed_data_file_and_reports_a_full_disk(trained_run):
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     folder, data = trained_run
     full = run("ctrl-eval", "--model", folder, "--queries", 2, "--show", 0, "--plot",

@@ -65,7 +65,7 @@ def test_checkpoint_contents_and_pruning(tiny_config, tmp_path):
     assert header["resolved"] == {"device": "cpu", "dtype": "float32", "processes": 1,
                                   "mixed_precision": None}
     assert header["trainer"] == "ctrl-train"
-    from sumprobe.results import file_digest
+    from sumprobe.files import file_digest
 
     [(name, digest)] = header["data"].items()
     assert name.endswith("imdb_sample.jsonl") and digest == file_digest(name)
