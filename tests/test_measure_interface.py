@@ -308,8 +308,8 @@ def test_a_new_module_in_the_measures_package_is_a_new_measure(tmp_path, monkeyp
 
     (tmp_path / "toy_letters.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
-    monkeypatch.setattr(registry, "_registry", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry._REGISTRY, "_members", {})  # found afresh, as at start-up
+    monkeypatch.setattr(registry._REGISTRY, "_loaded", False)
     monkeypatch.setitem(sys.modules, "sumprobe.measures.toy_letters", None)
     del sys.modules["sumprobe.measures.toy_letters"]  # import it afresh from tmp_path
     found = registry.names()

@@ -27,7 +27,7 @@ from typing import ClassVar
 from sumprobe.datasets.records import ProbeItem
 from sumprobe.errors import DataError, OptionError
 from sumprobe.fields import check_fields, setting
-from sumprobe.plugins import load_plugins
+from sumprobe.plugins import Registry
 
 PAIRWISE = "pairwise"  # two summaries of a document, one preferred (a labeler's choice)
 RATED = "rated"  # summaries with human scores (an axis, expert aspects)
@@ -153,60 +153,47 @@ def local_only(dataset: Dataset) -> None:
 # The registry: data sets by name, built-in ones first.
 
 ENTRY_POINT_GROUP = "sumprobe.datasets"
-_registry: dict[str, Dataset] = {}
-_loaded = False
+
+
+def _built_in() -> list[Dataset]:
+    """The package's own: every module of it that defines `DATASET`, by kind then name."""
+    import sumprobe.datasets as package
+
+    found = []
+    for module in pkgutil.iter_modules(package.__path__):
+        dataset = getattr(import_module(f"{package.__name__}.{module.name}"), "DATASET", None)
+        if isinstance(dataset, Dataset):  # none of the modules imports torch
+            found.append(dataset)
+    return sorted(found, key=lambda d: (KINDS.index(d.kind), d.name))
+
+
+def _check(dataset: Dataset, name: str) -> None:
+    if getattr(dataset, "kind", None) not in KINDS:
+        raise ValueError(f"data set {name!r}: kind must be one of {', '.join(KINDS)}")
+
+
+_REGISTRY = Registry("data set", Dataset, "sumprobe.datasets.Dataset", ENTRY_POINT_GROUP,
+                     _built_in, _check)
 
 
 def register(dataset: Dataset, *, replace: bool = False) -> Dataset:
     """Add a data set; its name must be new (unless `replace`) and its declaration sound."""
-    if not isinstance(dataset, Dataset):
-        raise ValueError(f"{dataset!r} is not a sumprobe.datasets.Dataset (subclass it)")
-    name = getattr(dataset, "name", None)
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"a data set needs a non-empty name, got {name!r}")
-    if getattr(dataset, "kind", None) not in KINDS:
-        raise ValueError(f"data set {name!r}: kind must be one of {', '.join(KINDS)}")
-    if name in _registry and not replace and _registry[name] is not dataset:
-        raise ValueError(f"a data set named {name!r} is already registered")
-    _registry[name] = dataset
-    return dataset
+    return _REGISTRY.add(dataset, replace)
 
 
 def unregister(name: str) -> None:
-    _registry.pop(name, None)
-
-
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import sumprobe.datasets as package
-
-    built_in = []
-    for module in pkgutil.iter_modules(package.__path__):
-        found = import_module(f"{package.__name__}.{module.name}")  # none imports torch
-        if isinstance(getattr(found, "DATASET", None), Dataset):
-            built_in.append(found.DATASET)
-    for dataset in sorted(built_in, key=lambda d: (KINDS.index(d.kind), d.name)):
-        register(dataset)
-    load_plugins(ENTRY_POINT_GROUP, register, "data set")
+    _REGISTRY.remove(name)
 
 
 def get(name: str) -> Dataset:
     """The data set called `name`; a ValueError lists the known ones."""
-    _load()
-    if name not in _registry:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(names())}")
-    return _registry[name]
+    return _REGISTRY.get(name)
 
 
 def names(*kinds: str) -> list[str]:
     """Registered data set names (of the given kinds, if any), built-in order first."""
-    _load()
-    return [name for name, d in _registry.items() if not kinds or d.kind in kinds]
+    return [name for name, d in _REGISTRY.members().items() if not kinds or d.kind in kinds]
 
 
 def all_datasets() -> list[Dataset]:
-    _load()
-    return list(_registry.values())
+    return list(_REGISTRY.members().values())

@@ -15,21 +15,27 @@ import pkgutil
 from importlib import import_module
 
 from sumprobe.measures.base import NEEDS, Measure
-from sumprobe.plugins import load_plugins
+from sumprobe.plugins import Registry
 
 ENTRY_POINT_GROUP = "sumprobe.measures"
 _NOT_MEASURES = {"base", "registry", "scoring", "spill", "fill_in"}  # no measure in these
-_registry: dict[str, Measure] = {}
-_loaded = False
 
 
-def register(measure: Measure, *, replace: bool = False) -> Measure:
-    """Add a measure; its name must be new (unless `replace`) and its declaration sound."""
-    if not isinstance(measure, Measure):
-        raise ValueError(f"{measure!r} is not a sumprobe.measures.Measure (subclass it)")
-    name = getattr(measure, "name", None)
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise ValueError(f"a measure needs a non-empty name, got {name!r}")
+def _built_in() -> list[Measure]:
+    """The package's own: every `MEASURE` and `MEASURES` of its modules, references last."""
+    import sumprobe.measures as package
+
+    found: list[Measure] = []
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name in _NOT_MEASURES:
+            continue
+        loaded = import_module(f"{package.__name__}.{module.name}")  # none imports torch
+        found += [loaded.MEASURE] if hasattr(loaded, "MEASURE") else []
+        found += list(getattr(loaded, "MEASURES", ()))
+    return sorted(found, key=lambda m: (m.reference, m.name))
+
+
+def _check(measure: Measure, name: str) -> None:
     if getattr(measure, "needs", None) not in NEEDS:
         raise ValueError(f"measure {name!r}: needs must be one of {', '.join(NEEDS)}")
     if not callable(getattr(measure, "score", None)):
@@ -37,50 +43,31 @@ def register(measure: Measure, *, replace: bool = False) -> Measure:
     options = getattr(measure, "options", None)
     if options is not None and not dataclasses.is_dataclass(options):
         raise ValueError(f"measure {name!r}: options must be a dataclass")
-    if name in _registry and not replace and _registry[name] is not measure:
-        raise ValueError(f"a measure named {name!r} is already registered")
-    _registry[name] = measure
-    return measure
+
+
+_REGISTRY = Registry("measure", Measure, "sumprobe.measures.Measure", ENTRY_POINT_GROUP,
+                     _built_in, _check)
+
+
+def register(measure: Measure, *, replace: bool = False) -> Measure:
+    """Add a measure; its name must be new (unless `replace`) and its declaration sound."""
+    return _REGISTRY.add(measure, replace)
 
 
 def unregister(name: str) -> None:
-    _registry.pop(name, None)
-
-
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import sumprobe.measures as package
-
-    built_in: list[Measure] = []
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name in _NOT_MEASURES:
-            continue
-        found = import_module(f"{package.__name__}.{module.name}")  # none imports torch
-        built_in += [found.MEASURE] if hasattr(found, "MEASURE") else []
-        built_in += list(getattr(found, "MEASURES", ()))
-    for measure in sorted(built_in, key=lambda m: (m.reference, m.name)):  # references last
-        register(measure)
-    load_plugins(ENTRY_POINT_GROUP, register, "measure")
+    _REGISTRY.remove(name)
 
 
 def get(name: str) -> Measure:
     """The measure called `name`; a ValueError lists the known ones."""
-    _load()
-    if name not in _registry:
-        raise ValueError(f"unknown measure {name!r}; known: {', '.join(names())}")
-    return _registry[name]
+    return _REGISTRY.get(name)
 
 
 def names(*, references: bool | None = None) -> list[str]:
     """Registered measure names, in registration order (references: only / never them)."""
-    _load()
-    return [name for name, m in _registry.items()
+    return [name for name, m in _REGISTRY.members().items()
             if references is None or bool(getattr(m, "reference", False)) == references]
 
 
 def all_measures() -> list[Measure]:
-    _load()
-    return list(_registry.values())
+    return list(_REGISTRY.members().values())
