@@ -57,7 +57,26 @@ def estimate_verdict(claim: str, estimate, margin: float = 0.0, detail: str = ""
                             note=getattr(estimate, "note", "") or "")
 
 
-def difference_verdict(claim: str, difference, margin: float = 0.0, detail: str = "") -> Verdict:
-    """Judge a `sumprobe.core.stats.Difference` (a - b) against a margin, with its p-value."""
+def difference_verdict(claim: str, difference, margin: float = 0.0, detail: str = "",
+                       alpha: float = 0.05) -> Verdict:
+    """Judge a `sumprobe.core.stats.Difference` (a - b) against a margin, with its p-value.
+
+    A sign-flip interval inverts its test: it leaves 0 out exactly when p <= alpha. So when
+    every document moved the same way (no spread: no interval can be drawn) the test alone
+    decides "a - b > 0", as the interval would have; a margin other than 0 still needs one."""
     extra = f"{difference.test} p = {fmt.p_value(difference.p_value)}, n = {difference.n}"
-    return estimate_verdict(claim, difference, margin, extra + ("\n" + detail if detail else ""))
+    judged = estimate_verdict(claim, difference, margin, extra + ("\n" + detail if detail else ""))
+    decided_by_test = (judged.outcome == INCONCLUSIVE and margin == 0 and
+                       difference.test == "sign-flip" and math.isfinite(difference.p_value) and
+                       difference.p_value <= alpha and difference.value != 0 and
+                       not math.isfinite(difference.low))
+    if not decided_by_test:
+        return judged
+    shown = fmt.p_value(difference.p_value)
+    figures = (f"{claim}: estimate {fmt.signed(difference.value)}, no interval "
+               f"({difference.note or 'undefined'}); the {difference.test} test decides: p "
+               f"{shown if shown.startswith('<') else '= ' + shown}, at most {alpha:g}, "
+               f"n = {difference.n}")
+    if detail:
+        figures += "\n" + detail
+    return Verdict(PASS if difference.value > 0 else FAIL, figures)

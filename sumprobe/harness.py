@@ -136,6 +136,28 @@ class Experiments:
 
         return self._cached(("agreement", dataset, name), run)
 
+    def rank(self, judge: str, baseline: str, **options):
+        """`sumprobe rank` of the `systems` data with one judge (its options: e.g. the gold
+        reward model's folder) and win rates against `baseline`."""
+        from sumprobe.experiments.rank import RankSpec
+        from sumprobe.results import save_rank
+
+        s = self.settings
+        settings = {k: v for k, v in options.items() if v is not None}
+
+        def run():
+            if judge == "reward-model" and not settings.get("path"):
+                raise DataUnavailable("no gold reward model: pass --sumprobe-gold-rm DIR (an "
+                                      "rm-train folder the policy never optimised)")
+            spec = RankSpec(self.data("systems", DataConfig("systems")), self.model(),
+                            (measure_config(judge, s.seed, **settings),), baseline,
+                            StatsConfig(seed=s.seed), self.outputs("rank", judge, baseline))
+            result = experiments.run(spec, self.talk, engines=self._engines)
+            save_rank(result, spec.outputs, lambda message: None)
+            return result
+
+        return self._cached(("rank", judge, baseline, *sorted(settings.items())), run)
+
     def ctrl_eval(self):
         """`ctrl-eval` of a tuned model against its reference, per task and query.
 

@@ -67,6 +67,14 @@ def pytest_addoption(parser):
     group.addoption("--sumprobe-ctrl-options", default="",
                     help="ctrl checks: ctrl-train's settings as a YAML or JSON mapping, e.g. "
                     "'{reward: vader, batch_size: 32}' (a config key reads a settings file)")
+    group.addoption("--sumprobe-rlhf-systems", default="rlhf,sft", metavar="RLHF,SFT",
+                    help="RLHF check (H6): the systems of --sumprobe-data systems=PATH that are "
+                    "the tuned policy and the supervised one it started from")
+    group.addoption("--sumprobe-judge", default="reward-model",
+                    help="RLHF check (H6): the measure that judges [reward-model: the gold "
+                    "reward model, one the policy never optimised]")
+    group.addoption("--sumprobe-gold-rm", default=None, metavar="DIR",
+                    help="RLHF check (H6): the gold reward model's rm-train folder")
     group.addoption("--sumprobe-output", default=None, help="folder for results JSON")
     group.addoption("--sumprobe-strict", action="store_true",
                     help="an inconclusive check fails (for CI that must decide); "
@@ -150,6 +158,9 @@ class EvalSettings:
     ctrl_steps: int | None = None
     ctrl_options: str = ""
     ctrl_queries: int = 32
+    rlhf_systems: tuple[str, str] = ("rlhf", "sft")
+    judge: str = "reward-model"
+    gold_rm: str | None = None
     output: str | None = None
     use_cache: bool = True
 
@@ -170,6 +181,10 @@ def settings_from(config) -> EvalSettings:
             limits[name.strip()] = int(number)
         else:
             limit = int(number)
+    systems = tuple(part.strip() for part in config.getoption("--sumprobe-rlhf-systems")
+                    .split(","))
+    if len(systems) != 2 or not all(systems) or systems[0] == systems[1]:
+        raise pytest.UsageError("--sumprobe-rlhf-systems takes two system names, RLHF,SFT")
     return EvalSettings(
         model=config.getoption("--sumprobe-model"),
         model_type=config.getoption("--sumprobe-model-type"),
@@ -186,6 +201,9 @@ def settings_from(config) -> EvalSettings:
         ctrl_steps=config.getoption("--sumprobe-ctrl-steps"),
         ctrl_options=config.getoption("--sumprobe-ctrl-options"),
         ctrl_queries=config.getoption("--sumprobe-ctrl-queries"),
+        rlhf_systems=systems,
+        judge=config.getoption("--sumprobe-judge"),
+        gold_rm=config.getoption("--sumprobe-gold-rm"),
         output=config.getoption("--sumprobe-output"),
         use_cache=not config.getoption("--sumprobe-no-cache"),
     )

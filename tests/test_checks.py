@@ -64,3 +64,21 @@ def test_a_difference_carries_its_test_and_note():
                             note="only 1 pair")
     verdict = difference_verdict("A - B", noted)
     assert verdict.outcome == INCONCLUSIVE and "only 1 pair" in verdict.message
+
+
+def test_every_document_the_same_way_is_decided_by_the_sign_flip_test():
+    # 12 documents, every one +1: no spread, so no interval, but the exact sign-flip test
+    # gives p = 2 / 2**12; the interval it would invert leaves 0 out, so the claim is decided.
+    from sumprobe.core.stats import mean_against_zero
+
+    wins = mean_against_zero([1.0] * 12, clusters=list(range(12)))
+    assert wins.note and wins.p_value < 0.001
+    verdict = difference_verdict("wins - losses", wins)
+    assert verdict.outcome == PASS and "the sign-flip test decides: p <0.001" in verdict.message
+    assert difference_verdict("x", mean_against_zero([-1.0] * 12)).outcome == FAIL
+    # Too few documents for the test to reject (p = 2 / 2**4), a margin, or a bootstrap
+    # difference: the interval alone decides, and there is none.
+    assert difference_verdict("x", mean_against_zero([1.0] * 4)).outcome == INCONCLUSIVE
+    assert difference_verdict("x", wins, margin=0.5).outcome == INCONCLUSIVE
+    boot = Difference(1.0, NAN, NAN, 0.0001, "bootstrap", 12, 12, "no spread")
+    assert difference_verdict("x", boot).outcome == INCONCLUSIVE

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import scipy.special  # noqa: F401
+import scipy.stats  # noqa: F401
 import transformers  # noqa: F401
 
 import sumprobe.engine.masked  # noqa: F401
@@ -12,8 +16,11 @@ import sumprobe.engine.masked  # noqa: F401
 # Imported here, before pytester snapshots sys.modules: the in-process runs below may import
 # them too, and compiled modules (numpy, torch) cannot be loaded twice in one process.
 import sumprobe.experiments.agreement  # noqa: F401
+import sumprobe.experiments.rank  # noqa: F401
 import sumprobe.harness  # noqa: F401
+import sumprobe.measures.references  # noqa: F401
 import sumprobe.report  # noqa: F401
+import sumprobe.report_rank  # noqa: F401
 from tests.conftest import FIXTURES
 
 pytest_plugins = ["pytester"]
@@ -190,11 +197,54 @@ def test_an_experiment_runs_once_for_many_checks(pytester, tiny_bert_dir):
     assert (pytester.path / "out" / "compare-comparisons-chosen_rejected-single.json").exists()
 
 
-@pytest.mark.parametrize("name", ["test_summary_probe.py"])
-def test_the_repository_evals_collect(pytester, name):
+@pytest.mark.parametrize("name, checks", [("test_summary_probe.py", 8), ("test_rlhf.py", 1)])
+def test_the_repository_evals_collect(pytester, name, checks):
     evals = FIXTURES.parent / "evals" / name
     pytester.makepyfile(**{name[:-3]: evals.read_text()})
-    pytester.runpytest().assert_outcomes(skipped=8)
+    pytester.runpytest().assert_outcomes(skipped=checks)
+
+
+def _two_policies(path: Path, documents: int) -> Path:
+    """Systems data: `long` writes a longer summary than `short` of every document."""
+    rows = []
+    for i in range(documents):
+        document = f"Post {i}: the landlord kept the deposit of tenant {i} for a scratched door."
+        for system, summary in (("long", f"Tenant {i} lost a deposit over a scratched door, "
+                                          "and wants to know whether to sue"),
+                                ("short", f"Deposit kept, tenant {i}")):
+            rows.append({"id": f"p{i}", "document": document, "summary": summary,
+                         "system": system})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_the_rlhf_check_ranks_the_two_policies_by_the_judge(pytester):
+    """H6 end to end, judged by length (model-free): `long` is longer on every one of 12
+    documents, so 'long beats short' passes and the reverse fails; on 5 documents (the
+    fixtures) there is no interval and the check is inconclusive; without a gold reward
+    model it skips, saying what to pass."""
+    evals = FIXTURES.parent / "evals" / "test_rlhf.py"
+    pytester.makepyfile(test_rlhf=evals.read_text())
+    systems = f"systems={_two_policies(pytester.path / 'systems.jsonl', 12)}"
+    common = ("--sumprobe-drop-shortest", "0", "--sumprobe-judge", "length")
+    passed = pytester.runpytest("--run-evals", "--sumprobe-data", systems, *common,
+                                "--sumprobe-rlhf-systems", "long,short",
+                                "--sumprobe-output", str(pytester.path / "out"))
+    passed.assert_outcomes(passed=1)
+    assert (pytester.path / "out" / "rank-length-short.json").exists()
+    failed = pytester.runpytest("--run-evals", "--sumprobe-data", systems, *common,
+                                "--sumprobe-rlhf-systems", "short,long")
+    failed.assert_outcomes(failed=1)
+    assert "H6: short vs long by length" in failed.stdout.str()
+    few = pytester.runpytest("--run-evals", "--sumprobe-data",
+                             f"systems={FIXTURES / 'systems.jsonl'}", *common,
+                             "--sumprobe-rlhf-systems", "lead-2,title")
+    assert few.parseoutcomes().get("inconclusive") == 1
+    missing = pytester.runpytest("--run-evals", "--sumprobe-data", systems, "-rs")
+    missing.assert_outcomes(skipped=1)
+    assert "pass --sumprobe-gold-rm DIR" in missing.stdout.str()
+    wrong = pytester.runpytest("--run-evals", *common, "--sumprobe-rlhf-systems", "rlhf")
+    assert "--sumprobe-rlhf-systems takes two system names" in wrong.stdout.str()
 
 
 def test_the_repository_evals_run_on_the_fixtures_with_a_model_free_measure(pytester):
