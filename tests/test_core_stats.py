@@ -72,6 +72,20 @@ def test_constant_data_has_no_interval_and_says_so():
     assert "every value is 1" in estimate.note
 
 
+def test_a_share_at_its_bound_gets_the_exact_interval_over_documents():
+    # 12 documents, all hits: Clopper-Pearson's lower bound 0.025 ** (1 / 12), whatever the
+    # number of masks per document (each document counts once); 0 of 12 mirrors it.
+    every = mean_ci([1.0] * 36, [d for d in range(12) for _ in range(3)], share=True)
+    assert every.value == 1.0 and every.high == 1.0 and not every.note
+    assert every.low == pytest.approx(0.025 ** (1 / 12)) == pytest.approx(0.7354, abs=1e-4)
+    none = mean_ci([0.0] * 12, share=True, confidence=0.9)
+    assert none.low == 0.0 and none.high == pytest.approx(1 - 0.05 ** (1 / 12))
+    # Too few documents still have none; a share that varies is bootstrapped as before.
+    assert "only 4 documents" in mean_ci([1.0] * 4, list(range(4)), share=True).note
+    mixed = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    assert mean_ci(mixed, share=True) == mean_ci(mixed)
+
+
 def test_too_few_documents_have_no_interval_and_say_so():
     values = [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.6]  # 8 values, 2 documents
     estimate = mean_ci(values, ["d1"] * 4 + ["d2"] * 4)

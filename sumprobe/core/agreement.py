@@ -64,7 +64,7 @@ def pairwise_agreement(
     signs = signs[kept]
     groups = None if clusters is None else [c for c, k in zip(clusters, kept) if k]
     options = dict(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    agree = mean_ci((signs > 0).astype(float), groups, **options)
+    agree = mean_ci((signs > 0).astype(float), groups, share=True, **options)
     net = mean_against_zero(signs, groups, **options)
     if len(signs) == 0:
         nan = float("nan")

@@ -15,6 +15,7 @@ import numpy as np
 
 from sumprobe.core.codec import storable
 from sumprobe.core.resampling import (
+    MIN_CLUSTERS,
     bootstrap_p,
     bootstrap_ratio,
     cluster_codes,
@@ -100,13 +101,20 @@ def mean(values: Sequence[float]) -> float:
 
 
 def mean_ci(values: Sequence[float], clusters: Sequence | None = None, *,
-            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Estimate:
+            confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+            share: bool = False) -> Estimate:
     """Mean of `values` with a percentile bootstrap interval that resamples whole clusters
-    (documents; None: each value its own)."""
+    (documents; None: each value its own). `share`: the values are 0/1 outcomes, and a share
+    at 0 or 1, which no resample can move, gets the exact (Clopper-Pearson) interval over its
+    clusters instead (all 12 of 12 documents: [73.5%, 100%]), as if each were one outcome."""
     x = np.asarray(values, dtype=float)
     codes = cluster_codes(clusters, len(x))
     k = len(np.unique(codes))
     note = degenerate(x, codes, _unit(clusters))
+    if note and share and k >= MIN_CLUSTERS and np.ptp(x) == 0 and x[0] in (0.0, 1.0):
+        bound = ((1 - confidence) / 2) ** (1 / k)  # P(all k one way | share = bound) = tail
+        low, high = (bound, 1.0) if x[0] == 1.0 else (0.0, 1.0 - bound)
+        return Estimate(mean(x), low, high, len(x), k)
     if note:
         return Estimate(mean(x), NAN, NAN, len(x), k, note)
     draws = bootstrap_ratio(x, np.ones_like(x), codes, n_resamples=n_resamples, seed=seed)

@@ -103,8 +103,9 @@ def accuracy(samples: Iterable[Sample], groups: Sequence[str], config: stats.Sta
         if group != BASELINE:
             versus = stats.paired_mean_difference(hits, table.baseline_hits(members), documents,
                                                   **options)
-        rows.append(AccuracyRow(group, len(members), stats.mean_ci(hits, documents, **options),
-                                stats.mean_ci(table.topk[members], documents, **options),
+        accuracy = stats.mean_ci(hits, documents, share=True, **options)
+        top_k = stats.mean_ci(table.topk[members], documents, share=True, **options)
+        rows.append(AccuracyRow(group, len(members), accuracy, top_k,
                                 stats.mean(table.logprob[members]), versus))
     pairs = []
     for a, b in combinations(groups, 2):
