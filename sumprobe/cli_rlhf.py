@@ -49,7 +49,7 @@ def sft_train(resume_dir, **options):
     for reason, count in sorted(result.skipped.items()):
         say(f"skipped {count}: {reason}")
     say(f"{result.pairs} pairs, {result.steps} steps in {result.seconds:.0f} s; "
-        f"{result.n_cut} documents cut to --max-length {config.max_length}")
+        f"{result.n_cut} of them with the document cut to --max-length {config.max_length}")
     say(f"model: {result.final}")
     from sumprobe.plots import Panel, Series
     from sumprobe.trainers.curves import draw_curves

@@ -25,18 +25,20 @@ def rl_options(settings: type):
     """One option per field of an RL run's settings class (`CtrlConfig`, `RLHFConfig`) and per
     field of each algorithm's settings, left unset: the caller layers the file, the resumed
     run and the defaults."""
+    allowed = getattr(settings, "ALGOS", None)
+
     def decorate(command):
-        for cls in reversed(algorithms.option_classes()):
+        for cls in reversed(algorithms.option_classes(allowed)):
             command = options_from(cls, unset=True)(command)
         return options_from(settings, unset=True,
-                            choices={"algo": tuple(algorithms.names())})(command)
+                            choices={"algo": allowed or tuple(algorithms.names())})(command)
     return decorate
 
 
 def rl_given(settings: type, options: dict) -> dict:
     """The options given (command line or --config) of the run's and every algorithm's."""
     values = given(settings, options)
-    for cls in algorithms.option_classes():
+    for cls in algorithms.option_classes(getattr(settings, "ALGOS", None)):
         values.update(given(cls, options))
     return values
 

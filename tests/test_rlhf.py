@@ -4,6 +4,7 @@ against a reward model with gold judges logged along the way, resume, and bad in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +20,18 @@ from tests.test_rm import planted
 @pytest.fixture(scope="module")
 def planted_data(tmp_path_factory):
     return planted(tmp_path_factory.mktemp("rlhf") / "planted.jsonl", posts=24)
+
+
+@pytest.fixture(scope="module")
+def unseen_posts(tmp_path_factory):
+    """Posts no model of these tests trained on (ids of their own), for the judges."""
+    path = tmp_path_factory.mktemp("unseen") / "unseen.jsonl"
+    rows = [json.loads(line) for line in Path(planted(path, posts=6, seed=9)).read_text()
+            .splitlines()]
+    for row in rows:
+        row["info"]["id"] = "unseen-" + row["info"]["id"]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +95,13 @@ def test_a_response_ends_at_its_stop_and_the_rest_is_masked():
 
 
 def test_rlhf_train_against_the_reward_model_with_gold_judges(
-        tmp_path, sft_model, reward_models, planted_data, tiny_gpt2_dir):
+        tmp_path, sft_model, reward_models, planted_data, unseen_posts, tiny_gpt2_dir):
     proxy, gold = reward_models
     run = tmp_path / "rlhf"
     command = ["rlhf-train", "--model", str(sft_model / "final"), "--reward-model", str(proxy),
                "--gold", str(gold), "--judge-lm", str(tiny_gpt2_dir), "--data", planted_data,
-               "--held-out", "4", "--eval-every", "1", "--steps", "8", "--batch-size", "4",
+               "--data", unseen_posts, "--held-out", "4", "--eval-every", "1", "--steps", "8",
+               "--batch-size", "4",
                "--mini-batch-size", "2", "--ppo-epochs", "1", "--txt-out-len", "8",
                "--max-prompt", "96", "--forward-batch-size", "4", "--device", "cpu",
                "--output-dir", str(run)]
@@ -102,6 +116,9 @@ def test_rlhf_train_against_the_reward_model_with_gold_judges(
     assert len(log) == 2 and all("env/ended" in row for row in log)
     assert (run / "training_curve.png").exists() and (run / "judges.png").exists()
     assert "judges after update 2" in result.output
+    # The judges' documents are ones no model trained on: the unseen posts, whichever 4.
+    assert "4 held-out documents, picked from the 6 of --data that no reward model" in \
+        " ".join(result.output.split())
     run_json = json.loads((run / "run.json").read_text())
     assert run_json["trainer"] == "rlhf-train"
     # Resumed with more steps: it goes on from its checkpoint, its judgings after it made again.
@@ -124,8 +141,11 @@ def test_rlhf_train_against_the_reward_model_with_gold_judges(
 @pytest.mark.parametrize("change, message", [
     (lambda p, g, d: ["--reward-model", str(d)], "no sumprobe_rm.json"),
     (lambda p, g, d: ["--reward-model", str(p), "--gold", str(p)], "a gold judge must be one"),
-    (lambda p, g, d: ["--reward-model", str(p), "--mini-batch-size", "2", "--algo", "rloo"],
-     "mini_batch_size is a setting of --algo ppo"),
+    (lambda p, g, d: ["--reward-model", str(p), "--algo", "rloo"], "'rloo' is not 'ppo'"),
+    (lambda p, g, d: ["--reward-model", str(p), "--held-out", "4"],
+     "only 0 documents of --data are ones no reward model nor the starting policy trained on"),
+    (lambda p, g, d: ["--reward-model", str(p), "--gold", str(g), "--gold", str(g / "final")],
+     "would both be logged as gold/rm1"),
 ])
 def test_rlhf_train_refuses_what_cannot_work(tmp_path, sft_model, reward_models, planted_data,
                                              change, message):
@@ -136,3 +156,21 @@ def test_rlhf_train_refuses_what_cannot_work(tmp_path, sft_model, reward_models,
                                       str(tmp_path / "run"), *extra])
     assert result.exit_code in (1, 2) and message in result.output, result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_kl_that_runs_away_stops_the_run_and_says_how_to_go_on(
+        tmp_path, sft_model, reward_models, planted_data, unseen_posts, monkeypatch):
+    from sumprobe.rlhf import train
+
+    monkeypatch.setattr(train, "KL_BLOWUP", -1.0)  # the first judging already "runs away"
+    proxy, _ = reward_models
+    result = CliRunner().invoke(cli, [
+        "rlhf-train", "--model", str(sft_model / "final"), "--reward-model", str(proxy),
+        "--data", planted_data, "--data", unseen_posts, "--held-out", "2", "--steps", "8",
+        "--batch-size", "4", "--mini-batch-size", "2", "--txt-out-len", "6", "--max-prompt",
+        "96", "--device", "cpu", "--output-dir", str(tmp_path / "run")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "the KL to the reference reached 0 nats per summary after update 0" in text
+    assert "start a new run again (no checkpoint had been written yet), with a larger " \
+        "--init-kl-coef or a lower --lr" in text

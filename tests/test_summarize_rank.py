@@ -77,6 +77,33 @@ def test_a_row_stops_at_a_newline_once_it_has_begun(gpt2):
 # ---------------------------------------------------------------- summarize
 
 
+def test_few_shot_fits_a_cut_document_when_the_tokenizer_adds_a_start_token():
+    """The engine's window already leaves the start token out: a document cut to fill the
+    zero-shot budget must still fit the few-shot one (it was one token short, a traceback)."""
+    from types import SimpleNamespace
+
+    from sumprobe.policies import Document
+    from sumprobe.policies.base import Settings, Written
+    from sumprobe.policies.prompted import FewShot
+
+    class Words:  # one token per word; a start token (1) before every prompt
+        prefix = (1,)
+
+        def ids(self, text):
+            return tuple(10 + len(word) for word in text.split())
+
+    engine = SimpleNamespace(window=60, text=Words())
+    long_post = " ".join(["word"] * 200)
+    documents = [Document(f"d{i}", long_post if i == 0 else f"a short post number {i}",
+                          {"title": "t"}, example=f"summary {i}") for i in range(4)]
+    settings = Settings(Sampling(max_new_tokens=10), shots=2)
+    written = Written({})
+    prompts = FewShot().prompts(documents, engine, settings, written)
+    assert all(p is not None and p[0] == 1 for p in prompts)
+    assert all(len(p) <= 1 + engine.window - 10 for p in prompts)  # start + budget
+    assert len(prompts[0]) == 1 + engine.window - 10  # the cut document fills its budget
+
+
 def test_summarize_writes_the_baselines_as_systems_data(tmp_path):
     out = tmp_path / "systems.jsonl"
     result = CliRunner().invoke(cli, [

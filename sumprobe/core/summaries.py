@@ -25,6 +25,12 @@ def head(context: dict) -> str:
             "POST: ")
 
 
+def first_line(text: str) -> str:
+    """What a model wrote, as a summary: its first line that holds text (a summary ends at a
+    newline once it has begun; what follows is not part of it)."""
+    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+
 def lead(sentences: Sequence[str], k: int) -> str:
     """The first `k` sentences, joined by spaces (all of them when there are fewer)."""
     if k < 1:

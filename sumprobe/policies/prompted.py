@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from sumprobe.core.summaries import TAIL, fit_document, head, pack
+from sumprobe.core.summaries import TAIL, first_line, fit_document, head, pack
 from sumprobe.policies.base import Document, Policy, Settings, Written
 
 
@@ -37,8 +37,7 @@ def example(engine, doc: Document, budget: int) -> tuple[int, ...] | None:
 
 def summary_text(engine, tokens: Sequence[int]) -> str:
     """What the model wrote, up to its first line that holds text."""
-    text = engine.text.tokenizer.decode(list(tokens), skip_special_tokens=True)
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+    return first_line(engine.text.tokenizer.decode(list(tokens), skip_special_tokens=True))
 
 
 class Prompted(Policy):
@@ -94,7 +93,7 @@ class FewShot(Prompted):
 
     def prompts(self, documents, engine, settings, written):
         zero = super().prompts(documents, engine, settings, written)
-        budget = engine.window - settings.sampling.max_new_tokens - len(engine.text.prefix)
+        budget = engine.window - settings.sampling.max_new_tokens  # the prefix is not in it
         pool = [doc for doc in documents if doc.example]
         if settings.shots and len(pool) < 2:
             raise_no_examples(len(pool))

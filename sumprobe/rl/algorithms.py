@@ -166,9 +166,11 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
-def option_classes() -> list[type]:
-    """Every registered algorithm's settings class, once each, in registration order."""
-    return list(dict.fromkeys(a.options for a in _REGISTRY.values()))
+def option_classes(names: tuple[str, ...] | None = None) -> list[type]:
+    """Every registered algorithm's settings class (of `names`, when given), once each, in
+    registration order."""
+    return list(dict.fromkeys(a.options for name, a in _REGISTRY.items()
+                              if names is None or name in names))
 
 
 def split_settings(values: dict, algo: str, where: str, legacy: bool = False):

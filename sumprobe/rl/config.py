@@ -126,6 +126,9 @@ def attach_algo_options(config) -> None:
     against the run's (`fit`): in `__post_init__` of a frozen settings class."""
     from sumprobe.rl import algorithms
 
+    allowed = getattr(type(config), "ALGOS", None)
+    if allowed is not None and config.algo not in allowed:
+        raise ValueError(f"algo {config.algo!r}: this command runs {', '.join(allowed)}")
     algorithm = algorithms.get(config.algo)
     options = config.algo_options if config.algo_options is not None else algorithm.options()
     if not isinstance(options, algorithm.options):

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import torch
 
+from sumprobe.core.summaries import first_line
 from sumprobe.rl.config import CtrlConfig
 from sumprobe.rl.options import PPOOptions
 from sumprobe.rl.policy import (
@@ -49,6 +50,8 @@ from sumprobe.rl.ppo import (
     gae_advantages,
     kl_penalized_rewards,
     logprobs_from_logits,
+    masked_mean,
+    masked_var,
     ppo_losses,
     whiten,
 )
@@ -101,8 +104,7 @@ class StepResult:
 def _first_line(tokenizer, tokens) -> str:
     """A response that ends at a newline or end of text, as text: its first line that holds
     text (what a summary is)."""
-    text = tokenizer.decode(tokens, skip_special_tokens=True)
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+    return first_line(tokenizer.decode(tokens, skip_special_tokens=True))
 
 
 class PPOTrainer:
@@ -196,7 +198,8 @@ class PPOTrainer:
         if ended is not None:
             stats["env/ended"] = float(self.accelerator.reduce(
                 ended.float().mean().to(scores.device), "mean"))
-            stats["env/response_tokens"] = float(mask.sum(1).mean())
+            stats["env/response_tokens"] = float(self.accelerator.reduce(
+                mask.sum(1).float().mean().to(scores.device), "mean"))
         timing["time/optimization"] = time.perf_counter() - t
         self.updates += 1
         stats.update(self._reward_stats(prompts, scores))
@@ -285,8 +288,9 @@ class PPOTrainer:
             "objective/kl": float(mean_kl),
             "objective/kl_coef": kl_coef,
             "objective/entropy": float((-old_logprobs * mask).sum(1).mean()),
-            "objective/logprobs": float(old_logprobs.mean()),
-            "objective/ref_logprobs": float(ref_logprobs.mean()),
+            # Over the summaries' tokens: those sampled after one ended are not the policy's.
+            "objective/logprobs": float(masked_mean(old_logprobs, mask)),
+            "objective/ref_logprobs": float(masked_mean(ref_logprobs, mask)),
             "ppo/mean_non_score_reward": float((-kl_coef * kl).sum(1).mean()),
             "ppo/loss/policy": avg["policy_loss"],
             "ppo/loss/value": avg["value_loss"],
@@ -295,9 +299,9 @@ class PPOTrainer:
             "ppo/policy/approxkl": avg["approx_kl"],
             "ppo/policy/clipfrac": avg["policy_clipfrac"],
             "ppo/val/clipfrac": avg["value_clipfrac"],
-            "ppo/val/mean": float(old_values.mean()),
-            "ppo/returns/mean": float(returns.mean()),
-            "ppo/returns/var": float(returns.var()),
+            "ppo/val/mean": float(masked_mean(old_values, mask)),
+            "ppo/returns/mean": float(masked_mean(returns, mask)),
+            "ppo/returns/var": float(masked_var(returns, mask)),
         }
 
     def _optimiser_step(self, batch: _Batch, idx: torch.Tensor,
@@ -330,7 +334,8 @@ class PPOTrainer:
             w = float(weight)
             for key, value in zip(losses._fields, losses):
                 stats[key] += w * float(value.detach())
-            stats["entropy"] += w * float(entropy_from_logits(logits.detach()).mean())
+            stats["entropy"] += w * float(masked_mean(entropy_from_logits(logits.detach()),
+                                                      batch.mask[part]))
         self.optimizer.step()
         return stats
 

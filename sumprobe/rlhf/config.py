@@ -10,6 +10,7 @@ Option names are the other commands': `--model`, `--data`, `--limit`, `--output-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sumprobe.engine.config import DEVICES, DTYPES
 from sumprobe.fields import check_fields, setting
@@ -74,6 +75,10 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class RLHFConfig(RLSettings):
+    # trl's rloo and grpo bring their own loop: it neither ends a summary at a newline (the
+    # KL and the reward would cover what follows) nor lets the judges watch.
+    ALGOS: ClassVar[tuple[str, ...]] = ("ppo",)
+
     """A summarization policy tuned with an RL algorithm against a reward model: reward =
     r(x, y) - beta * KL(pi || pi_start) per token; gold judges it never optimises are logged
     along the way on held-out documents."""
@@ -115,7 +120,8 @@ class RLHFConfig(RLSettings):
     init_kl_coef: float = setting(0.05, "KL coefficient beta per token (Stiennon et al.: "
                                   "0.05; adaptive under PPO unless --no-adap-kl-ctrl).", low=0)
     seed: int = setting(0, "Seed of the documents drawn, sampling and shuffling.", low=0)
-    algo: str = setting("ppo", "The RL algorithm (see `sumprobe.rl.algorithms`).")
+    algo: str = setting("ppo", "The RL algorithm: ppo (sumprobe's), the one whose rollouts end "
+                        "a summary where it ends and that the judges watch.")
     output_dir: str = setting("rlhf-out", "Run folder: checkpoints, logs, the judges' log and "
                               "plots (new, empty, or this command's run).", path="dir")
     save_every: int = setting(10, "Updates between checkpoints (0: only at the end).", low=0,

@@ -4,6 +4,7 @@ documents for the tuned one, and the prompt both see (Stiennon et al.'s format, 
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -38,10 +39,13 @@ def sft_pairs(config) -> tuple[list[tuple[object, str]], Counter]:
         if not wanted:
             skipped[f"record without a summary to learn ({_what(config)})"] += 1
         for text in wanted:
-            if not text.strip():
+            # One line: a summary ends at its first newline when the policy writes (summarize,
+            # rlhf-train), so one that learned newlines inside would be cut there.
+            text = " ".join(text.split())
+            if not text:
                 skipped["empty summary"] += 1
                 continue
-            pairs.setdefault((record.doc_id, text.strip()), (record, text.strip()))
+            pairs.setdefault((record.doc_id, text), (record, text))
     found = list(pairs.values())
     if config.limit is not None and len(found) > config.limit:
         skipped["pair beyond --limit"] += len(found) - config.limit
@@ -95,9 +99,12 @@ def sft_examples(tokenizer, pairs, max_length: int) -> tuple[dict, Counter, int]
     return columns, skipped, cut
 
 
-def rlhf_documents(config):
-    """(held-out documents for the judges, training documents) of `RLHFConfig`: every
-    distinct document of --data in order, the first `held_out` kept out of training."""
+def rlhf_documents(config, say=lambda message: None):
+    """(held-out documents for the judges, training documents) of `RLHFConfig`. The held-out
+    ones are `held_out` documents of --data that neither the reward model, nor a gold judge,
+    nor the starting policy trained on (by the post ids their folders keep), picked by a hash
+    of their id (a fixed sample, whatever the order of the files); the rest, in order, are
+    trained on."""
     from sumprobe.datasets import DataConfig, get, read_records
     from sumprobe.policies import documents_of
 
@@ -106,10 +113,45 @@ def rlhf_documents(config):
     dataset = get(config.dataset)
     documents = documents_of(read_records(DataConfig(config.dataset, tuple(config.data))).items,
                              dataset)
-    held, train = documents[: config.held_out], documents[config.held_out:]
+    held: list = []
+    if config.held_out:
+        seen, unknown = trained_posts([config.reward_model, *config.gold, config.lm_name])
+        fresh = [doc for doc in documents if doc.doc_id not in seen]
+        if len(fresh) < config.held_out:
+            raise DataError(f"--held-out {config.held_out}: only {len(fresh)} documents of "
+                            f"--data are ones no reward model nor the starting policy trained "
+                            f"on ({len(documents) - len(fresh)} others are); give documents "
+                            "they never saw (another --data file) or a smaller --held-out")
+        held = sorted(fresh, key=lambda doc: hashlib.sha256(doc.doc_id.encode()).digest())
+        held = held[: config.held_out]
+        say(f"judges: {len(held)} held-out documents, picked from the {len(fresh)} of --data "
+            f"that no reward model nor the starting policy trained on"
+            + (f" ({', '.join(unknown)} keep no record of their data)" if unknown else ""))
+    kept_out = {doc.doc_id for doc in held}
+    train = [doc for doc in documents if doc.doc_id not in kept_out]
     if config.limit is not None:
         train = train[: config.limit]
     if not train:
         raise DataError(f"{len(documents)} documents in --data and {config.held_out} held out "
                         "(--held-out): none is left to train on")
     return held, train
+
+
+def trained_posts(folders) -> tuple[set[str], list[str]]:
+    """The post ids the models in these folders trained on (rm-train's and sft-train's
+    `trained_pairs.jsonl`), and the local folders that keep no such record."""
+    from pathlib import Path
+
+    from sumprobe.rm.pairs import TRAINED_FILE, read_pairs
+
+    posts: set[str] = set()
+    unknown = []
+    for folder in dict.fromkeys(str(f) for f in folders if f):
+        path = Path(folder)
+        record = next((p / TRAINED_FILE for p in (path / "final", path)
+                       if (p / TRAINED_FILE).is_file()), None)
+        if record is not None:
+            posts |= read_pairs(record)[0]
+        elif path.is_dir():
+            unknown.append(folder)
+    return posts, unknown

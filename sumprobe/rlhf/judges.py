@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from sumprobe.core.summaries import first_line
+
 JUDGES_FILE = "judges.jsonl"
 PLOT_FILE = "judges.png"
 SEED = 1234  # the judgings' sampling stream: the same at every judging
@@ -30,7 +32,9 @@ class Judges:
                  device="cpu", say=lambda message: None):
         self.documents, self.prompts, self.proxy = documents, prompts, proxy
         self.stops, self.max_new, self.pad_id, self.say = stops, max_new_tokens, pad_id, say
-        self.gold = [(Path(path).name, _load_reward_model(path, device)) for path in gold]
+        from sumprobe.rm.model import model_label
+
+        self.gold = [(model_label(path), _load_reward_model(path, device)) for path in gold]
         self.shannon = _shannon_engine(judge_lm, device) if judge_lm else None
 
     def judge(self, policy_lm, ref_lm, tokenizer, step: int) -> dict:
@@ -64,8 +68,7 @@ class Judges:
 
 
 def _first_line(tokenizer, tokens) -> str:
-    text = tokenizer.decode(list(tokens), skip_special_tokens=True)
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+    return first_line(tokenizer.decode(list(tokens), skip_special_tokens=True))
 
 
 def _mean(values) -> float:
@@ -125,10 +128,20 @@ def append(run_dir: Path, line: dict) -> None:
 
 
 def read(run_dir: Path) -> list[dict]:
-    path = run_dir / JUDGES_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    """The judgings that read back (a line cut short by a crash is left out)."""
+    from sumprobe.trainers.log import read_log
+
+    return [row for row in read_log(run_dir, JUDGES_FILE)
+            if isinstance(row.get("step"), int) and isinstance(row.get("kl"), (int, float))]
+
+
+def keep_before(run_dir: Path, step: int) -> None:
+    """A resumed run's judgings from the step it resumes at on are dropped (they are made
+    again), as its log's lines after that step are; rewritten whole."""
+    from sumprobe.files import write_jsonl
+
+    if (run_dir / JUDGES_FILE).exists():
+        write_jsonl(run_dir / JUDGES_FILE, [row for row in read(run_dir) if row["step"] < step])
 
 
 def draw(run_dir: Path, caption: str = "") -> Path | None:

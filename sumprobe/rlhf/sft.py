@@ -40,7 +40,7 @@ class SFTResult:
     pairs: int = 0
     seconds: float = 0.0
     skipped: Counter = field(default_factory=Counter)
-    n_cut: int = 0
+    n_cut: int = 0  # examples (pairs) whose document was cut to fit --max-length
     data: dict = field(default_factory=dict)
     resolved: dict = field(default_factory=dict)
 
@@ -109,7 +109,8 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
         reasons = "; ".join(f"{n} {why}" for why, n in skipped.most_common())
         raise DataError(f"no example is left to train on ({reasons}); raise --max-length")
     say(f"{len(columns['input_ids'])} (document, summary) pairs from "
-        f"{len({r.doc_id for r, _ in pairs})} documents; {n_cut} documents cut to fit")
+        f"{len({r.doc_id for r, _ in pairs})} documents; {n_cut} of them with the document cut "
+        "to fit")
     args = TrlSFTConfig(
         output_dir=str(run.run_dir), per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
@@ -143,16 +144,22 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
         raise run.stopped(f"the loss became NaN at step {nan_step}")
     if interrupted or not run.main:
         return done
-    done.final = _save_final(run.run_dir, trainer, tokenizer, config, done)
+    done.final = _save_final(run.run_dir, trainer, tokenizer, config, done,
+                             [record for record, _ in pairs])
     return done
 
 
-def _save_final(run_dir: Path, trainer, tokenizer, config: SFTConfig, done: SFTResult) -> Path:
+def _save_final(run_dir: Path, trainer, tokenizer, config: SFTConfig, done: SFTResult,
+                records) -> Path:
     from sumprobe.files import honour_umask, write_json
+    from sumprobe.rm.pairs import TRAINED_FILE, write_pairs
 
     final = run_dir / FINAL
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
+    # The documents it learned from, as rm-train keeps its pairs: rlhf-train holds none of
+    # them out for its judges.
+    write_pairs(final / TRAINED_FILE, records)
     write_json(final / META_FILE, {"base_model": config.model, "prompt_form": "stiennon",
                                    "data": list(config.data), "pairs": done.pairs,
                                    "steps": done.steps, "max_length": config.max_length})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
+from sumprobe.core.summaries import first_line
 from sumprobe.errors import DataError, ModelError
 from sumprobe.rl.prompts import Prompt
 
@@ -60,6 +61,7 @@ class SummaryTask:
         self.prompts: list[Prompt] = []
         self.by_key: dict[str, object] = {}
         self.stops = None
+        self.budget = 0  # tokens a prompt may take (the window less the summary's)
         self.no_stop_reward = config.no_stop_reward
 
     def prepare(self) -> SummaryTask:
@@ -67,7 +69,6 @@ class SummaryTask:
         from sumprobe.engine.generate import stop_tokens
         from sumprobe.rl.policy import load_tokenizer, model_config
         from sumprobe.rl.task import check_models, check_tokenizers
-        from sumprobe.rlhf.data import prompt_ids
 
         config = self.config
         self.tokenizer = load_tokenizer(str(self._tokenizer_from or config.lm_name))
@@ -80,19 +81,30 @@ class SummaryTask:
         if budget < 16:
             raise ModelError(f"{config.lm_name} takes {window} tokens: too few for a prompt "
                              f"and a summary of --txt-out-len {config.txt_out_len}")
-        cut = 0
-        for doc in self.documents:
-            fitted = prompt_ids(self.tokenizer, doc.text, doc.context, budget)
-            if fitted is None:
-                continue
-            cut += fitted[1]
-            self.prompts.append(Prompt(GROUP, doc.doc_id, fitted[0]))
+        self.budget = budget
+        fitted, cut = self.fit(self.documents)
+        if not fitted:
+            raise DataError(f"no document of --data fits in {budget} tokens with its format "
+                            f"(--max-prompt {config.max_prompt}, the model's window {window})")
+        for doc, ids in fitted:
+            self.prompts.append(Prompt(GROUP, doc.doc_id, ids))
             self.by_key[doc.doc_id] = doc
-        if not self.prompts:
-            raise DataError("no document fits the model's window with its format")
         self.stops = stop_tokens(self.tokenizer)
         self.say(f"{len(self.prompts)} training documents ({cut} cut to fit {budget} tokens)")
         return self
+
+    def fit(self, documents) -> tuple[list[tuple[object, tuple[int, ...]]], int]:
+        """(document, prompt ids) of those that fit the prompt budget, and how many were cut
+        from their end to fit (the training documents and the judges' held-out ones alike)."""
+        from sumprobe.rlhf.data import prompt_ids
+
+        found, cut = [], 0
+        for doc in documents:
+            fitted = prompt_ids(self.tokenizer, doc.text, doc.context, self.budget)
+            if fitted is not None:
+                found.append((doc, fitted[0]))
+                cut += fitted[1]
+        return found, cut
 
     def sampler(self, seed: int) -> DocumentSampler:
         return DocumentSampler(self.prompts, seed)
@@ -103,6 +115,10 @@ class SummaryTask:
             from sumprobe.rm.model import load_reward_model
 
             self._reward_model = load_reward_model(self.config.reward_model, str(device))
+            if not self._reward_model.meta.get("reference_summaries", 1):
+                self.say(f"{self.config.reward_model}: not normalised (its data had no "
+                         "reference summaries), so rewards are its raw scores and "
+                         f"--no-stop-reward {self.no_stop_reward:g} is on that scale")
         return self._reward_model
 
     def reward(self, device) -> Callable:
@@ -113,7 +129,8 @@ class SummaryTask:
 
             def reward(keys, summaries, groups):
                 docs = [self.by_key[key] for key in keys]
-                return proxy_rewards(model, docs, [_first_line(s) for s in summaries], size)
+                return proxy_rewards(model, docs, [first_line(s) for s in summaries], size,
+                                     unjudged=self.no_stop_reward)
 
             self._reward_fn = reward
         return self._reward_fn
@@ -129,21 +146,16 @@ class SummaryTask:
         return rows
 
 
-def proxy_rewards(model, documents, summaries: Sequence[str], batch_size: int) -> list[float]:
+def proxy_rewards(model, documents, summaries: Sequence[str], batch_size: int,
+                  unjudged: float | None = None) -> list[float]:
     """A reward model's normalised rewards of summaries of documents. A summary that leaves no
-    room for its document in the model's window cannot be judged: it gets the lowest reward of
-    the batch, not a NaN (which would stop the run)."""
+    room for its document in the model's window cannot be judged: it gets `unjudged` (the
+    penalty of one that never ends: neither is a summary the model can read), NaN when None
+    (the judges leave it out of their mean)."""
     rewards, _ = model.score([(d.text, d.context, s) for d, s in zip(documents, summaries)],
                              batch_size)
-    defined = [r for r in rewards if r == r]
-    floor = min(defined) if defined else 0.0
-    return [r if r == r else floor for r in rewards]
-
-
-def _first_line(text: str) -> str:
-    """A response as a summary: its first line that holds text (trl's algorithms hand the
-    whole completion; PPO's responses end there already)."""
-    return next((line.strip() for line in text.split("\n") if line.strip()), "")
+    fallback = float("nan") if unjudged is None else unjudged
+    return [r if r == r else fallback for r in rewards]
 
 
 def _window(config) -> int | None:

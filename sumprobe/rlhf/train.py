@@ -57,13 +57,19 @@ def resumed_config(point: ResumePoint, given: dict) -> RLHFConfig:
 def check_judges(config: RLHFConfig) -> None:
     """The reward model and the gold judges are folders rm-train wrote, before any weights
     load; a gold judge may not be the proxy itself."""
-    from sumprobe.rm.model import model_folder
+    from sumprobe.rm.model import model_folder, model_label
 
     proxy = model_folder(config.reward_model).resolve()
+    labels: dict[str, str] = {}
     for path in config.gold:
         if model_folder(path).resolve() == proxy:
             raise DataError(f"--gold {path} is the reward model the policy optimises: a gold "
                             "judge must be one it never sees")
+        label = model_label(path)
+        if label in labels:
+            raise DataError(f"--gold {path} and --gold {labels[label]} would both be logged as "
+                            f"gold/{label}: give the judges run folders of different names")
+        labels[label] = path
 
 
 def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = None,
@@ -91,9 +97,9 @@ def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = 
     check_judges(config)
     data = data_hashes(list(config.data), "hub:none")
     main = os.environ.get("RANK", "0") == "0"
+    held, train = rlhf_documents(config, say if main else (lambda message: None))
     run = Run.prepare(RLHF, config.output_dir, resume=point, data=data, main=main, say=say,
                       inputs={"--data": list(config.data)})
-    held, train = rlhf_documents(config)
     tokenizer_from = point.checkpoint if point and \
         (point.checkpoint / "tokenizer_config.json").exists() else None
     task = SummaryTask(config, train, tokenizer_from=tokenizer_from, reward_fn=reward_fn,
@@ -119,15 +125,13 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
     """The RLSetup hooks that judge the held-out documents at the start and every
     `eval_every` updates (and after the last), and stop a run whose KL explodes."""
     from sumprobe.rlhf import judges
-    from sumprobe.rlhf.data import prompt_ids
 
-    prompts, kept = [], []
-    budget = min(config.max_prompt, 10_000)
-    for doc in held:
-        fitted = prompt_ids(task.tokenizer, doc.text, doc.context, budget)
-        if fitted is not None:
-            prompts.append(fitted[0])
-            kept.append(doc)
+    fitted, _ = task.fit(held)
+    if not fitted:
+        say(f"judges: none of the {len(held)} held-out documents fits in {task.budget} tokens; "
+            "the run goes on unjudged")
+        return {}
+    kept, prompts = [doc for doc, _ in fitted], [ids for _, ids in fitted]
     pad = task.tokenizer.pad_token_id if task.tokenizer.pad_token_id is not None else 0
     state: dict = {}
 
@@ -151,14 +155,13 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
         say(f"judges after update {learner.updates}: proxy {line['proxy']:+.3f}"
             f"{', gold ' + gold if gold else ''}, KL {line['kl']:.2f}, "
             f"{line['words']:.1f} words")
-        if line["kl"] > KL_BLOWUP:
+        if not line["kl"] <= KL_BLOWUP:  # NaN too
             raise TrainingError(f"the KL to the reference reached {line['kl']:.0f} nats per "
                                 f"summary after update {learner.updates} (the policy has left "
-                                "its reference behind); " + _last_good(run) +
-                                "; raise --init-kl-coef or lower --lr")
+                                "its reference behind); " + _kl_advice(run.last_good))
 
     def on_start(learner) -> None:
-        _keep_through(run.run_dir / judges.JUDGES_FILE, learner.updates)
+        judges.keep_before(run.run_dir, learner.updates)
         judge(learner)
 
     def on_update(learner) -> None:
@@ -169,30 +172,22 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
     return {"on_start": on_start, "on_update": on_update}
 
 
-def _last_good(run) -> str:
-    from sumprobe.trainers.checkpoints import last_good_words
-
-    return last_good_words(run.last_good)
-
-
-def _keep_through(path: Path, step: int) -> None:
-    """A resumed run's judgings after the step it resumes from are dropped (they will be made
-    again), as its log's lines are."""
-    import json
-
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] < step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+def _kl_advice(last_good: Path | None) -> str:
+    # Not --resume: the same settings would run away again, and the KL coefficient and the
+    # learning rate are not among those a resume may change.
+    start = f"from the last good checkpoint, {last_good}" if last_good else \
+        "again (no checkpoint had been written yet)"
+    return (f"start a new run {start}, with a larger --init-kl-coef or a lower --lr (and "
+            "--ref-lm-name the policy it started from, to keep the KL to it)")
 
 
 def signature(config: RLHFConfig, data: dict[str, str]) -> str:
     from sumprobe.results import source_version
+    from sumprobe.rm.model import model_label
 
     files = ",".join(f"{Path(name).name}#{digest}" for name, digest in data.items())
     return "|".join([f"model:{config.lm_name}", f"algo:{config.algo}",
-                     f"reward:{Path(config.reward_model).name}", f"data:{files}",
+                     f"reward:{model_label(config.reward_model)}", f"data:{files}",
                      f"batch:{config.batch_size}", f"beta:{config.init_kl_coef:g}",
                      f"seed:{config.seed}", f"sumprobe:{source_version()}"])
 

@@ -110,6 +110,13 @@ def model_folder(path: str) -> Path:
     return folder
 
 
+def model_label(path: str) -> str:
+    """A reward model's name in logs and signatures: its run folder's (`rm-b` for rm-b and for
+    rm-b/final), not the `final` every one of them shares."""
+    folder = model_folder(path).resolve()
+    return folder.parent.name if folder.name == "final" else folder.name
+
+
 def load_reward_model(path: str, device: str = "auto", dtype: str = "auto") -> RewardModel:
     """A trained reward model from a folder `rm-train` wrote."""
     from transformers import AutoModelForSequenceClassification
