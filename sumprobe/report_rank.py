@@ -55,19 +55,23 @@ def _pairs_table(result, level: str, measures) -> Table:
 
 
 def _wins_table(result, level: str) -> Table:
-    wins, equal = f"wins % [{level} CI]", f"at equal length % [{level} CI]"
+    rate, equal = f"win rate % [{level} CI]", f"at equal length % [{level} CI]"
     table = _table(f"Preferred to {result.baseline}: the share of documents each judge scores "
-                   "the system higher (ties apart), and at equal summary lengths",
-                   ("judge", "system", "docs", wins, "ties %", "losses %", "p", equal,
-                    "Δ words", "note"),
-                   right=("docs", wins, "ties %", "losses %", "p", equal, "Δ words"))
+                   "the system higher, a tie counting half (wins, ties and losses beside it), "
+                   "and the same at equal summary lengths; p of wins - losses (sign-flip), "
+                   "Holm-adjusted across each judge's systems",
+                   ("judge", "system", "docs", rate, "wins %", "ties %", "losses %", "p (Holm)",
+                    equal, "Δ words", "note"),
+                   right=("docs", rate, "wins %", "ties %", "losses %", "p (Holm)", equal,
+                          "Δ words"))
     notes = table.footnotes = Footnotes()
     for row in result.wins:
         w = row.wins
-        table.add_row(row.judge, row.system, str(w.n_documents), fmt.pct_interval(w.agree),
-                      fmt.pct(w.ties), fmt.pct(w.disagree), fmt.p_value(w.net.p_value),
-                      fmt.pct_interval(row.at_equal_length.win_rate), _words(row.words, True),
-                      notes.mark(w.agree.note or w.net.note or row.at_equal_length.note))
+        table.add_row(row.judge, row.system, str(w.n_documents), fmt.pct_interval(row.rate),
+                      fmt.pct(w.agree.value), fmt.pct(w.ties), fmt.pct(w.disagree),
+                      fmt.p_value(row.p_holm), fmt.pct_interval(row.at_equal_length.win_rate),
+                      _words(row.words, True),
+                      notes.mark(row.rate.note or row.at_equal_length.note))
     return table
 
 
@@ -111,7 +115,8 @@ def summarize_table(result) -> Table:
 
 def plot_win_rates(path, result, caption: str = "") -> None:
     """Stiennon et al.'s Figure 1 for any judge: each system's share of documents preferred to
-    the baseline, with its interval, one panel per judge; 50% is a draw."""
+    the baseline (a tie counting half), with its interval, one panel per judge; 50% is a
+    draw. A share with no interval is drawn hatched and labelled so, not as an exact one."""
     from sumprobe.plots import pyplot, save_figure
 
     plt = pyplot()
@@ -123,18 +128,20 @@ def plot_win_rates(path, result, caption: str = "") -> None:
     for panel in axes.flat[len(judges):]:
         panel.set_visible(False)
     for panel, judge in zip(axes.flat, judges):
-        rows = [row for row in result.wins if row.judge == judge]
-        values = [100 * row.wins.agree.value for row in rows]
-        low = [100 * (row.wins.agree.value - row.wins.agree.low)
-               if math.isfinite(row.wins.agree.low) else 0 for row in rows]
-        high = [100 * (row.wins.agree.high - row.wins.agree.value)
-                if math.isfinite(row.wins.agree.high) else 0 for row in rows]
-        places = list(range(len(rows)))
-        panel.barh(places, values, xerr=[low, high], capsize=4, color="#4c72b0")
-        panel.set_yticks(places, [f"{row.system} (n={row.wins.n_documents})" for row in rows],
-                         fontsize=7)
+        rows = [row for row in result.wins if row.judge == judge and row.wins.n_documents]
+        for place, row in enumerate(rows):
+            rate = row.rate
+            known = math.isfinite(rate.low) and math.isfinite(rate.high)
+            error = [[100 * (rate.value - rate.low)], [100 * (rate.high - rate.value)]] \
+                if known else None
+            panel.barh([place], [100 * rate.value], xerr=error, capsize=4,
+                       color="#4c72b0" if known else "none", edgecolor="#4c72b0",
+                       hatch=None if known else "//")
+        labels = [f"{row.system} (n={row.wins.n_documents}"
+                  f"{'' if math.isfinite(row.rate.low) else ', no CI'})" for row in rows]
+        panel.set_yticks(list(range(len(rows))), labels, fontsize=7)
         panel.axvline(50, color="grey", linewidth=1, linestyle="--")
         panel.set_xlim(0, 100)
-        panel.set_xlabel(f"% preferred to {result.baseline}", fontsize=8)
+        panel.set_xlabel(f"% preferred to {result.baseline} (ties half)", fontsize=8)
         panel.set_title(f"judge: {judge}", fontsize=9)
     save_figure(figure, path, caption)

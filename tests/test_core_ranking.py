@@ -80,11 +80,27 @@ def test_holm_never_lowers_a_p_value_and_keeps_the_order(p):
 def test_a_judge_that_only_likes_length_is_at_a_draw_at_equal_lengths():
     rng = np.random.default_rng(0)
     longer = rng.normal(5, 8, 80)  # the system's summaries are mostly longer
-    judged = length_controlled_win_rate(longer, np.zeros(80), longer, range(80))
-    raw = np.mean(longer > 0)
-    assert raw > 0.65
+    judge = longer + rng.normal(0, 6, 80)  # prefers longer ones, noisily
+    judged = length_controlled_win_rate(judge, np.zeros(80), longer, range(80))
+    raw = np.mean(judge > 0)
+    assert raw > 0.65 and not judged.note
     assert judged.win_rate.low < 0.5 < judged.win_rate.high
     assert judged.per_word > 0
+
+
+def test_when_length_alone_sorts_every_outcome_there_is_no_figure():
+    # The judge prefers the system exactly when its summary is longer: a perfect separation,
+    # whose fit runs off to infinity (it gave 0% [0, 8.6e-16], or 50% [50, 100]).
+    rng = np.random.default_rng(0)
+    longer = rng.normal(5, 8, 80)
+    judged = length_controlled_win_rate(longer, np.zeros(80), longer, range(80))
+    assert np.isnan(judged.win_rate.low) and judged.note.startswith("separable")
+    # A tie at each length sorts nothing: ties at both ends break the separation.
+    y = np.sign(longer)
+    y[:2] = 0
+    longer[0], longer[1] = longer.min() - 1, longer.max() + 1
+    ties = length_controlled_win_rate(y, np.zeros(80), longer, range(80))
+    assert not ties.note.startswith("separable")
 
 
 def test_a_judge_blind_to_length_keeps_its_win_rate():

@@ -74,6 +74,15 @@ def test_a_row_stops_at_a_newline_once_it_has_begun(gpt2):
     assert written == [[newline, word, newline]]
 
 
+def test_a_summary_cut_at_the_token_limit_is_told_apart_from_one_that_ended():
+    from sumprobe.engine.generate import Stops, ended
+
+    stops = Stops(frozenset({0}), frozenset({9}), frozenset())
+    assert ended([5, 6], stops, 4)  # stopped early
+    assert ended([5, 6, 7, 0], stops, 4) and ended([5, 6, 7, 9], stops, 4)  # at the limit
+    assert not ended([5, 6, 7, 8], stops, 4)  # cut mid-sentence (N+)
+
+
 # ---------------------------------------------------------------- summarize
 
 
@@ -144,7 +153,8 @@ def test_zero_and_few_shot_write_with_a_causal_lm_and_a_rerun_reads_the_cache(
     second = CliRunner().invoke(cli, command)
     assert second.exit_code == 0, second.output
     assert _lines(out) == lines  # the same summaries, read back
-    assert "scored 0 inputs" in second.output
+    assert "zero-shot: 0 prompts run" in second.output  # each policy's own count
+    assert "few-shot: 0 prompts run" in second.output and "read from the cache" in second.output
 
 
 @pytest.mark.parametrize("options, message", [
@@ -158,6 +168,16 @@ def test_summarize_refuses_what_cannot_work(tmp_path, options, message):
                                       "--output", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_summary_that_leaves_no_room_for_the_document_is_one_clear_error(tmp_path,
+                                                                          tiny_gpt2_dir):
+    result = CliRunner().invoke(cli, ["summarize", "--data", str(COMPARISONS), "--policy",
+                                      "zero-shot", "--model", str(tiny_gpt2_dir),
+                                      "--max-new-tokens", "250", "--output",
+                                      str(tmp_path / "o.jsonl"), "--no-cache"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--max-new-tokens" in result.output and "too few" in result.output
 
 
 def test_few_shot_without_example_summaries_says_so(tmp_path, tiny_gpt2_dir):
@@ -225,10 +245,46 @@ def test_rank_finds_the_planted_order_and_the_win_rates(tmp_path):
     assert copy_half["difference"]["value"] > 0 and copy_half["difference"]["p_value"] < 0.01
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "Preferred to other" in result.output
+    # Every document won: the share is exact (Clopper-Pearson over the 12), not "no interval".
+    rate = wins[("rouge1-ref", "copy")]["rate"]
+    assert rate["value"] == 1.0 and rate["low"] == pytest.approx(0.025 ** (1 / 12))
+    assert all(w["p_holm"] >= w["wins"]["net"]["p_value"] for w in payload["wins"])
+
+
+def test_rank_ties_count_half_share_ranks_and_say_when_documents_differ(tmp_path):
+    """`same` writes the baseline's summary of every document: a draw by every judge (win rate
+    50%, all ties), and the same mean as the baseline, so the same rank. `late` summarized
+    only the last 8 documents: a note says the means are over different documents."""
+    rows = []
+    for n in range(12):
+        document = f"Story {n}. The council closed pool number {n} after engineers found cracks."
+        texts = {"base": f"pool {n} closed", "same": f"pool {n} closed",
+                 "late": f"the council closed pool {n} for good"}
+        for system, summary in texts.items():
+            if system == "late" and n < 4:
+                continue
+            rows.append({"id": f"d{n}", "document": document, "summary": summary,
+                         "system": system})
+    path, out = tmp_path / "s.jsonl", tmp_path / "r.json"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = CliRunner().invoke(cli, ["rank", "--data", str(path), "--measure", "length",
+                                      "--baseline", "base", "--bootstrap", "200",
+                                      "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    wins = {(w["judge"], w["system"]): w for w in payload["wins"]}
+    draw = wins[("length", "same")]
+    assert draw["rate"]["value"] == 0.5 and draw["wins"]["ties"] == 1.0
+    assert draw["at_equal_length"]["note"]  # every document a tie: nothing to fit
+    ranks = {r["system"]: r["rank"] for r in payload["scores"] if r["measure"] == "length"}
+    assert ranks == {"late": 1, "base": 2, "same": 2}
+    assert any("summarized different documents (base 12, same 12, late 8 of 12)" in note
+               for note in payload["notes"])
 
 
 @pytest.mark.parametrize("extra, code, message", [
-    (["--baseline", "nobody"], 2, "no system named 'nobody'; the data has copy, half, other"),
+    (["--baseline", "nobody"], 2,
+     "no system named 'nobody' in the data; there are copy, half, other"),
     (["--plot", "x.png"], 2, "name one with --baseline"),
 ])
 def test_rank_refuses_what_cannot_work(tmp_path, extra, code, message):

@@ -10,7 +10,8 @@ The length-controlled win rate follows the idea of AlpacaEval's (Dubois et al. 2
 that prefers longer summaries makes a verbose system look better. Per document, whether the
 judge prefers the system's summary is regressed on the length difference (system - baseline,
 in words) with an intercept; the win rate at a length difference of 0 is sigmoid(intercept).
-Ties count half. Its interval resamples documents.
+Ties count half, as in the raw win rate beside it. Its interval resamples documents; where the
+length difference alone sorts the outcomes (separable) there is no figure.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sumprobe.core.codec import storable
-from sumprobe.core.resampling import cluster_codes, degenerate, draw_clusters, interval
+from sumprobe.core.length import fit_logistic, separable
+from sumprobe.core.resampling import cluster_codes, degenerate, draw_clusters, interval, tally
 from sumprobe.core.stats import NAN, Estimate
 
 
@@ -48,27 +50,19 @@ class LengthControlled:
     per_word: float  # the change of the log-odds of a win per word of length difference
     n: int  # documents compared (ties included, as half a win)
     note: str = ""
+    separable_share: float = NAN  # resamples of documents in which length sorts every outcome
 
 
-def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, iterations: int = 50
-         ) -> np.ndarray:
-    """(intercept, slope) of a logistic regression of y (0, 0.5 or 1) on x, one fit per row of
-    `weights` [R, n] (a resample's weight of each document's row), all at once by Newton's
-    method: [R, 2]. A small ridge keeps a separable fit finite."""
-    features = np.column_stack([np.ones_like(x), x])  # [n, 2]
-    beta = np.zeros((len(weights), 2))  # [R, 2]
-    ridge = 1e-4
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-np.clip(beta @ features.T, -30, 30)))  # [R, n]
-        gradient = (weights * (y - p)) @ features - ridge * beta  # [R, 2]
-        curvature = weights * p * (1 - p)  # [R, n]
-        hessian = np.einsum("rn,ni,nj->rij", curvature, features, features) + \
-            ridge * np.eye(2)  # [R, 2, 2]
-        step = np.linalg.solve(hessian, gradient[..., None])[..., 0]  # [R, 2]
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return beta
+def _choice_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documents as rows of "the system's summary was chosen" for `length.fit_logistic`:
+    a win at length difference x is the row (1, x), a loss (-1, -x), a tie both at half
+    weight. (features [m, 2], weights [m], the document of each row [m])."""
+    chosen, lost = np.flatnonzero(y > 0), np.flatnonzero(y < 1)  # a tie is in both
+    features = np.concatenate([np.column_stack([np.ones(len(chosen)), x[chosen]]),
+                               -np.column_stack([np.ones(len(lost)), x[lost]])])
+    weights = np.concatenate([np.where(y[chosen] == 0.5, 0.5, 1.0),
+                              np.where(y[lost] == 0.5, 0.5, 1.0)])
+    return features, weights, np.concatenate([chosen, lost])
 
 
 def length_controlled_win_rate(system: Sequence[float], baseline: Sequence[float],
@@ -76,7 +70,10 @@ def length_controlled_win_rate(system: Sequence[float], baseline: Sequence[float
                                clusters: Sequence | None = None, *, confidence: float = 0.95,
                                n_resamples: int = 1000, seed: int = 0) -> LengthControlled:
     """The judge's preference for the system over the baseline at equal summary lengths (see
-    the module docstring): scores of both per document, the length difference per document."""
+    the module docstring): scores of both per document, the length difference per document.
+    As `length.beyond_length` rules: when the length difference alone sorts every win from
+    every loss (separable), or does so in more than (1 - confidence) / 2 of the resamples,
+    the fit has no finite answer and there is no figure."""
     a, b = np.asarray(system, float), np.asarray(baseline, float)
     lengths = np.asarray(length_difference, float)
     kept = ~(np.isnan(a) | np.isnan(b) | np.isnan(lengths))
@@ -85,23 +82,35 @@ def length_controlled_win_rate(system: Sequence[float], baseline: Sequence[float
     codes = cluster_codes(None if clusters is None else
                           [c for c, k in zip(clusters, kept) if k], len(y))
     n = len(y)
+
+    def cannot(note: str, share: float = NAN, value: float = NAN,
+               per_word: float = NAN) -> LengthControlled:
+        return LengthControlled(Estimate(value, NAN, NAN, n, note=note), per_word, n, note,
+                                share)
+
     note = degenerate(y, codes) if n else "no documents"
     if not note and np.ptp(lengths) == 0:
         note = "every length difference is the same: nothing to hold equal"
     if note:
-        return LengthControlled(Estimate(NAN, NAN, NAN, n, note=note), NAN, n, note)
+        return cannot(note)
     scale = float(np.sqrt(np.mean(lengths ** 2)))  # fitted per root mean square, reported per word
-    x = lengths / scale
-    [beta] = _fit(x, y, np.ones((1, n)))
+    features, base, row_doc = _choice_rows(lengths / scale, y)
+    if separable(features, base[None])[0]:
+        return cannot("separable: the length difference alone sorts every win from every loss")
+    beta, _ = fit_logistic(features, base)
+    value, per_word = float(1 / (1 + np.exp(-beta[0]))), float(beta[1] / scale)
     k = int(codes.max()) + 1
+    rows_code = codes[row_doc]
     rng = np.random.default_rng(seed)
-    draws = []
-    for picked in draw_clusters(rng, k, n_resamples):  # [b, k] documents drawn
-        counts = np.zeros((len(picked), k))
-        np.add.at(counts, (np.arange(len(picked))[:, None], picked), 1.0)  # [b, k]
-        # A resample weighs each document's row by how often the document was drawn.
-        draws.append(1 / (1 + np.exp(-_fit(x, y, counts[:, codes], 25)[:, 0])))  # [b]
-    value = float(1 / (1 + np.exp(-beta[0])))
+    draws, separated = [], []
+    for picked in draw_clusters(rng, k, n_resamples, cells=16 * len(rows_code)):  # [b, k]
+        # A resample weighs each document's rows by how often the document was drawn.
+        weights = tally(picked, k)[:, rows_code] * base  # [b, m]
+        draws.append(1 / (1 + np.exp(-fit_logistic(features, weights, 25)[0][:, 0])))  # [b]
+        separated.append(separable(features, weights))
+    share = float(np.concatenate(separated).mean())
+    if share > (1 - confidence) / 2:  # the interval's tail would be made of separable fits
+        return cannot(f"near-separated: length sorts every outcome in {share:.0%} of resamples "
+                      "of documents", share, value, per_word)
     low, high, why = interval(np.concatenate(draws), confidence, value, k, (0.0, 1.0))
-    return LengthControlled(Estimate(value, low, high, n, k, why), float(beta[1] / scale), n,
-                            why)
+    return LengthControlled(Estimate(value, low, high, n, k, why), per_word, n, why, share)

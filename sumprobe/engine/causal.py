@@ -193,7 +193,7 @@ class CausalEngine(ClozeEngine):
         """The tokens the model writes after each prompt (`sampling`: a
         `sumprobe.engine.config.Sampling`), up to the newline or end of text that stopped it.
         Each distinct prompt runs once, longest first in batches; every answer is cached."""
-        from sumprobe.engine.generate import generate
+        from sumprobe.engine.generate import CACHE_KIND, generate
 
         settings = sampling.key
         max_new, temperature, top_p, seed = settings
@@ -206,4 +206,4 @@ class CausalEngine(ClozeEngine):
             return written
 
         units = [(tuple(prompt), settings) for prompt in prompts]
-        return run_unique(self, "generate", units, run, on_progress)
+        return run_unique(self, CACHE_KIND, units, run, on_progress)

@@ -27,6 +27,11 @@ def _forward_names(model_class: type) -> tuple[str, bool]:
             "logits_to_keep" in parameters)
 
 
+# The cache kind of a generation: bump it when what `generate` writes for the same prompt and
+# settings changes (its stopping rule, its sampling), so no summary of the old rule is reused.
+CACHE_KIND = "generate-1"
+
+
 @dataclass(frozen=True)
 class Stops:
     """What ends a summary: the end-of-text token, or a newline once the summary has begun
@@ -45,6 +50,13 @@ def stop_tokens(tokenizer) -> Stops:
     end = frozenset(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     return Stops(end, frozenset(i for i, text in zip(ids, texts) if "\n" in text),
                  frozenset(i for i, text in zip(ids, texts) if not text.strip()))
+
+
+def ended(tokens, stops: Stops, max_new_tokens: int) -> bool:
+    """Whether a generation ended by itself (end of text, or a newline once begun) rather
+    than being cut at `max_new_tokens` (Huang et al.'s N+ case)."""
+    return len(tokens) < max_new_tokens or bool(tokens) and \
+        (tokens[-1] in stops.end or tokens[-1] in stops.newline)
 
 
 def _stream(seed: int, prompt: Sequence[int]) -> torch.Generator:

@@ -16,9 +16,10 @@ systems are the summaries' policies (`systems` data: its systems; SummEval: its 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -77,9 +78,14 @@ class WinRate:
     judge: str  # the measure that judges
     system: str
     baseline: str
-    wins: PairwiseAgreement  # agree: the share the judge scores the system higher
+    # The share of documents on which the judge prefers the system, a tie counting half (as
+    # in `at_equal_length`): (1 + wins - losses) / 2, so its interval and p are those of the
+    # sign-flip test of wins - losses.
+    rate: stats.Estimate
+    wins: PairwiseAgreement  # the split: agree (wins), ties, disagree (losses), and their net
     at_equal_length: LengthControlled
     words: float  # the system's mean length minus the baseline's, on the same documents
+    p_holm: float = float("nan")  # the net's p, Holm-adjusted across this judge's systems
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,10 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
     parallel.join()
     loaded = load(spec.data)
     dataset = spec.data.spec
+    # Before any scoring: a typo in --baseline must not cost a model run.
+    check_systems(list(dict.fromkeys(s.policy or "" for item in loaded.items
+                                     for s in item.summaries)),
+                  spec.baseline, "in the data")
     references = [name for name in names(references=True) if name not in chosen]
     referenced = sum(1 for item in loaded.items if item.context.get("reference"))
     if referenced == len(loaded.items):
@@ -166,6 +176,12 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
     what = session.describe(dataset, loaded.items)
     with session.scoring(engine, talk, f"scoring {what}", dataset.record[1]) as progress:
         columns, first, skipped, n_cut, notes = {}, None, Counter(loaded.skipped), 0, []
+        empty = Counter(s.policy for item in loaded.items for s in item.summaries
+                        if not s.text.strip())
+        if empty:  # a system that wrote nothing is judged on that, but not silently
+            notes.append(f"{sum(empty.values())} summaries are empty ("
+                         + ", ".join(f"{system} {n}" for system, n in empty.most_common())
+                         + "): scored as they are")
         for config in configs:
             progress.describe(f"scoring with {config.measure}")
             run = score_summaries(loaded.items, engine, config, progress, spill=True)
@@ -195,17 +211,29 @@ def rank(spec: RankSpec, talk: Talk = Talk(), *, protect: Sequence[str] = (),
     return result
 
 
+def check_systems(systems: Sequence[str], baseline: str | None, where: str) -> None:
+    """Two systems at least, and the baseline among them."""
+    if len(systems) < 2:
+        raise DataError(f"rank needs at least two systems {where}; there are "
+                        f"{', '.join(systems) or 'none'}")
+    if baseline is not None and baseline not in systems:
+        raise OptionError("--baseline", f"no system named {baseline!r} {where}; there are "
+                          f"{', '.join(systems)}")
+
+
 def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) -> None:
     from sumprobe.measures import get
 
     table = _Table(aligned)
     result.systems, result.n_documents = table.systems, len(table.documents)
-    if len(table.systems) < 2:
-        raise DataError(f"rank needs at least two systems; the data has "
-                        f"{', '.join(table.systems) or 'none'}")
-    if spec.baseline is not None and spec.baseline not in table.systems:
-        raise OptionError("--baseline", f"no system named {spec.baseline!r}; the data has "
-                          f"{', '.join(table.systems)}")
+    check_systems(table.systems, spec.baseline, "scored by every measure")
+    covered = ~np.isnan(table.grid(table.words))  # [D, S]: who summarized what
+    if not np.all(covered == covered[:, :1]):
+        counts = ", ".join(f"{system} {int(covered[:, s].sum())}"
+                           for s, system in enumerate(table.systems))
+        result.notes.append(f"the systems summarized different documents ({counts} of "
+                            f"{len(table.documents)}): each mean and rank is over its own "
+                            "documents; the pairs and win rates compare shared ones only")
     options = spec.stats.options()
     words = table.grid(table.words)  # [D, S]
     pairs = list(combinations(range(len(table.systems)), 2))
@@ -226,7 +254,11 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
             progress.advance(1)
         order = sorted(range(len(means)), key=lambda s: -means[s][0].value
                        if measure.higher else means[s][0].value)
-        place = {s: number for number, s in enumerate(order, start=1)}
+        place: dict[int, int] = {}  # equal means share a rank, the next one skips (1, 1, 3)
+        for number, s in enumerate(order, start=1):
+            before = order[number - 2] if number > 1 else None
+            same = before is not None and means[s][0].value == means[before][0].value
+            place[s] = place[before] if same else number
         result.scores += [SystemScore(name, table.systems[s], place[s], *means[s])
                           for s in order]
         differences = []
@@ -245,25 +277,41 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
 
 
 def _wins(result, name, measure, grid, words, documents, table, spec, options) -> None:
-    """Each system against the baseline, judged by the measure, on their shared documents."""
+    """Each system against the baseline, judged by the measure, on their shared documents;
+    the p-values Holm-adjusted across the systems."""
     base = table.systems.index(spec.baseline)
     sign = 1.0 if measure.higher else -1.0  # a judge for which lower is better: flip it
+    found = []
     for s, system in enumerate(table.systems):
         if s == base:
             continue
         both = ~np.isnan(grid[:, s]) & ~np.isnan(grid[:, base])
         mine, theirs = sign * grid[both, s], sign * grid[both, base]
         longer = words[both, s] - words[both, base]
-        result.wins.append(WinRate(
-            name, system, spec.baseline,
-            pairwise_agreement(mine, theirs, documents[both], **options),
+        split = pairwise_agreement(mine, theirs, documents[both], **options)
+        found.append(WinRate(
+            name, system, spec.baseline, win_rate(split, mine, theirs, documents[both],
+                                                  options), split,
             length_controlled_win_rate(mine, theirs, longer, documents[both],
                                        confidence=spec.stats.confidence,
                                        n_resamples=spec.stats.n_resamples,
                                        seed=spec.stats.seed),
             float(np.mean(longer)) if both.any() else float("nan")))
+    adjusted = holm([w.wins.net.p_value for w in found])
+    result.wins += [replace(w, p_holm=p) for w, p in zip(found, adjusted)]
 
 
+def win_rate(split: PairwiseAgreement, mine, theirs, documents, options) -> stats.Estimate:
+    """Wins plus half the ties, as a share of the documents: (1 + net) / 2 with the net's
+    sign-flip interval. Where every document went the same way (no spread: the net has no
+    interval) the share is all wins or all losses, and gets the exact interval of a share."""
+    net = split.net
+    mine, theirs = np.asarray(mine), np.asarray(theirs)
+    one_way = len(mine) and (np.all(mine > theirs) or np.all(mine < theirs))
+    if math.isfinite(net.low) or not one_way:
+        return stats.Estimate((1 + net.value) / 2, (1 + net.low) / 2, (1 + net.high) / 2,
+                              net.n, net.n_clusters, net.note)
+    return stats.mean_ci((mine > theirs).astype(float), list(documents), share=True, **options)
 def _experts(result: RankResult, aligned: Aligned, table: _Table, spec: RankSpec) -> None:
     """Kendall's tau of the systems' mean scores against the experts', per human aspect."""
     if not table.ratings:

@@ -107,6 +107,7 @@ def summarize(spec: SummarizeSpec, talk: Talk = Talk(), *, protect: Sequence[str
             engine = _engine(model, talk, engines)
             engines_used += [engine] if engine not in engines_used else []
         what = f"{policy.name}: {len(documents):,} documents"
+        before = dict(engine.work) if engine is not None else {}
         with session.scoring(engine, talk, what, "prompts") as progress:
             written = policy.write(documents, engine, settings, progress)
         notes += written.notes
@@ -121,9 +122,12 @@ def summarize(spec: SummarizeSpec, talk: Talk = Talk(), *, protect: Sequence[str
             systems.append(SystemRow(system, policy.name, len(texts),
                                      sum(len(t.split()) for t in texts) / len(texts)
                                      if texts else float("nan"), skipped))
-        if engine is not None:
-            talk.say(f"{policy.name}: " + session.work_line(engine) +
-                     f"; {engine.work['tokens_written']:,} tokens written")
+        if engine is not None:  # this policy's share of the engine's work (others share it)
+            done = {k: engine.work.get(k, 0) - before.get(k, 0)
+                    for k in ("units_run", "tokens_run", "units_cached", "tokens_written")}
+            talk.say(f"{policy.name}: {done['units_run']:,} prompts run "
+                     f"({done['tokens_run']:,} prompt tokens), {done['units_cached']:,} read "
+                     f"from the cache; {done['tokens_written']:,} tokens written")
     lines = [_line(doc, system, summaries[i]) for i, doc in enumerate(documents)
              for system, summaries in rows.items() if summaries[i] is not None]
     signed = _signature(spec, engines_used)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from sumprobe.core.summaries import TAIL, first_line, fit_document, head, pack
 from sumprobe.policies.base import Document, Policy, Settings, Written
 
+MIN_PROMPT_TOKENS = 32  # the format lines and a few words of the document
+
 
 def _ids(engine, text: str) -> tuple[int, ...]:
     return engine.text.ids(text)
@@ -49,6 +51,12 @@ class Prompted(Policy):
     def prompts(self, documents: Sequence[Document], engine, settings: Settings,
                 written: Written) -> list[tuple[int, ...] | None]:
         budget = engine.window - settings.sampling.max_new_tokens
+        if budget < MIN_PROMPT_TOKENS:  # no document would fit: say so once, not per document
+            from sumprobe.errors import OptionError
+
+            raise OptionError("--max-new-tokens", f"{settings.sampling.max_new_tokens} leaves "
+                              f"{max(budget, 0)} of the model's {engine.window} tokens for the "
+                              "prompt (the format and the document): too few")
         found, cut = [], 0
         for doc in documents:
             fitted = query(engine, doc, budget)
@@ -66,8 +74,15 @@ class Prompted(Policy):
         asked = [p for p in prompts if p is not None]
         if progress is not None:
             progress.start(len(set(asked)))
-        answers = iter(engine.generate(asked, settings.sampling,
-                                       progress.advance if progress else None))
+        from sumprobe.engine.generate import ended
+
+        tokens = engine.generate(asked, settings.sampling, progress.advance if progress else None)
+        limit = settings.sampling.max_new_tokens
+        cut = sum(1 for t in tokens if not ended(t, engine.stops, limit))
+        if cut:
+            written.notes.append(f"{self.name}: {cut} summaries reached --max-new-tokens {limit} "
+                                 "before a newline or the end of text: cut there, mid-sentence")
+        answers = iter(tokens)
         summaries = [summary_text(engine, next(answers)) if p is not None else None
                      for p in prompts]
         written.summaries[self.name] = summaries
