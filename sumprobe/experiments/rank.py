@@ -16,7 +16,6 @@ systems are the summaries' policies (`systems` data: its systems; SummEval: its 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -79,8 +78,8 @@ class WinRate:
     system: str
     baseline: str
     # The share of documents on which the judge prefers the system, a tie counting half (as
-    # in `at_equal_length`): (1 + wins - losses) / 2, so its interval and p are those of the
-    # sign-flip test of wins - losses.
+    # in `at_equal_length`): (1 + wins - losses) / 2; its test is the sign-flip test of wins -
+    # losses (`wins.net`), its interval resamples documents.
     rate: stats.Estimate
     wins: PairwiseAgreement  # the split: agree (wins), ties, disagree (losses), and their net
     at_equal_length: LengthControlled
@@ -290,8 +289,8 @@ def _wins(result, name, measure, grid, words, documents, table, spec, options) -
         longer = words[both, s] - words[both, base]
         split = pairwise_agreement(mine, theirs, documents[both], **options)
         found.append(WinRate(
-            name, system, spec.baseline, win_rate(split, mine, theirs, documents[both],
-                                                  options), split,
+            name, system, spec.baseline, win_rate(mine, theirs, documents[both], options),
+            split,
             length_controlled_win_rate(mine, theirs, longer, documents[both],
                                        confidence=spec.stats.confidence,
                                        n_resamples=spec.stats.n_resamples,
@@ -301,17 +300,14 @@ def _wins(result, name, measure, grid, words, documents, table, spec, options) -
     result.wins += [replace(w, p_holm=p) for w, p in zip(found, adjusted)]
 
 
-def win_rate(split: PairwiseAgreement, mine, theirs, documents, options) -> stats.Estimate:
-    """Wins plus half the ties, as a share of the documents: (1 + net) / 2 with the net's
-    sign-flip interval. Where every document went the same way (no spread: the net has no
-    interval) the share is all wins or all losses, and gets the exact interval of a share."""
-    net = split.net
-    mine, theirs = np.asarray(mine), np.asarray(theirs)
-    one_way = len(mine) and (np.all(mine > theirs) or np.all(mine < theirs))
-    if math.isfinite(net.low) or not one_way:
-        return stats.Estimate((1 + net.value) / 2, (1 + net.low) / 2, (1 + net.high) / 2,
-                              net.n, net.n_clusters, net.note)
-    return stats.mean_ci((mine > theirs).astype(float), list(documents), share=True, **options)
+def win_rate(mine, theirs, documents, options) -> stats.Estimate:
+    """Wins plus half the ties, as a share of the documents: the mean of 1, 1/2 or 0 per
+    document, its interval resampled by document (every document a win, or every one a loss:
+    the exact Clopper-Pearson interval). Its test is the sign-flip test of wins - losses."""
+    outcome = 0.5 + 0.5 * np.sign(np.asarray(mine) - np.asarray(theirs))
+    return stats.mean_ci(outcome, list(documents), share=True, **options)
+
+
 def _experts(result: RankResult, aligned: Aligned, table: _Table, spec: RankSpec) -> None:
     """Kendall's tau of the systems' mean scores against the experts', per human aspect."""
     if not table.ratings:
