@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from sumprobe import experiments
+from sumprobe import datasets, experiments
 from sumprobe.errors import DataError
 from sumprobe.experiments import (
     AgreementSpec,
@@ -104,8 +104,8 @@ class Experiments:
 
         s = self.settings
         name = self.measure(measure)
-        shown = ",".join(groups) if groups else \
-            ("chosen,rejected" if dataset == "comparisons" else "7,4")
+        # The data set's own default groups, as `compare` takes them (systems: every one).
+        shown = ",".join(groups or datasets.get(dataset).default_groups or ("all",))
 
         def run():
             spec = CompareSpec(
@@ -170,7 +170,7 @@ class Experiments:
         library the commands call (`train_ctrl`, `run_ctrl_eval`); with `--sumprobe-output` the
         run and `ctrl-eval.json` are kept there.
         """
-        from sumprobe.rl.config import ctrl_config_from_text
+        from sumprobe.rl.config import CtrlEvalSpec, ctrl_config_from_text
         from sumprobe.rl.ctrl_eval import run_ctrl_eval
         from sumprobe.rl.run import train_ctrl
 
@@ -195,9 +195,9 @@ class Experiments:
                 self.talk.say(f"training a policy for the ctrl checks in {config.output_dir}")
                 trained = train_ctrl(config)
                 model = str(trained.checkpoint or trained.output_dir)
-            evaluated = run_ctrl_eval(model, data=s.data.get("imdb-test") or imdb,
-                                      n_queries=s.ctrl_queries, seed=s.seed, device=s.device,
-                                      stats=StatsConfig(seed=s.seed))
+            evaluated = run_ctrl_eval(CtrlEvalSpec(
+                model, data=s.data.get("imdb-test") or imdb, queries=s.ctrl_queries,
+                seed=s.seed, device=s.device))
             if s.output:
                 evaluated.write(folder / "ctrl-eval.json")
             return evaluated.result

@@ -232,6 +232,26 @@ def test_the_harness_and_the_command_give_the_same_numbers_and_signature(tmp_pat
         assert plain(ours[key]) == command[key], key
 
 
+def test_the_harness_takes_each_commands_defaults(tiny_gpt2_dir):
+    """With nothing named, a check runs what the command would: compare's single-word probe
+    on its 50 shortest dropped, agreement's Shannon (a causal model) on every record."""
+    from sumprobe.experiments import DataConfig
+    from sumprobe.experiments.compare import COMPARE_DATA
+    from sumprobe.harness import Experiments
+    from sumprobe.pytest_plugin import EvalSettings
+
+    data = {"comparisons": str(FIXTURES / "comparisons.jsonl")}
+    harness = Experiments(EvalSettings(data=data, model=str(tiny_gpt2_dir)))
+    assert harness.measure(None, "agreement") == "shannon"
+    assert harness.measure(None, "compare") == "single"
+    assert harness.data("comparisons", COMPARE_DATA).drop_shortest == 50
+    assert harness.data("comparisons", DataConfig()).drop_shortest == 0
+    named = Experiments(EvalSettings(data=data, model=str(tiny_gpt2_dir), measure="length",
+                                     drop_shortest=7))
+    assert named.measure(None, "agreement") == "length"
+    assert named.data("comparisons", COMPARE_DATA).drop_shortest == 7
+
+
 def test_the_scatter_plot_draws_the_aspects_asked_for(tmp_path, monkeypatch):
     import sumprobe.plots as plots
 
@@ -256,3 +276,42 @@ def test_the_scatter_plot_draws_the_aspects_asked_for(tmp_path, monkeypatch):
                                       "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
     assert drawn == [1]  # one panel: relevance, not the four aspects
+
+
+def test_an_installed_package_adds_a_data_set_through_an_entry_point(tmp_path):
+    """A package's `sumprobe.datasets` entry point: its data set is a --dataset choice of
+    every command and runs through compare, with no edit to sumprobe."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "toy_sumprobe_data.py").write_text(textwrap.dedent("""
+        from sumprobe.datasets.comparisons import Comparisons
+
+        class Pairs(Comparisons):
+            name = "toy-pairs"
+            description = "comparisons under another name"
+            hub = None
+
+        DATASET = Pairs()
+        """))
+    info = tmp_path / "toy_sumprobe_data-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sumprobe-data\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[sumprobe.datasets]\ntoy-pairs = toy_sumprobe_data:DATASET\n")
+    code = ("from click.testing import CliRunner; from sumprobe.cli import cli; "
+            "r = CliRunner().invoke(cli, ['compare', '--dataset', 'toy-pairs', '--data', "
+            f"{str(FIXTURES / 'comparisons.jsonl')!r}, '--drop-shortest', '0', '--measure', "
+            "'length', '--bootstrap', '200']); print(r.exit_code); print(r.output); "
+            "print(CliRunner().invoke(cli, ['agreement', '--help']).output)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "HF_HUB_OFFLINE": "1",
+                               "HF_DATASETS_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0\n"), done.stdout
+    assert "length: mean score per group" in done.stdout
+    assert "chosen" in done.stdout and "rejected" in done.stdout
+    assert "toy-pairs" in done.stdout.split("Usage:")[1]  # a choice in agreement --help

