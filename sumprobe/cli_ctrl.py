@@ -18,8 +18,10 @@ import click
 from sumprobe.cli_errors import errors_to_messages
 from sumprobe.cli_options import (
     OldNamesOption,
+    build,
     config_file_option,
     format_option,
+    options_from,
     read_inputs,
 )
 from sumprobe.cli_runs import (
@@ -34,7 +36,7 @@ from sumprobe.core.reward import TASKS
 from sumprobe.engine.config import DEVICES
 from sumprobe.errors import DataError
 from sumprobe.report import emit, stderr_console, stdout_console
-from sumprobe.rl.config import REWARDS, CtrlConfig
+from sumprobe.rl.config import CtrlConfig, CtrlEvalSpec
 
 SEED_HELP = "Seed of the openings drawn, the sampling and the bootstrap."
 
@@ -139,40 +141,18 @@ def ctrl_sample(text, model, task, responses, txt_out_len, seed, device):
 
 @click.command("ctrl-eval")
 @config_file_option
-@click.option("--model", required=True, type=click.Path(exists=True), metavar="PATH",
-              help="A ctrl-train checkpoint, or a run folder (its newest checkpoint).")
-@click.option("--ref-model", metavar="MODEL", help="Reference model [default: the run's: its "
-              "--ref-lm-name, else the --lm-name it started from].")
-@click.option("--data", type=click.Path(exists=True), metavar="PATH",
-              help="Reviews to draw openings from [default: what the run did not train on: "
-              "imdb test after imdb train; the held-out share of the run's own --data file].")
-@click.option("--reward", type=click.Choice(REWARDS), help="Reward backend [default: the run's].")
-@click.option("--cls-model-name", metavar="MODEL", help="Classifier [default: the run's].")
-@click.option("--queries", type=click.IntRange(1), default=64, show_default=True,
-              help="Review openings asked under every task.")
-# `--samples` was its name until 0.x: everywhere else, a file of scored rows.
-@click.option("--responses", "--samples", "samples", type=click.IntRange(1, 64), default=1,
-              show_default=True, cls=OldNamesOption, old_names=("--samples",),
-              help="Responses per opening, task and model (the interval resamples openings).")
-@click.option("--bootstrap", type=click.IntRange(100), default=2000, show_default=True,
-              help="Bootstrap resamples per interval.")
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95,
-              show_default=True, help="Level of the confidence intervals.")
+@options_from(CtrlEvalSpec)
 @click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the gain per task with its interval as a PNG here.")
 @click.option("--show", type=click.IntRange(0), default=6, show_default=True,
               help="Responses shown (all go to --output).")
-@click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
 @click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write results JSON here.")
 @format_option()
-@_device_option
 @errors_to_messages
-def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, bootstrap,
-              confidence, plot, show, seed, output, output_format, device):
+def ctrl_eval(plot, show, output, output_format, **options):
     """The tuned model beside its reference on openings the run did not train on: per task,
     mean rewards and the gain with its interval and paired test."""
-    from sumprobe.core.stats import StatsConfig
     from sumprobe.files import check_outputs, written_or_said
     from sumprobe.progress import progress_bar
     from sumprobe.rl.ctrl_eval import run_ctrl_eval, run_folder_of
@@ -180,29 +160,26 @@ def ctrl_eval(model, ref_model, data, reward, cls_model_name, queries, samples, 
     from sumprobe.rl.view import eval_means_table, eval_rows_table
     from sumprobe.trainers.folder import check_outputs_beside
 
+    spec = build(CtrlEvalSpec, options)
     outputs = {"--output": output, "--plot": plot}
-    check_outputs(read_inputs(data=[data or _run_data(model)], model=[model],
-                              ref_model=[ref_model]), outputs)
-    check_outputs_beside(CTRL, run_folder_of(model), outputs)
+    check_outputs(read_inputs(data=[spec.data or _run_data(spec.model)], model=[spec.model],
+                              ref_model=[spec.ref_model]), outputs)
+    check_outputs_beside(CTRL, run_folder_of(spec.model), outputs)
     err = stderr_console()
     with progress_bar(err, "generating: tuned and reference, every task", "generations") as bar:
         def progress(done, total, what):
             bar.describe(f"done: {what}")
             bar.update(done, total)
 
-        run = run_ctrl_eval(model, ref_model=ref_model, data=data, reward=reward,
-                            cls_model_name=cls_model_name, n_queries=queries, seed=seed,
-                            device=device, samples=samples,
-                            stats=StatsConfig(n_resamples=bootstrap, seed=seed,
-                                              confidence=confidence),
-                            progress=progress,
+        run = run_ctrl_eval(spec, progress=progress,
                             say=lambda text: err.print(f"note: {text}", markup=False))
     err.print(f"{run.n_queries} openings (of {run.available}) from {run.source}, "
-              f"{samples} response(s) each per task and model", markup=False, highlight=False,
-              soft_wrap=True)
+              f"{spec.responses} response(s) each per task and model", markup=False,
+              highlight=False, soft_wrap=True)
     tables = [eval_rows_table(run.result, show)] if show else []
     means = eval_means_table(run.result, f"reward per task, tuned vs reference · "
-                                         f"{run.model_path}", run.signature, confidence)
+                                         f"{run.model_path}", run.signature,
+                           spec.confidence)
     emit(output_format, tables + [means], run.to_json())
     if plot:
         from sumprobe.plots import plot_ctrl_eval

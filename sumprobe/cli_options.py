@@ -74,7 +74,8 @@ def option_for(f: dataclasses.Field, hint, default=dataclasses.MISSING,
     if unset:
         default = None
     old = tuple(meta.get("old_names", ()))
-    common = dict(cls=OldNamesOption, old_names=old, help=help_text)
+    common = dict(cls=OldNamesOption, old_names=old, help=help_text,
+                  required=bool(meta.get("required")))
     if kind is bool:  # a flag pair: old names would read as more "on" halves, so none
         negative = meta.get("negative") or f"--no-{flag[2:]}"
         return click.option(f"{flag}/{negative}", param_name(f), default=default,

@@ -26,7 +26,7 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
             low_open: bool = False, choices: tuple[str, ...] | None = None,
             flag: str | None = None, negative: str | None = None, cli: bool = True,
             aliases: tuple[str, ...] = (), old_names: tuple[str, ...] = (),
-            path: str | None = None, on_resume: bool = False,
+            path: str | None = None, on_resume: bool = False, required: bool = False,
             default_factory: Any = None) -> Any:
     """A field with its CLI help and bounds.
 
@@ -37,11 +37,13 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
     before, still read (options and config files) but not shown; path: "file", "dir" or "path"
     when the value names something on disk (shown as FILE/DIR/PATH, made absolute in a run's
     record), "model" when it is a model name or folder; on_resume: a resumed run may change it
-    (how long, how often: never what the run computes).
+    (how long, how often: never what the run computes); required: the command line must give
+    it (it has no default worth guessing).
     """
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "choices": choices,
             "flag": flag, "negative": negative, "cli": cli, "aliases": aliases,
-            "old_names": old_names, "path": path, "on_resume": on_resume}
+            "old_names": old_names, "path": path, "on_resume": on_resume,
+            "required": required}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)

@@ -194,3 +194,38 @@ def ctrl_config_from_text(text: str, base: dict | None = None,
     return load_config(file, where=where, **{**(base or {}), **values})
 
 
+@dataclass(frozen=True)
+class CtrlEvalSpec:
+    """What one ctrl-eval judges and how (the options of `sumprobe ctrl-eval`). ref_model,
+    data, reward and cls_model_name replace the run's own when given."""
+
+    model: str = setting(None, "A ctrl-train checkpoint, or a run folder (its newest "
+                         "checkpoint).", path="path", required=True)
+    ref_model: str | None = setting(None, "Reference model [default: the run's: its "
+                                    "--ref-lm-name, else the --lm-name it started from].",
+                                    path="model")
+    data: str | None = setting(None, "Reviews to draw openings from [default: what the run did "
+                               "not train on: imdb test after imdb train; the held-out share of "
+                               "the run's own --data file].", path="path")
+    reward: str | None = setting(None, "Reward backend [default: the run's].", choices=REWARDS)
+    cls_model_name: str | None = setting(None, "Classifier [default: the run's].",
+                                         path="model")
+    queries: int = setting(64, "Review openings asked under every task.", low=1)
+    # `--samples` was its name until 0.x: everywhere else, a file of scored rows.
+    responses: int = setting(1, "Responses per opening, task and model (the interval "
+                             "resamples openings).", low=1, high=64, old_names=("--samples",))
+    bootstrap: int = setting(2000, "Bootstrap resamples per interval.", low=100)
+    confidence: float = setting(0.95, "Level of the confidence intervals.", low=0.5,
+                                high=0.999)
+    seed: int = setting(0, "Seed of the openings drawn, the sampling and the bootstrap.")
+    device: str = setting("auto", "auto: CUDA, then MPS, then CPU.", choices=DEVICES)
+
+    def __post_init__(self):
+        check_fields(self)
+
+    @property
+    def stats(self):
+        from sumprobe.core.stats import StatsConfig
+
+        return StatsConfig(n_resamples=self.bootstrap, seed=self.seed,
+                           confidence=self.confidence)

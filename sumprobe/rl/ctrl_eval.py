@@ -1,4 +1,5 @@
-"""`ctrl-eval` as a function: `run_ctrl_eval` loads a tuned checkpoint and its reference, asks
+"""`ctrl-eval` as a function: `run_ctrl_eval(CtrlEvalSpec)` loads a tuned checkpoint and its
+reference, asks
 both the openings the run did not train on (`rl.evaluate.eval_queries`) under every task, and
 returns a `CtrlEvalRun` that writes the results JSON, with a signature line of what ran. The
 run's own held-out share is read only from the file the run trained on, checked by its hash in
@@ -11,13 +12,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from sumprobe.core.reward import TASKS
 from sumprobe.core.stats import StatsConfig
 from sumprobe.errors import DataError, ModelError
 from sumprobe.rl import checkpoint as ckpt
-from sumprobe.rl.config import CtrlConfig
+from sumprobe.rl.config import CtrlConfig, CtrlEvalSpec
 from sumprobe.rl.evaluate import EvalResult, eval_queries, evaluate_ctrl, load_trained
 
 
@@ -45,11 +44,10 @@ class CtrlEvalRun:
     def signature(self) -> str:
         """One line of what ran (sacrebleu style), under the tables and in the results."""
         from sumprobe.results import source_version
+        from sumprobe.trainers.record import data_field
 
-        files = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
-                         for name, digest in self.data.items())
         return "|".join([f"model:{self.model_path}", f"ref:{self.config.ref_lm_name}",
-                         f"reward:{self.config.reward}", f"data:{files}",
+                         f"reward:{self.config.reward}", data_field(self.data),
                          f"queries:{self.n_queries}", f"responses:{self.samples}",
                          f"bootstrap:{self.stats.n_resamples}",
                          f"ci:{100 * self.stats.confidence:g}%", f"seed:{self.seed}",
@@ -105,29 +103,26 @@ def _check_reference(reference: str, tuned: Path) -> None:
                          "tuned model's vocabulary")
 
 
-def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
-                  data: str | None = None, reward: str | None = None,
-                  cls_model_name: str | None = None, n_queries: int = 64, seed: int = 0,
-                  device: str | torch.device = "auto", samples: int = 1,
-                  stats: StatsConfig | None = None, progress=None, say=None) -> CtrlEvalRun:
+def run_ctrl_eval(spec: CtrlEvalSpec, progress=None, say=None) -> CtrlEvalRun:
     """Evaluate a ctrl-train checkpoint (or a run folder's newest) against its reference.
 
-    `n_queries` review openings the run did not train on (`eval_queries`), drawn with `seed`,
-    are asked under every task, `samples` times each. ref_model, data, reward and
-    cls_model_name replace the run's own when given (`data`: reviews to draw openings from).
-    The reference defaults to the run's (`CtrlConfig.reference`: its ref_lm_name, else the
-    lm_name the run started from), so the tuned checkpoint is never compared with itself; a
-    model folder without the run's configuration needs `ref_model`.
+    `spec.queries` review openings the run did not train on (`eval_queries`), drawn with its
+    seed, are asked under every task, `spec.responses` times each. The reference defaults to
+    the run's (`CtrlConfig.reference`: its ref_lm_name, else the lm_name the run started from),
+    so the tuned checkpoint is never compared with itself; a model folder without the run's
+    configuration needs `ref_model`.
     """
     from sumprobe.engine.device import pick_device
     from sumprobe.rl.policy import fit_embeddings, load_causal_lm
     from sumprobe.rl.prompts import pick_queries
     from sumprobe.rl.rewards import build_reward
 
-    torch_device = pick_device(device) if isinstance(device, str) else device
+    torch_device = pick_device(spec.device)
+    ref_model, data, seed, stats = spec.ref_model, spec.data, spec.seed, spec.stats
     # The run's configuration with these choices, checked before any model is loaded.
-    path = ckpt.find_model_dir(model_dir, say)
-    chosen = {"ref_lm_name": ref_model, "reward": reward, "cls_model_name": cls_model_name}
+    path = ckpt.find_model_dir(spec.model, say)
+    chosen = {"ref_lm_name": ref_model, "reward": spec.reward,
+              "cls_model_name": spec.cls_model_name}
     saved = ckpt.read_config(path)
     if saved is None and ref_model is None:
         # Without the run's configuration its starting model is unknown; the seed's default
@@ -144,13 +139,13 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
     _check_the_runs_data(path, config, data)
     model = load_trained(path, torch_device)
     available, source = eval_queries(config, data, model.tokenizer)
-    queries = pick_queries(available, n_queries, seed)
+    queries = pick_queries(available, spec.queries, seed)
     reward_fn = build_reward(config.reward, config.cls_model_name, config.cls_positive_label,
                              torch_device, config.forward_batch_size)
     ref = load_causal_lm(config.ref_lm_name).to(torch_device)
     fit_embeddings(ref, model.tokenizer)  # the tuned model's tokenizer may have added prefixes
     result = evaluate_ctrl(model.lm, ref, model.tokenizer, reward_fn, queries, config.txt_out_len,
-                           seed, config.gen_batch_size, samples=samples, stats=stats,
+                           seed, config.gen_batch_size, samples=spec.responses, stats=stats,
                            progress=progress)
     from sumprobe.results import data_digests
 
@@ -159,8 +154,8 @@ def run_ctrl_eval(model_dir: str | Path, *, ref_model: str | None = None,
                 "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch.")}
     other_split = "train" if config.split == "test" else "test"  # as eval_queries draws
     return CtrlEvalRun(result, model.path, config, len(queries), seed, source, len(available),
-                       samples, resolved, data_digests([read] if read else [], "imdb",
-                                                       other_split), stats or StatsConfig())
+                       spec.responses, resolved,
+                       data_digests([read] if read else [], "imdb", other_split), stats)
 
 
 def run_folder_of(model: str | Path | None) -> Path | None:

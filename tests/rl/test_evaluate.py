@@ -5,8 +5,15 @@ import json
 import pytest
 
 from sumprobe.errors import DataError, ModelError
-from sumprobe.rl.ctrl_eval import CtrlEvalRun, run_ctrl_eval
+from sumprobe.rl.config import CtrlEvalSpec
+from sumprobe.rl.ctrl_eval import CtrlEvalRun
+from sumprobe.rl.ctrl_eval import run_ctrl_eval as run_spec
 from sumprobe.rl.run import train_ctrl
+
+
+def run_ctrl_eval(model, **settings):
+    """ctrl-eval's library call on one spec."""
+    return run_spec(CtrlEvalSpec(model=str(model), **settings))
 
 
 @pytest.fixture()
@@ -17,7 +24,7 @@ def run_dir(tiny_config):
 
 def test_run_ctrl_eval_judges_every_task_against_the_runs_reference(run_dir, tiny_policy_dir,
                                                                     tmp_path):
-    evaluated = run_ctrl_eval(run_dir, n_queries=2, seed=3, device="cpu")
+    evaluated = run_ctrl_eval(run_dir, queries=2, seed=3, device="cpu")
     assert isinstance(evaluated, CtrlEvalRun)
     assert evaluated.model_path == run_dir / "checkpoint-000001"
     assert evaluated.config.ref_lm_name == str(tiny_policy_dir)  # resolved, not the checkpoint
@@ -32,10 +39,10 @@ def test_run_ctrl_eval_judges_every_task_against_the_runs_reference(run_dir, tin
 
 def test_run_ctrl_eval_choices_replace_the_runs(run_dir):
     evaluated = run_ctrl_eval(run_dir, ref_model=str(run_dir / "checkpoint-000001"),
-                              reward="vader", n_queries=1, device="cpu")
+                              reward="vader", queries=1, device="cpu")
     assert evaluated.config.ref_lm_name == str(run_dir / "checkpoint-000001")
-    with pytest.raises(DataError, match="reward must be one of"):
-        run_ctrl_eval(run_dir, reward="stars", device="cpu")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        CtrlEvalSpec(model=str(run_dir), reward="stars", device="cpu")
 
 
 def test_a_folder_without_the_runs_config_needs_a_reference(tiny_policy_dir):
@@ -59,7 +66,7 @@ def test_task_gains_pair_by_row_and_resample_openings():
 
 
 def test_ctrl_eval_reports_gains_on_held_out_openings(run_dir, tmp_path):
-    evaluated = run_ctrl_eval(run_dir, n_queries=8, samples=2, seed=1, device="cpu")
+    evaluated = run_ctrl_eval(run_dir, queries=8, responses=2, seed=1, device="cpu")
     assert "held-out 30%" in evaluated.source and evaluated.available == 8
     assert evaluated.n_queries == 8 and evaluated.samples == 2
     for task, gain in evaluated.result.gains.items():
@@ -105,26 +112,24 @@ def test_eval_queries_never_come_from_training(tiny_config, tiny_policy_dir, imd
 def test_ctrl_eval_refuses_a_reference_of_another_vocabulary(tiny_config, word_policy_dir,
                                                             tiny_classifier_dir):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.ctrl_eval import run_ctrl_eval
     from sumprobe.rl.run import train_ctrl
 
     result = train_ctrl(tiny_config(steps=4, save_every=1))
     with pytest.raises(ModelError, match="must share its vocabulary"):
-        run_ctrl_eval(result.output_dir, ref_model=str(word_policy_dir), n_queries=1,
+        run_ctrl_eval(result.output_dir, ref_model=str(word_policy_dir), queries=1,
                       device="cpu")
     with pytest.raises(ModelError, match="must be a causal LM"):
-        run_ctrl_eval(result.output_dir, ref_model=str(tiny_classifier_dir), n_queries=1,
+        run_ctrl_eval(result.output_dir, ref_model=str(tiny_classifier_dir), queries=1,
                       device="cpu")
 
 
 def test_ctrl_eval_refuses_a_reference_that_numbers_tokens_otherwise(tiny_config,
                                                                      tiny_policy_dir, tmp_path):
     from sumprobe.errors import ModelError
-    from sumprobe.rl.ctrl_eval import run_ctrl_eval
     from sumprobe.rl.run import train_ctrl
     from tests.rl.test_run import _renumbered_copy
 
     result = train_ctrl(tiny_config(steps=4, save_every=1))
     other = _renumbered_copy(tiny_policy_dir, tmp_path / "renumbered")
     with pytest.raises(ModelError, match="2 of its .* tokens have another id"):
-        run_ctrl_eval(result.output_dir, ref_model=str(other), n_queries=1, device="cpu")
+        run_ctrl_eval(result.output_dir, ref_model=str(other), queries=1, device="cpu")
