@@ -51,14 +51,8 @@ def sft_train(resume_dir, **options):
     say(f"{result.pairs} pairs, {result.steps} steps in {result.seconds:.0f} s; "
         f"{result.n_cut} of them with the document cut to --max-length {config.max_length}")
     say(f"model: {result.final}")
-    from sumprobe.plots import Panel, Series
-    from sumprobe.trainers.curves import draw_curves
-
-    curve = draw_curves(result.output_dir, "curves.png",
-                        (Panel("training loss", "cross-entropy of the summary's tokens",
-                               (Series("loss", "", "#4c72b0"),)),), caption=str(config.model))
-    if curve:
-        say(f"plot: {curve}")
+    if result.curve:
+        say(f"plot: {result.curve}")
 
 
 @click.command("rlhf-train")

@@ -9,7 +9,6 @@ launch` every process runs it and rank 0 talks.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -39,21 +38,6 @@ def _accuracy_table(result, signature: str):
     return table
 
 
-def draw_rm_curves(run_dir, caption: str):
-    """curves.png: the training loss and accuracy per step, held-out accuracy where
-    evaluated."""
-    from sumprobe.plots import Panel, Series
-    from sumprobe.rm.train import CURVE_FILE
-    from sumprobe.trainers.curves import draw_curves
-
-    panels = (Panel("training loss", "loss: −log σ(r_chosen − r_rejected)",
-                    (Series("loss", "", "#4c72b0"),)),
-              Panel("pairwise accuracy", "share of pairs ranked as the labeler did",
-                    (Series("accuracy", "training batch", "#4c72b0"),
-                     Series("eval_accuracy", "held out", "#dd8452", marker="o")), guide=0.5))
-    return draw_curves(run_dir, CURVE_FILE, panels, caption=caption)
-
-
 @click.command("rm-train")
 @resume_option
 @click.option("--output", type=click.Path(dir_okay=False), metavar="FILE",
@@ -65,7 +49,6 @@ def rm_train(resume_dir, output, **options):
     """Train a reward model on comparisons with -log σ(r(chosen) - r(rejected))."""
     from sumprobe.files import check_outputs, write_json, written_or_said
     from sumprobe.progress import loss_updates, progress_bar
-    from sumprobe.results import run_header
     from sumprobe.rm.train import RM, find_rm_resume_point, resumed_rm_config, train_reward_model
     from sumprobe.trainers.folder import check_outputs_beside
 
@@ -87,11 +70,7 @@ def rm_train(resume_dir, output, **options):
                   f"continue with: sumprobe rm-train --resume {result.output_dir}",
                   markup=False, highlight=False)
         sys.exit(130)
-    read = ",".join(name if digest == "hub" else f"{os.path.basename(name)}#{digest}"
-                    for name, digest in result.data.items())
-    signature = (f"model:{config.model}|data:{read}|steps:{result.steps}|pairs:"
-                 f"{result.train_pairs}|seed:{config.seed}")
-    stdout_console().print(_accuracy_table(result, signature))
+    stdout_console().print(_accuracy_table(result, result.signature))
     for reason, count in sorted(result.skipped.items()):
         say(f"skipped {count}: {reason}")
     say(f"{result.n_cut} inputs had their post cut to --max-length {config.max_length}")
@@ -102,19 +81,10 @@ def rm_train(resume_dir, output, **options):
         say("not normalised: the data hold no reference summaries (policy \"ref\"), so the "
             "rewards are the model's raw outputs")
     say(f"model: {result.final}  ({result.pairs_per_second:.1f} training pairs/s)")
-    curves = draw_rm_curves(result.output_dir, signature)
-    if curves:
-        say(f"plot: {curves}")
+    if result.curve:
+        say(f"plot: {result.curve}")
     if output:
-        payload = {**run_header(config.to_dict()), "signature": signature,
-                   "model_path": str(result.final), "steps": result.steps,
-                   "train_pairs": result.train_pairs, "eval_pairs": result.eval_pairs,
-                   "bias": result.bias, "reference_summaries": result.reference_summaries,
-                   "seconds": result.seconds, "pairs_per_second": result.pairs_per_second,
-                   "cut_inputs": result.n_cut, "skipped": dict(result.skipped),
-                   "resolved": result.resolved, "data": result.data,
-                   "accuracy": result.evaluation.rows}
-        written_or_said("--output", output, write_json, payload)
+        written_or_said("--output", output, write_json, result.to_json(config))
         say(f"results: {output}")
 
 

@@ -70,6 +70,7 @@ def test_sft_learns_the_summary_tokens_alone(sft_model, tiny_gpt2_dir, planted_d
     meta = json.loads((final / "sumprobe_sft.json").read_text())
     assert meta["prompt_form"] == "stiennon" and meta["steps"] == 3
     assert (sft_model / "run.json").exists() and (sft_model / "log.jsonl").exists()
+    assert (sft_model / "curves.png").read_bytes()[:4] == b"\x89PNG"  # drawn by the library
     pairs, _ = sft_pairs(SFTConfig(model=str(tiny_gpt2_dir), data=(planted_data,)))
     assert all("zebra" in summary for _, summary in pairs)  # the labelers' choices
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2_dir)

@@ -4,6 +4,7 @@ after Ctrl-C, clear errors for bad input, and the trained model as a measure."""
 from __future__ import annotations
 
 import json
+import re
 import math
 import os
 import random
@@ -229,6 +230,9 @@ def test_rm_train_then_the_model_as_a_measure(tiny_gpt2_dir, tmp_path):
                                  "--rm-device", "cpu", "--bootstrap", "200",
                                  "--output", str(scores)])
     assert result.exit_code == 0, result.output
+    # Its scoring is counted (the line once said "scored 0 inputs" after it scored them all).
+    assert re.search(r"reward-model scored [1-9][\d,]* summaries with its own model",
+                     " ".join(result.output.split())), result.output
     rows = json.loads(scores.read_text())["pairwise"]
     model_row = next(r for r in rows if r["name"] == "reward-model" and r["subset"] == "all")
     assert model_row["result"]["agree"]["value"] > 0.9

@@ -175,6 +175,7 @@ def _interrupted_at_three(model, data, run):
                                         batch_size=4, save_total_limit=2),
                                  on_log=interrupt, say=lambda m: None)
     assert stopped.interrupted and stopped.steps == 3
+    assert stopped.curve == run / "curves.png"  # drawn for a stopped run too
     return stopped
 
 
@@ -199,6 +200,8 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(damage, tiny_g
                                         batch_size=4, save_total_limit=2),
                                  resume=True, say=said.append)
     assert resumed.steps == 5 and resumed.final is not None
+    assert resumed.curve.read_bytes()[:4] == b"\x89PNG"
+    assert f"|data:{Path(data).name}#" in resumed.signature and "|steps:5|" in resumed.signature
     assert any(m.startswith("checkpoint-3 cannot be resumed from") for m in said), said
     steps = [row["step"] for row in map(json.loads, (run / "log.jsonl").read_text()
                                         .splitlines()) if "loss" in row]

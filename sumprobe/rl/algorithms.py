@@ -89,6 +89,8 @@ class TrainResult:
     rewards: list[float] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     curve: Path | None = None
+    signature: str = ""  # one line of what trained (settings, data by hash, version)
+    data: dict = field(default_factory=dict)  # every data file read -> its hash
 
 
 def run_algorithm(setup: RLSetup, on_failure: Callable[[], None] | None = None) -> TrainResult:

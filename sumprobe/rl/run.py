@@ -113,20 +113,19 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | ResumePoint | None = 
             pass
 
     result = run_algorithm(setup, on_failure=curves_so_far if main else None)
+    result.signature, result.data = signature(config, data), data
     if main:
-        result.curve = draw_ctrl_curves(run.run_dir, result, signature(config, data))
+        result.curve = draw_ctrl_curves(run.run_dir, result, result.signature)
     return result
 
 
 def signature(config: CtrlConfig, data: dict[str, str]) -> str:
-    """One line of what trained, under the training curves."""
-    from sumprobe.results import source_version
+    """One line of what trained, under the training curves and in the result."""
+    from sumprobe.trainers.record import run_signature
 
-    files = ",".join(name if digest == "hub" else f"{Path(name).name}#{digest}"
-                     for name, digest in data.items())
-    return "|".join([f"model:{config.lm_name}", f"algo:{config.algo}", f"reward:{config.reward}",
-                     f"data:{files}", f"batch:{config.batch_size}", f"seed:{config.seed}",
-                     f"sumprobe:{source_version()}"])
+    return run_signature([("model", config.lm_name), ("algo", config.algo),
+                          ("reward", config.reward), ("batch", config.batch_size),
+                          ("seed", config.seed)], data)
 
 
 def draw_ctrl_curves(run_dir: Path, result: TrainResult | None,

@@ -26,7 +26,8 @@ from sumprobe.rlhf.config import SFTConfig
 from sumprobe.trainers.folder import FINAL, RunKind
 from sumprobe.trainers.resume import ResumePoint
 
-SFT = RunKind("sft-train", "sft_config.json", files=("curves.png",))
+CURVE_FILE = "curves.png"
+SFT = RunKind("sft-train", "sft_config.json", files=(CURVE_FILE,))
 META_FILE = "sumprobe_sft.json"
 
 
@@ -43,6 +44,8 @@ class SFTResult:
     n_cut: int = 0  # examples (pairs) whose document was cut to fit --max-length
     data: dict = field(default_factory=dict)
     resolved: dict = field(default_factory=dict)
+    signature: str = ""  # one line of what trained (settings, data by hash, version)
+    curve: Path | None = None  # curves.png
 
 
 def config_from(values: dict, where: str = "options") -> SFTConfig:
@@ -84,7 +87,7 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
     from sumprobe.rl.policy import fit_embeddings, load_causal_lm, load_tokenizer
     from sumprobe.rlhf.data import sft_examples, sft_pairs
     from sumprobe.trainers.hf import precision_args, train_hf
-    from sumprobe.trainers.record import absolute_paths, data_hashes
+    from sumprobe.trainers.record import absolute_paths, data_hashes, run_signature
     from sumprobe.trainers.resume import check_work_left
     from sumprobe.trainers.run import Run
 
@@ -140,13 +143,27 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
     done = SFTResult(run.run_dir, None, run.last_good, trainer.state.global_step, interrupted,
                      len(columns["input_ids"]), time.perf_counter() - began, skipped, n_cut,
                      data, resolved)
+    done.signature = run_signature([("model", config.model), ("steps", done.steps),
+                                    ("pairs", done.pairs), ("seed", config.seed)], data)
     if nan_step is not None:
         raise run.stopped(f"the loss became NaN at step {nan_step}")
-    if interrupted or not run.main:
+    if not run.main:
         return done
-    done.final = _save_final(run.run_dir, trainer, tokenizer, config, done,
-                             [record for record, _ in pairs])
+    if not interrupted:
+        done.final = _save_final(run.run_dir, trainer, tokenizer, config, done,
+                                 [record for record, _ in pairs])
+    done.curve = draw_sft_curves(run.run_dir, done.signature)
     return done
+
+
+def draw_sft_curves(run_dir: Path, caption: str) -> Path | None:
+    """curves.png: the loss on the summaries' tokens per step."""
+    from sumprobe.plots import Panel, Series
+    from sumprobe.trainers.curves import draw_curves
+
+    return draw_curves(run_dir, CURVE_FILE,
+                       (Panel("training loss", "cross-entropy of the summary's tokens",
+                              (Series("loss", "", "#4c72b0"),)),), caption=caption)
 
 
 def _save_final(run_dir: Path, trainer, tokenizer, config: SFTConfig, done: SFTResult,

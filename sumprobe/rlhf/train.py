@@ -116,6 +116,7 @@ def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = 
             pass
 
     result = run_algorithm(setup, on_failure=curves_so_far if main else None)
+    result.signature, result.data = caption, data
     if main:
         result.curve = draw_rlhf_curves(run.run_dir, caption)
     return result
@@ -182,14 +183,14 @@ def _kl_advice(last_good: Path | None) -> str:
 
 
 def signature(config: RLHFConfig, data: dict[str, str]) -> str:
-    from sumprobe.results import source_version
+    """One line of what trained, under the curves and in the result."""
     from sumprobe.rm.model import model_label
+    from sumprobe.trainers.record import run_signature
 
-    files = ",".join(f"{Path(name).name}#{digest}" for name, digest in data.items())
-    return "|".join([f"model:{config.lm_name}", f"algo:{config.algo}",
-                     f"reward:{model_label(config.reward_model)}", f"data:{files}",
-                     f"batch:{config.batch_size}", f"beta:{config.init_kl_coef:g}",
-                     f"seed:{config.seed}", f"sumprobe:{source_version()}"])
+    return run_signature([("model", config.lm_name), ("algo", config.algo),
+                          ("reward", model_label(config.reward_model)),
+                          ("batch", config.batch_size), ("beta", f"{config.init_kl_coef:g}"),
+                          ("seed", config.seed)], data)
 
 
 def draw_rlhf_curves(run_dir: Path, caption: str = "") -> Path | None:

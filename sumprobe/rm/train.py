@@ -30,6 +30,7 @@ from sumprobe.rm.evaluate import RMEvaluation, evaluate, normalisation_bias
 from sumprobe.rm.inputs import InputBuilder
 from sumprobe.rm.items import prepare_items, tokenized
 from sumprobe.trainers.folder import FINAL, LOG_FILE, RunKind
+from sumprobe.trainers.record import run_signature
 from sumprobe.trainers.resume import ResumePoint
 
 RM = RunKind("rm-train", CONFIG_FILE, files=("curves.png", "held_out_pairs.jsonl"))
@@ -56,10 +57,26 @@ class RMTrainResult:
     pairs_seen: int = 0  # pairs through the optimiser (steps x batch x accumulation)
     resolved: dict = field(default_factory=dict)  # what "auto" became: device, precision
     data: dict = field(default_factory=dict)  # every data file read -> its hash
+    signature: str = ""  # one line of what trained (settings, data by hash, version)
+    curve: Path | None = None  # curves.png
 
     @property
     def pairs_per_second(self) -> float:
         return self.pairs_seen / self.seconds if self.seconds else float("nan")
+
+    def to_json(self, config: RMConfig) -> dict:
+        """The results file: a run header, the signature, the model and its normalisation,
+        the held-out accuracy by subset, how fast it trained, what was skipped."""
+        from sumprobe.results import run_header
+
+        return {**run_header(config.to_dict()), "signature": self.signature,
+                "model_path": str(self.final), "steps": self.steps,
+                "train_pairs": self.train_pairs, "eval_pairs": self.eval_pairs,
+                "bias": self.bias, "reference_summaries": self.reference_summaries,
+                "seconds": self.seconds, "pairs_per_second": self.pairs_per_second,
+                "cut_inputs": self.n_cut, "skipped": dict(self.skipped),
+                "resolved": self.resolved, "data": self.data,
+                "accuracy": self.evaluation.rows if self.evaluation else []}
 
 
 def resumed_rm_config(point: ResumePoint, given: dict) -> RMConfig:
@@ -189,11 +206,30 @@ def train_reward_model(config: RMConfig, resume: bool | str | Path | ResumePoint
                          resolved=resolved, data=data)
     if torch.cuda.is_available():
         done.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
+    done.signature = run_signature([("model", config.model), ("steps", steps),
+                                    ("pairs", done.train_pairs), ("seed", config.seed)], data)
     if nan_step is not None:
         raise run.stopped(f"the loss became NaN at step {nan_step}")
-    if done.interrupted or not run.main:
+    if not run.main:
         return done
-    return _finish(done, trainer, tokenizer, builder, config, train_items, eval_items)
+    if not done.interrupted:
+        _finish(done, trainer, tokenizer, builder, config, train_items, eval_items)
+    done.curve = draw_rm_curves(run.run_dir, done.signature)
+    return done
+
+
+def draw_rm_curves(run_dir: Path, caption: str) -> Path | None:
+    """curves.png: the training loss and accuracy per step, held-out accuracy where
+    evaluated."""
+    from sumprobe.plots import Panel, Series
+    from sumprobe.trainers.curves import draw_curves
+
+    panels = (Panel("training loss", "loss: −log σ(r_chosen − r_rejected)",
+                    (Series("loss", "", "#4c72b0"),)),
+              Panel("pairwise accuracy", "share of pairs ranked as the labeler did",
+                    (Series("accuracy", "training batch", "#4c72b0"),
+                     Series("eval_accuracy", "held out", "#dd8452", marker="o")), guide=0.5))
+    return draw_curves(run_dir, CURVE_FILE, panels, caption=caption)
 
 
 def _model_card(config: RMConfig) -> str:

@@ -72,6 +72,21 @@ def data_hashes(paths: Iterable[str], hub_source: str) -> dict[str, str]:
     return data_digests(given, "", "")
 
 
+def data_field(data: dict[str, str]) -> str:
+    """`data:` and the files a run read, by name and hash, for a signature line."""
+    return "data:" + ",".join(name if digest in NOT_FILES else f"{Path(name).name}#{digest}"
+                              for name, digest in data.items())
+
+
+def run_signature(what: Iterable[tuple[str, object]], data: dict[str, str]) -> str:
+    """One line of what a run trained, as every trainer writes it (results JSON, curve
+    captions): its settings in order, the data it read, sumprobe's version."""
+    from sumprobe.results import source_version
+
+    return "|".join([*(f"{key}:{value}" for key, value in what), data_field(data),
+                     f"sumprobe:{source_version()}"])
+
+
 def write_run_json(kind: RunKind, run_dir: Path, config: dict, resumed_from: Path | None,
                    resolved: dict, data: dict[str, str]) -> None:
     """run.json: the first start's header, one more per resume (see `results.run_record`)."""

@@ -19,6 +19,10 @@ def _weights(folder):
         str(folder / "value_head.safetensors"))
 
 
+def straight_model(tiny_config) -> str:
+    return tiny_config(steps=16).lm_name
+
+
 def _log(run_dir):
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
@@ -26,6 +30,9 @@ def _log(run_dir):
 def test_resume_continues_exactly(tiny_config, tmp_path):
     straight = train_ctrl(tiny_config(steps=16, save_every=2, output_dir=str(tmp_path / "a")))
     assert straight.updates == 4 and straight.checkpoint.name == "checkpoint-000004"
+    # What trained, in one line: the result's own, as under its curves.
+    assert straight.signature.startswith(f"model:{straight_model(tiny_config)}|algo:ppo|")
+    assert "|sumprobe:" in straight.signature and straight.data
 
     first = train_ctrl(tiny_config(steps=8, save_every=2, output_dir=str(tmp_path / "b")))
     assert first.updates == 2
@@ -97,10 +104,11 @@ def test_first_ctrl_c_saves_after_the_update_and_stops(tiny_config):
         if result.stats["step"] == 1:
             os.kill(os.getpid(), signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)  # ignored, where pytest runs as a background job
     result = train_ctrl(tiny_config(steps=40, save_every=0), on_step=interrupt)
     assert result.interrupted and result.updates == 1
     assert result.checkpoint.name == "checkpoint-000001"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # the handler restored
 
 
 def test_existing_run_needs_resume(tiny_config):
