@@ -44,14 +44,19 @@ def plot_groups(path: str | Path, result, title: str, caption: str = "") -> None
     errors = [[row.score.value - row.score.low for row in rows],
               [row.score.high - row.score.value for row in rows]]
     figure, axes = plt.subplots(figsize=(1.6 * len(rows) + 2, 4))
-    axes.bar([row.group for row in rows], values, yerr=errors, capsize=6, color="#4c72b0")
+    axes.bar(range(len(rows)), values, yerr=errors, capsize=6, color="#4c72b0")
+    axes.set_xticks(range(len(rows)), counted([row.group for row in rows],
+                                              [row.n for row in rows]))
     axes.axhline(0, color="grey", linewidth=1)
     axes.set_ylabel(f"mean {result.measure}\n({result.unit})", fontsize=8)
     axes.set_title(title)
-    for x, row in enumerate(rows):
-        axes.annotate(f"n={row.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
-                      ha="center", color="black")
     save_figure(figure, path, caption)
+
+
+def counted(names, counts) -> list[str]:
+    """Bar labels with their n under the name: below the axis, where no error bar can run
+    through them (a label drawn at the bar's foot sat under every interval that crossed 0)."""
+    return [f"{name}\nn={n}" for name, n in zip(names, counts)]
 
 
 def plot_agreement(path: str | Path, result, caption: str = "") -> None:
@@ -178,9 +183,8 @@ def plot_ctrl_eval(path: str | Path, gains: dict, caption: str = "") -> None:
         if d.low == d.low:  # an interval exists (NaN when not)
             axes.errorbar(x, d.value, yerr=[[d.value - d.low], [d.high - d.value]], color="black",
                           capsize=6)
-        axes.annotate(f"n={d.n}", (x, 0), xytext=(0, 3), textcoords="offset points",
-                      ha="center", fontsize=7)
-    axes.set_xticks(range(len(names)), [f"[{t}]" for t in names])
+    axes.set_xticks(range(len(names)), counted([f"[{t}]" for t in names],
+                                               [gains[t].n for t in names]))
     axes.axhline(0, color="grey", linestyle="--", linewidth=1)
     axes.set_ylabel("tuned − reference reward")
     axes.set_title("gain over the reference, held-out openings")

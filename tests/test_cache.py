@@ -342,8 +342,11 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, tiny_be
     total = json.loads(whole.read_text())["config"]["scoring"]["units_run"]
     assert total == 720  # 240 records x 3 conditions, one mask each
 
+    # A shell's background job starts with Ctrl-C ignored, and Python keeps it so: the run
+    # gets the default, as a terminal's would.
     process = subprocess.Popen(_command(tiny_bert_dir, data, cache, tmp_path / "cut.json"),
-                               env=env, stderr=subprocess.PIPE, text=True)
+                               env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while _units(cache) < total // 4 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -47,3 +47,25 @@ def test_steps_are_whole_numbers_on_the_axis(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "save_figure", keep)
     plot_training(tmp_path / "c.png", ROWS[:2], PANELS)
     assert seen["ticks"] and all(float(t).is_integer() for t in seen["ticks"])
+
+
+def test_counts_sit_under_the_bars_clear_of_their_intervals(tmp_path, monkeypatch):
+    """An interval crossing 0 used to run through an "n=" label drawn at the bar's foot: the
+    counts are part of the axis labels now, and nothing is written inside the axes."""
+    from sumprobe import plots
+    from sumprobe.core.stats import Difference
+
+    seen = []
+    real = plots.save_figure
+
+    def keep(figure, path, caption=""):
+        axes = figure.axes[0]
+        seen.append(([t.get_text() for t in axes.get_xticklabels()], list(axes.texts)))
+        real(figure, path, caption)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    gains = {"negative": Difference(-0.2, -1.0, 0.6, 0.5, "sign-flip", 64),
+             "positive": Difference(0.4, -0.3, 1.1, 0.3, "sign-flip", 63)}
+    plots.plot_ctrl_eval(tmp_path / "gain.png", gains)
+    labels, texts = seen[-1]
+    assert labels == ["[negative]\nn=64", "[positive]\nn=63"] and not texts
