@@ -658,6 +658,7 @@ def test_quiet_prints_results_and_nothing_else(runner, tiny_bert_dir, where):
 
 def test_verbose_shows_the_libraries_own_output_and_contradictions_are_refused(
         runner, tiny_bert_dir):
+    import datasets  # as a trainer has it loaded: its map() bars follow the level too
     import transformers.utils.logging as hf_logging
 
     base = ["probe", "--model", str(tiny_bert_dir), "--word", "heater",
@@ -665,9 +666,10 @@ def test_verbose_shows_the_libraries_own_output_and_contradictions_are_refused(
     assert runner.invoke(cli, base).exit_code == 0
     assert hf_logging.get_verbosity() == hf_logging.ERROR
     assert not hf_logging.is_progress_bar_enabled()
+    assert not datasets.is_progress_bar_enabled()
     assert runner.invoke(cli, ["-v", *base]).exit_code == 0
     assert hf_logging.get_verbosity() == hf_logging.WARNING
-    assert hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled() and datasets.is_progress_bar_enabled()
     both = runner.invoke(cli, ["-q", *base, "-v"])
     assert both.exit_code == 2 and "-q and -v ask for opposite things" in both.output
     runner.invoke(cli, base)  # leave transformers as the other tests expect it

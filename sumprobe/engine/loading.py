@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -167,12 +168,19 @@ def library_output() -> None:
     -v shows them again."""
     import transformers
 
+    # datasets' map() bars (trl's "Building labels for train dataset"), where a trainer has
+    # loaded it: importing it here would only slow every scoring command down.
+    hf_datasets = sys.modules.get("datasets")
     if verbosity.level() >= verbosity.VERBOSE:  # -v: the libraries' own bars and warnings
         transformers.utils.logging.set_verbosity_warning()
         transformers.utils.logging.enable_progress_bar()
+        if hf_datasets is not None:
+            hf_datasets.enable_progress_bars()
         return
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    if hf_datasets is not None:
+        hf_datasets.disable_progress_bars()
 
 
 @contextlib.contextmanager
