@@ -28,6 +28,7 @@ from sumprobe.datasets import (
 )
 from sumprobe.datasets.index import IndexedRecords
 from sumprobe.errors import DataError, OptionError
+from tests.installed import installed_package
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SYSTEMS = FIXTURES / "systems.jsonl"
@@ -283,9 +284,8 @@ def test_an_installed_package_adds_a_data_set_through_an_entry_point(tmp_path):
     every command and runs through compare, with no edit to sumprobe."""
     import subprocess
     import sys
-    import textwrap
 
-    (tmp_path / "toy_sumprobe_data.py").write_text(textwrap.dedent("""
+    installed_package(tmp_path, "toy_sumprobe_data", """
         from sumprobe.datasets.comparisons import Comparisons
 
         class Pairs(Comparisons):
@@ -294,13 +294,7 @@ def test_an_installed_package_adds_a_data_set_through_an_entry_point(tmp_path):
             hub = None
 
         DATASET = Pairs()
-        """))
-    info = tmp_path / "toy_sumprobe_data-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sumprobe-data\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[sumprobe.datasets]\ntoy-pairs = toy_sumprobe_data:DATASET\n")
+        """, "sumprobe.datasets", "toy-pairs = toy_sumprobe_data:DATASET")
     code = ("from click.testing import CliRunner; from sumprobe.cli import cli; "
             "r = CliRunner().invoke(cli, ['compare', '--dataset', 'toy-pairs', '--data', "
             f"{str(FIXTURES / 'comparisons.jsonl')!r}, '--drop-shortest', '0', '--measure', "

@@ -19,6 +19,7 @@ from sumprobe.fields import check_fields, setting
 from sumprobe.measures import Measure, MeasureConfig, ScoredRun, get, names, register, unregister
 from sumprobe.measures.base import NEEDS_CLOZE, NEEDS_NOTHING, summary_score
 from tests.conftest import FIXTURES
+from tests.installed import installed_package
 
 COMPARISONS = str(FIXTURES / "comparisons.jsonl")
 SUMMEVAL = str(FIXTURES / "summeval_sample.jsonl")
@@ -226,14 +227,8 @@ MEASURE = Letters()
 
 
 def _plugin_path(tmp_path, body: str = PLUGIN):
-    (tmp_path / "toy_sumprobe_plugin.py").write_text(textwrap.dedent(body))
-    info = tmp_path / "toy_sumprobe_plugin-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-sumprobe-plugin\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[sumprobe.measures]\ntoy-letters = toy_sumprobe_plugin:MEASURE\n")
-    return str(tmp_path)
+    return installed_package(tmp_path, "toy_sumprobe_plugin", body, "sumprobe.measures",
+                             "toy-letters = toy_sumprobe_plugin:MEASURE")
 
 
 def _run(code: str, path: str, cwd=None) -> subprocess.CompletedProcess:
