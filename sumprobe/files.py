@@ -1,7 +1,8 @@
 """Writing files safely: whole or not at all (a crash or a full disk never leaves half a
 results file), with the user's umask, through to a stream (/dev/stdout, a pipe) as it is; and
 the checks every command makes of its outputs before any work (none an input, none written
-twice, each writable, none inside a data folder the next run would read whole).
+twice, each writable, none inside a data folder the next run would read whole), and which
+files a --data folder holds (the data sets read them; the checks guard them).
 """
 
 from __future__ import annotations
@@ -124,6 +125,21 @@ def is_stream(path: str | Path) -> bool:
     return path.exists() and not path.is_file()
 
 
+DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")  # what a --data folder holds
+
+
+def data_files(path: Path) -> list[Path]:
+    """The data files a --data path names: itself, or a folder's JSON / JSON Lines files."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name.endswith(DATA_SUFFIXES))
+        if not files:
+            raise DataError(f"{path}: no .json, .jsonl or .gz files in this folder")
+        return files
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    return [path]
+
+
 def _files(option: str, path: Path) -> list[Path]:
     """The files an input names, resolved (a data folder: its data files only)."""
     if is_stream(path):
@@ -131,8 +147,6 @@ def _files(option: str, path: Path) -> list[Path]:
     if not path.is_dir():
         return [path.resolve()]
     if option in DATA_OPTIONS:
-        from sumprobe.datasets.reading import data_files
-
         return sorted(p.resolve() for p in data_files(path))
     return sorted(p.resolve() for p in path.iterdir() if p.is_file())
 

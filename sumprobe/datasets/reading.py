@@ -14,24 +14,11 @@ from typing import Any
 
 from sumprobe.errors import DataError
 from sumprobe.fields import json_reason
-
-DATA_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+from sumprobe.files import data_files
 
 
 def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
-def data_files(path: Path) -> list[Path]:
-    """The data files a --data path names: itself, or a folder's JSON / JSON Lines files."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.endswith(DATA_SUFFIXES))
-        if not files:
-            raise DataError(f"{path}: no .json, .jsonl or .gz files in this folder")
-        return files
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    return [path]
 
 
 def read_json_lines(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict]]:
