@@ -4,10 +4,10 @@ after Ctrl-C, clear errors for bad input, and the trained model as a measure."""
 from __future__ import annotations
 
 import json
-import re
 import math
 import os
 import random
+import re
 import signal
 from types import SimpleNamespace
 

@@ -199,7 +199,7 @@ def draw_rlhf_curves(run_dir: Path, caption: str = "") -> Path | None:
     from sumprobe.rlhf import judges
     from sumprobe.trainers.curves import draw_curves
 
-    panels = (Panel("reward of the update's summaries", "reward model (normalised)",
+    panels = (Panel("reward of the update's summaries", "reward per summary",
                     (Series("env/reward_mean", "", "#4c72b0", smooth=5),)),
               Panel("KL to the reference", "KL (nats per summary)",
                     (Series("objective/kl", "", "#4c72b0"),)),
