@@ -93,6 +93,26 @@ class TrainResult:
     data: dict = field(default_factory=dict)  # every data file read -> its hash
 
 
+def settle(config, resume, find_point: Callable, resumed: Callable,
+           say: Callable[[str], None]) -> tuple:
+    """The settings an RL run goes with, and the point it resumes from (None: a new run): its
+    algorithm known and its paths absolute before any work; on a resume the run's own
+    settings with those given that may change, and work left to do."""
+    from sumprobe.trainers.log import check_report_to
+    from sumprobe.trainers.record import absolute_paths
+    from sumprobe.trainers.resume import check_work_left
+
+    get(config.algo)  # an unknown one, before any work
+    config = absolute_paths(config)
+    point = None
+    if resume is not None:
+        point = find_point(resume, say)
+        config = resumed(point, config.to_dict())
+        check_work_left(point, config.updates, "updates", "pass a larger --steps")
+    check_report_to(config.report_to)
+    return config, point
+
+
 def run_algorithm(setup: RLSetup, on_failure: Callable[[], None] | None = None) -> TrainResult:
     """Train with the algorithm the setup's settings name (`config.algo`), the same for every
     task: one that brings its own loop runs it; one that brings an update is driven by the

@@ -78,21 +78,12 @@ def train_ctrl(config: CtrlConfig, *, resume: str | Path | ResumePoint | None = 
     then agree with the run's settings except those a resume may change. `on_step` gets each
     update's result, `on_progress(phase, done, total)` the progress inside an update (PPO),
     `say` the messages."""
-    from sumprobe.rl import algorithms
+    from sumprobe.rl.algorithms import settle
     from sumprobe.rl.task import CtrlTask
-    from sumprobe.trainers.log import check_report_to
-    from sumprobe.trainers.record import absolute_paths, data_hashes
-    from sumprobe.trainers.resume import check_work_left
+    from sumprobe.trainers.record import data_hashes
     from sumprobe.trainers.run import Run
 
-    algorithms.get(config.algo)  # an unknown one, before any work
-    config = absolute_paths(config)
-    point = None
-    if resume is not None:
-        point = resume_point(resume, say)
-        config = resumed_config(point, config.to_dict())
-        check_work_left(point, config.updates, "updates", "pass a larger --steps")
-    check_report_to(config.report_to)
+    config, point = settle(config, resume, resume_point, resumed_config, say)
     data = data_hashes([config.data] if config.data else [], f"hub:imdb/{config.split}")
     main = os.environ.get("RANK", "0") == "0"
     run = Run.prepare(CTRL, config.output_dir, resume=point, data=data, main=main, say=say,

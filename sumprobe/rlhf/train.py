@@ -77,23 +77,13 @@ def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = 
                on_progress: Callable | None = None, reward_fn: Callable | None = None,
                accelerator=None) -> TrainResult:
     """Train (or resume) a summarization policy against a reward model; see the docstring."""
-    from sumprobe.rl import algorithms
-    from sumprobe.rl.algorithms import RLSetup, run_algorithm
+    from sumprobe.rl.algorithms import RLSetup, run_algorithm, settle
     from sumprobe.rlhf.data import rlhf_documents
     from sumprobe.rlhf.task import SummaryTask
-    from sumprobe.trainers.log import check_report_to
-    from sumprobe.trainers.record import absolute_paths, data_hashes
-    from sumprobe.trainers.resume import check_work_left
+    from sumprobe.trainers.record import data_hashes
     from sumprobe.trainers.run import Run
 
-    algorithms.get(config.algo)
-    config = absolute_paths(config)
-    point = None
-    if resume is not None:
-        point = resume_point(resume, say)
-        config = resumed_config(point, config.to_dict())
-        check_work_left(point, config.updates, "updates", "pass a larger --steps")
-    check_report_to(config.report_to)
+    config, point = settle(config, resume, resume_point, resumed_config, say)
     check_judges(config)
     data = data_hashes(list(config.data), "hub:none")
     main = os.environ.get("RANK", "0") == "0"
