@@ -251,6 +251,20 @@ def test_rank_finds_the_planted_order_and_the_win_rates(tmp_path):
     assert all(w["p_holm"] >= w["wins"]["net"]["p_value"] for w in payload["wins"])
 
 
+def test_the_reference_as_baseline_is_judged_by_no_rouge_against_itself(tmp_path):
+    """`copy` is the reference: ROUGE against the reference would call it the winner of every
+    document by construction, so those judges give no win rate against it, and say why."""
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, [
+        "rank", "--data", str(_planted(tmp_path)), "--measure", "length", "--baseline",
+        "copy", "--bootstrap", "200", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    judges = {w["judge"] for w in json.loads(out.read_text())["wins"]}
+    assert "length" in judges and not judges & {"rouge1-ref", "rouge2-ref", "rougeL-ref"}
+    assert "rouge1-ref judges no system against copy: its summaries are the references" in \
+        " ".join(result.output.split())
+
+
 def test_rank_ties_count_half_share_ranks_and_say_when_documents_differ(tmp_path):
     """`same` writes the baseline's summary of every document: a draw by every judge (win rate
     50%, all ties), and the same mean as the baseline, so the same rank. `late` summarized

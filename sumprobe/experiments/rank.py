@@ -269,10 +269,22 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
         adjusted = holm([d.p_value for d in differences])
         result.pairs += [SystemPair(name, table.systems[a], table.systems[b], d, p)
                          for (a, b), d, p in zip(pairs, differences, adjusted)]
-        if spec.baseline is not None:
+        if spec.baseline is not None and name in REFERENCE_ROUGE and \
+                _copies_the_reference(grid[:, table.systems.index(spec.baseline)]):
+            # Every system would lose on every document, by construction: no verdict.
+            result.notes.append(f"{name} judges no system against {spec.baseline}: its "
+                                "summaries are the references it scores against (each scores "
+                                "1 by construction)")
+        elif spec.baseline is not None:
             _wins(result, name, measure, grid, words, documents, table, spec, options)
         progress.advance(len(table.systems))
     _experts(result, aligned, table, spec)
+
+
+def _copies_the_reference(scores: np.ndarray) -> bool:
+    """Whether a system's ROUGE against the reference is 1 on every document it summarized."""
+    known = scores[~np.isnan(scores)]
+    return known.size > 0 and bool(np.all(known >= 1.0 - 1e-9))
 
 
 def _wins(result, name, measure, grid, words, documents, table, spec, options) -> None:
