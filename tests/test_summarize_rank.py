@@ -265,6 +265,21 @@ def test_the_reference_as_baseline_is_judged_by_no_rouge_against_itself(tmp_path
         " ".join(result.output.split())
 
 
+def test_rank_says_when_too_few_resamples_leave_no_pair_callable(tmp_path):
+    """A resampled p is at least 1/(B+1); Holm across m pairs lifts that to m/(B+1). At 99%
+    three pairs need more than 100 resamples before any of them can be called."""
+    data = str(_planted(tmp_path))
+    few = CliRunner().invoke(cli, ["rank", "--data", data, "--measure", "length",
+                                   "--bootstrap", "100", "--confidence", "0.99"])
+    assert few.exit_code == 0, few.output
+    said = " ".join(few.output.split())
+    assert "with 3 pairs of systems and 100 resamples no Holm-adjusted p can fall below " \
+           "0.030" in said and "pass --bootstrap 3,000" in said
+    enough = CliRunner().invoke(cli, ["rank", "--data", data, "--measure", "length",
+                                      "--bootstrap", "3000", "--confidence", "0.99"])
+    assert enough.exit_code == 0 and "no Holm-adjusted p" not in enough.output
+
+
 def test_rank_ties_count_half_share_ranks_and_say_when_documents_differ(tmp_path):
     """`same` writes the baseline's summary of every document: a draw by every judge (win rate
     50%, all ties), and the same mean as the baseline, so the same rank. `late` summarized

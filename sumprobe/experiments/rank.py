@@ -16,6 +16,7 @@ systems are the summaries' policies (`systems` data: its systems; SummEval: its 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -236,6 +237,9 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
     options = spec.stats.options()
     words = table.grid(table.words)  # [D, S]
     pairs = list(combinations(range(len(table.systems)), 2))
+    floor = _holm_floor(len(pairs), spec.stats)
+    if floor is not None:
+        result.notes.append(floor)
     total = len(result.names) * (len(table.systems) * 2 + len(pairs))
     progress.describe("statistics")
     progress.start(total, "figures")
@@ -279,6 +283,20 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
             _wins(result, name, measure, grid, words, documents, table, spec, options)
         progress.advance(len(table.systems))
     _experts(result, aligned, table, spec)
+
+
+def _holm_floor(n_pairs: int, stats: StatsConfig) -> str | None:
+    """A resampled p is at least 1/(B+1), so Holm's adjustment across m pairs is at least
+    m/(B+1): where that is above the test's level, no pair can be told apart however clear
+    it is, and the table would say "not different" for want of resamples. Say so."""
+    alpha = 1 - stats.confidence
+    floor = n_pairs / (stats.n_resamples + 1)
+    if floor <= alpha:
+        return None
+    enough = math.ceil(n_pairs / alpha * 10)  # room for p a tenth of the level
+    return (f"with {n_pairs} pairs of systems and {stats.n_resamples:,} resamples no Holm-"
+            f"adjusted p can fall below {floor:.3f} (1/(B+1) per pair): no pair can be called "
+            f"at {alpha:g}; pass --bootstrap {enough:,} to tell them apart")
 
 
 def _copies_the_reference(scores: np.ndarray) -> bool:
