@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--out", default="transfer.json")
     args = parser.parse_args()
+    labels = [os.path.basename(os.path.normpath(p)) for p in args.reward_model]
+    if len(set(labels)) < len(labels):
+        parser.error(f"reward models are told apart by their folder names: {labels}")
     stats = StatsConfig(n_resamples=args.bootstrap)
     engine = None
     if args.zero_shot:

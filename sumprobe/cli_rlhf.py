@@ -43,6 +43,8 @@ def sft_train(resume_dir, **options):
     if not talk:
         return
     if result.interrupted:
+        if result.curve:
+            say(f"plot: {result.curve}")
         say(f"interrupted at step {result.steps}; continue with: sumprobe sft-train --resume "
             f"{result.output_dir}")
         sys.exit(130)

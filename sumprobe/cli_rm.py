@@ -66,6 +66,8 @@ def rm_train(resume_dir, output, **options):
     if not talk:
         return
     if result.interrupted:
+        if result.curve:
+            say(f"plot: {result.curve}")
         err.print(f"interrupted at step {result.steps}; checkpoint {result.checkpoint}; "
                   f"continue with: sumprobe rm-train --resume {result.output_dir}",
                   markup=False, highlight=False)

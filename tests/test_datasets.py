@@ -309,3 +309,12 @@ def test_an_installed_package_adds_a_data_set_through_an_entry_point(tmp_path):
     assert "length: mean score per group" in done.stdout
     assert "chosen" in done.stdout and "rejected" in done.stdout
     assert "toy-pairs" in done.stdout.split("Usage:")[1]  # a choice in agreement --help
+
+
+def test_the_summarization_trainers_offer_the_data_sets_that_hold_records():
+    """imdb's lines are texts, not records: offered to rlhf-train it died in a traceback."""
+    from sumprobe.rlhf.config import RLHFConfig
+
+    assert names(records=True) == ["comparisons", "axis", "summeval", "systems", "documents"]
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        RLHFConfig(dataset="imdb")

@@ -190,9 +190,12 @@ def get(name: str) -> Dataset:
     return _REGISTRY.get(name)
 
 
-def names(*kinds: str) -> list[str]:
-    """Registered data set names (of the given kinds, if any), built-in order first."""
-    return [name for name, d in _REGISTRY.members().items() if not kinds or d.kind in kinds]
+def names(*kinds: str, records: bool = False) -> list[str]:
+    """Registered data set names (of the given kinds, if any), built-in order first;
+    `records`: only those whose lines parse into records (imdb's texts do not)."""
+    return [name for name, d in _REGISTRY.members().items()
+            if (not kinds or d.kind in kinds)
+            and (not records or type(d).parse is not Dataset.parse)]
 
 
 def all_datasets() -> list[Dataset]:

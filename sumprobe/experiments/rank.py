@@ -237,7 +237,7 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
     options = spec.stats.options()
     words = table.grid(table.words)  # [D, S]
     pairs = list(combinations(range(len(table.systems)), 2))
-    floor = _holm_floor(len(pairs), spec.stats)
+    floor = _holm_floor(len(pairs), len(table.documents), spec.stats)
     if floor is not None:
         result.notes.append(floor)
     total = len(result.names) * (len(table.systems) * 2 + len(pairs))
@@ -285,18 +285,25 @@ def _statistics(result: RankResult, aligned: Aligned, spec: RankSpec, progress) 
     _experts(result, aligned, table, spec)
 
 
-def _holm_floor(n_pairs: int, stats: StatsConfig) -> str | None:
-    """A resampled p is at least 1/(B+1), so Holm's adjustment across m pairs is at least
-    m/(B+1): where that is above the test's level, no pair can be told apart however clear
-    it is, and the table would say "not different" for want of resamples. Say so."""
+def _holm_floor(n_pairs: int, n_documents: int, stats: StatsConfig) -> str | None:
+    """A sign-flip p is at least 1/(B+1) (or, where all 2^k sign patterns of k documents are
+    tried, exactly 2^(1-k)), so Holm's adjustment across m pairs is at least m times that:
+    where this is above the test's level, no pair can be told apart however clear it is, and
+    the table would say "not different" for want of resamples or documents. Say so."""
     alpha = 1 - stats.confidence
-    floor = n_pairs / (stats.n_resamples + 1)
+    exact = n_documents < 63 and 2 ** n_documents <= stats.n_resamples
+    single = 2.0 ** (1 - n_documents) if exact else 1 / (stats.n_resamples + 1)
+    floor = min(1.0, n_pairs * single)
     if floor <= alpha:
         return None
+    said = (f"with {n_pairs} pairs of systems no Holm-adjusted p can fall below {floor:.3f}, "
+            f"so no pair can be called at {alpha:g}: ")
+    if exact:
+        return said + (f"{n_documents} documents are too few (the exact test's smallest p is "
+                       f"{single:.3g})")
     enough = math.ceil(n_pairs / alpha * 10)  # room for p a tenth of the level
-    return (f"with {n_pairs} pairs of systems and {stats.n_resamples:,} resamples no Holm-"
-            f"adjusted p can fall below {floor:.3f} (1/(B+1) per pair): no pair can be called "
-            f"at {alpha:g}; pass --bootstrap {enough:,} to tell them apart")
+    return said + (f"{stats.n_resamples:,} resamples are too few (1/(B+1) per pair); pass "
+                   f"--bootstrap {enough:,}")
 
 
 def _copies_the_reference(scores: np.ndarray) -> bool:

@@ -32,7 +32,7 @@ class SFTConfig:
     dataset: str = setting("comparisons", "What --data holds: pairwise data such as comparisons "
                            "(learn the summaries labelers chose) or summaries by system such "
                            "as systems (learn one system's).",
-                           choices=tuple(names(PAIRWISE, GROUPED)))
+                           choices=tuple(names(PAIRWISE, GROUPED, records=True)))
     from_comparisons: str = setting("chosen", "Comparisons: the summaries to learn (chosen: the "
                                     "labeler's preferred one of each pair; reference: the "
                                     "human TL;DRs, policy ref).", choices=SOURCES)
@@ -95,7 +95,7 @@ class RLHFConfig(RLSettings):
     data: tuple[str, ...] = setting((), "Documents to summarize: comparisons, systems or "
                                     "documents file(s) (repeatable).", path="path")
     dataset: str = setting("comparisons", "What --data holds.",
-                           choices=tuple(names(PAIRWISE, GROUPED, PROMPTS)))
+                           choices=tuple(names(PAIRWISE, GROUPED, PROMPTS, records=True)))
     limit: int | None = setting(None, "Documents trained on (the first ones, after the "
                                 "held-out ones).", low=1)
     held_out: int = setting(32, "Documents (the first ones) kept out of training and "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sumprobe.errors import DataError
 from sumprobe.rlhf.config import SFTConfig
+from sumprobe.trainers.curves import drawn
 from sumprobe.trainers.folder import FINAL, RunKind
 from sumprobe.trainers.resume import ResumePoint
 
@@ -152,7 +153,7 @@ def train_sft(config: SFTConfig, resume: ResumePoint | None = None,
     if not interrupted:
         done.final = _save_final(run.run_dir, trainer, tokenizer, config, done,
                                  [record for record, _ in pairs])
-    done.curve = draw_sft_curves(run.run_dir, done.signature)
+    done.curve = drawn(lambda: draw_sft_curves(run.run_dir, done.signature), say)
     return done
 
 

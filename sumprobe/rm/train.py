@@ -29,12 +29,13 @@ from sumprobe.rm.config import CONFIG_FILE, RMConfig
 from sumprobe.rm.evaluate import RMEvaluation, evaluate, normalisation_bias
 from sumprobe.rm.inputs import InputBuilder
 from sumprobe.rm.items import prepare_items, tokenized
+from sumprobe.trainers.curves import drawn
 from sumprobe.trainers.folder import FINAL, LOG_FILE, RunKind
 from sumprobe.trainers.record import run_signature
 from sumprobe.trainers.resume import ResumePoint
 
-RM = RunKind("rm-train", CONFIG_FILE, files=("curves.png", "held_out_pairs.jsonl"))
 CURVE_FILE = "curves.png"
+RM = RunKind("rm-train", CONFIG_FILE, files=(CURVE_FILE, "held_out_pairs.jsonl"))
 __all__ = ["FINAL", "LOG_FILE", "RM", "RMTrainResult", "prepare_items", "train_reward_model"]
 
 
@@ -214,7 +215,7 @@ def train_reward_model(config: RMConfig, resume: bool | str | Path | ResumePoint
         return done
     if not done.interrupted:
         _finish(done, trainer, tokenizer, builder, config, train_items, eval_items)
-    done.curve = draw_rm_curves(run.run_dir, done.signature)
+    done.curve = drawn(lambda: draw_rm_curves(run.run_dir, done.signature), say)
     return done
 
 

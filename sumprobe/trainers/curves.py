@@ -4,6 +4,7 @@ trainer names its charts (`plots.Panel`), the scaffold reads the log and writes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sumprobe.errors import DataError
@@ -28,3 +29,13 @@ def draw_curves(run_dir: str | Path, name: str, panels, *, caption: str = "",
         raise DataError(f"could not write the training curves {path}: "
                         f"{error.strerror or error}") from None
     return path
+
+
+def drawn(draw: Callable[[], Path | None], say: Callable[[str], None]) -> Path | None:
+    """A run's curves, drawn once its work is kept: a plot that cannot be written (a full
+    disk) is said, never a reason to lose the finished run or its way to resume."""
+    try:
+        return draw()
+    except DataError as error:
+        say(f"no curves: {error}")
+        return None
