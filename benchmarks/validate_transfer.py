@@ -116,6 +116,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for given in args.data:
         name, _, path = given.partition("=")
+        if not name or not path:
+            parser.error(f"--data {given!r}: give NAME=FILE")
         items = load_items("comparisons", [path]).items[:args.limit]
         scored = scores(items, engine, args.reward_model, stats)
         report["data"][name] = {"file": path, "judges": {}}

@@ -11,6 +11,7 @@ transformers or datasets: every command imports what it runs, so `sumprobe --hel
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -161,6 +162,9 @@ def ctrl_eval(plot, show, output, output_format, **options):
     from sumprobe.trainers.folder import check_outputs_beside
 
     spec = build(CtrlEvalSpec, options)
+    for flag, path in (("--model", spec.model), ("--data", spec.data)):
+        if path and not os.path.exists(path):  # before any model loads
+            raise click.BadParameter(f"{path}: no such file or folder", param_hint=flag)
     outputs = {"--output": output, "--plot": plot}
     check_outputs(read_inputs(data=[spec.data or _run_data(spec.model)], model=[spec.model],
                               ref_model=[spec.ref_model]), outputs)

@@ -387,3 +387,10 @@ def test_ctrl_eval_takes_responses_under_its_old_name_too(trained_run, tmp_path)
         assert result.exit_code == 0, result.output
         assert json.loads(out.read_text())["config"]["samples"] == 2
     assert "--samples" not in run("ctrl-eval", "--help").output  # one name shown
+
+
+def test_ctrl_eval_refuses_a_missing_file_before_any_model_loads(tmp_path):
+    result = CliRunner().invoke(cli, ["ctrl-eval", "--model", str(tmp_path), "--data",
+                                      str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2
+    assert "nope.jsonl: no such file or folder" in " ".join(result.output.split())
