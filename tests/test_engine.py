@@ -363,3 +363,19 @@ def test_a_byte_piece_of_a_character_is_shown_as_its_token_not_a_replacement(tin
     assert all("\ufffd" not in helper.decode(i) and helper.decode(i) for i in pieces)
     whole = [i for i in range(len(tokenizer)) if i not in pieces]
     assert all(helper.decode(i) == tokenizer.decode([i]).strip() for i in whole)  # unchanged
+
+
+def test_a_device_with_an_index_is_taken_as_it_is_and_its_kind_checked():
+    import torch
+
+    from sumprobe.engine.device import pick_device
+    from sumprobe.errors import ModelError
+
+    assert pick_device("cpu:0") == torch.device("cpu", 0)  # a data-parallel process's own
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")
+    for bad in ("tpu:0", "cpu:x", "auto:1", "gpu"):
+        with pytest.raises(ModelError, match="unknown device"):
+            pick_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="--device cuda:1 was asked for"):
+            pick_device("cuda:1")

@@ -175,3 +175,38 @@ def test_a_kl_that_runs_away_stops_the_run_and_says_how_to_go_on(
     assert "the KL to the reference reached 0 nats per summary after update 0" in text
     assert "start a new run again (no checkpoint had been written yet), with a larger " \
         "--init-kl-coef or a lower --lr" in text
+
+
+def test_under_torchrun_a_kl_that_runs_away_stops_every_process(
+        tmp_path, sft_model, reward_models, planted_data, unseen_posts):
+    """The main process judges; the other must stop with it, saying why, rather than train on
+    alone until the launcher kills it (torchrun) or wait at the next collective forever (a
+    launcher that does not). It also runs the reward model on each process's own device,
+    which accelerate names with an index ("cpu:0", "cuda:1")."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_cache import ROOT
+
+    proxy, _ = reward_models
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(
+        "import sys\n"
+        "from sumprobe.rlhf import train\n"
+        "train.KL_BLOWUP = -1.0  # the first judging already 'runs away'\n"
+        "from sumprobe.cli import cli\n"
+        "cli(sys.argv[1:])\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(launcher), "rlhf-train", "--model", str(sft_model / "final"), "--reward-model",
+         str(proxy), "--data", planted_data, "--data", unseen_posts, "--held-out", "2",
+         "--steps", "16", "--batch-size", "4", "--mini-batch-size", "2", "--txt-out-len", "6",
+         "--max-prompt", "96", "--device", "cpu", "--output-dir", str(tmp_path / "run")],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+             "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300)
+    both = done.stdout + done.stderr
+    assert done.returncode != 0, both[-3000:]
+    # Each process says why it stopped; none raised a traceback of its own.
+    assert both.count("the KL to the reference reached 0 nats per summary") == 2, both[-3000:]

@@ -20,20 +20,25 @@ CPU_BATCH = 16
 CUDA_START_BATCH = 128
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA, then MPS, then CPU; an explicit choice that is not available is an error."""
+def pick_device(requested: str | torch.device = "auto") -> torch.device:
+    """CUDA, then MPS, then CPU; an explicit choice that is not available is an error. A
+    device with an index ("cuda:1": a data-parallel process's own GPU, as accelerate names it)
+    is taken as it is, its kind checked like the rest."""
+    if isinstance(requested, torch.device):
+        return requested
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--device cuda was asked for, but torch sees no CUDA device")
-    if requested == "mps" and not torch.backends.mps.is_available():
-        raise ModelError("--device mps was asked for, but torch sees no MPS device")
-    if requested not in DEVICES:
+    kind, _, index = requested.partition(":")
+    if kind not in DEVICES or kind == "auto" or (index and not index.isdigit()):
         raise ModelError(f"unknown device {requested!r}; expected one of {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--device {requested} was asked for, but torch sees no CUDA device")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"--device {requested} was asked for, but torch sees no MPS device")
     return torch.device(requested)
 
 

@@ -94,7 +94,7 @@ def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = 
         (point.checkpoint / "tokenizer_config.json").exists() else None
     task = SummaryTask(config, train, tokenizer_from=tokenizer_from, reward_fn=reward_fn,
                        say=say).prepare()
-    hooks = _judging(config, task, held, run, say) if held and main else {}
+    hooks = _judging(config, task, held, run, say, main) if held else {}
     setup = RLSetup(config, config.algo_options, task, run, point, accelerator, on_step,
                     on_progress, say, **hooks)
     caption = signature(config, data)
@@ -112,15 +112,18 @@ def train_rlhf(config: RLHFConfig, *, resume: str | Path | ResumePoint | None = 
     return result
 
 
-def _judging(config: RLHFConfig, task, held, run, say) -> dict:
+def _judging(config: RLHFConfig, task, held, run, say, main: bool = True) -> dict:
     """The RLSetup hooks that judge the held-out documents at the start and every
-    `eval_every` updates (and after the last), and stop a run whose KL explodes."""
+    `eval_every` updates (and after the last), and stop a run whose KL explodes. The main
+    process judges; in a data-parallel run every process is handed its verdict, so they all
+    stop together (a process left training alone would wait for the others forever)."""
     from sumprobe.rlhf import judges
 
     fitted, _ = task.fit(held)
     if not fitted:
-        say(f"judges: none of the {len(held)} held-out documents fits in {task.budget} tokens; "
-            "the run goes on unjudged")
+        if main:
+            say(f"judges: none of the {len(held)} held-out documents fits in {task.budget} tokens; "
+                "the run goes on unjudged")
         return {}
     kept, prompts = [doc for doc, _ in fitted], [ids for _, ids in fitted]
     pad = task.tokenizer.pad_token_id if task.tokenizer.pad_token_id is not None else 0
@@ -137,7 +140,8 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
                 config.txt_out_len, pad, pick_device(config.device), say)
         return state["judges"]
 
-    def judge(learner) -> None:
+    def verdict(learner) -> str | None:
+        """Why the run must stop (its KL ran away), or None; the main process judges."""
         policy, reference = learner.models()
         line = panel().judge(policy, reference, task.tokenizer, learner.updates)
         judges.append(run.run_dir, line)
@@ -147,12 +151,19 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
             f"{', gold ' + gold if gold else ''}, KL {line['kl']:.2f}, "
             f"{line['words']:.1f} words")
         if not line["kl"] <= KL_BLOWUP:  # NaN too
-            raise TrainingError(f"the KL to the reference reached {line['kl']:.0f} nats per "
-                                f"summary after update {learner.updates} (the policy has left "
-                                "its reference behind); " + _kl_advice(run.last_good))
+            return (f"the KL to the reference reached {line['kl']:.0f} nats per summary after "
+                    f"update {learner.updates} (the policy has left its reference behind); "
+                    + _kl_advice(run.last_good))
+        return None
+
+    def judge(learner) -> None:
+        stop = _from_main(learner, verdict(learner) if main else None)
+        if stop:
+            raise TrainingError(stop)
 
     def on_start(learner) -> None:
-        judges.keep_before(run.run_dir, learner.updates)
+        if main:
+            judges.keep_before(run.run_dir, learner.updates)
         judge(learner)
 
     def on_update(learner) -> None:
@@ -161,6 +172,16 @@ def _judging(config: RLHFConfig, task, held, run, say) -> dict:
             judge(learner)
 
     return {"on_start": on_start, "on_update": on_update}
+
+
+def _from_main(learner, value):
+    """The main process's `value` on every process of a data-parallel run (as is, alone)."""
+    accelerator = getattr(learner, "accelerator", None)
+    if accelerator is None or accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def _kl_advice(last_good: Path | None) -> str:
