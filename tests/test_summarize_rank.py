@@ -44,6 +44,36 @@ def test_a_generation_is_the_same_whatever_its_batch_and_is_cached(gpt2, tmp_pat
     assert again.work["units_cached"] == 3 and again.work["units_run"] == 0
 
 
+def test_rows_that_stopped_leave_the_batch_and_the_rest_write_what_they_would_alone(gpt2):
+    from sumprobe.engine.generate import Stops, generate
+
+    tokenizer = gpt2.text.tokenizer
+    prompts = [tuple(tokenizer(text)["input_ids"]) for text in (
+        "The landlord will not fix", "My cat", "A council vote on the pool", "Rent went up",
+        "The bus was late again", "We moved", "Two dogs and a", "The school board")]
+    # Half the vocabulary ends a row: sampled rows then stop after a few tokens each.
+    stops = Stops(frozenset(range(0, len(tokenizer), 2)), frozenset(), frozenset())
+    options = dict(pad_id=0, stops=stops, max_new_tokens=12, temperature=1.0, seed=3)
+    rows_fed = []
+    original = gpt2.model.forward
+
+    def forward(*args, **kwargs):
+        rows_fed.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    gpt2.model.forward = forward
+    try:
+        together = generate(gpt2.model, prompts, **options)
+    finally:
+        gpt2.model.forward = original
+    alone = [generate(gpt2.model, [p], **options)[0] for p in prompts]
+    assert together == alone
+    lengths = sorted(len(t) for t in together)
+    assert lengths[0] < lengths[-1]  # the rows did stop at different steps
+    assert rows_fed[0] == len(prompts) and min(rows_fed) < len(prompts)  # and left the batch
+    assert rows_fed == sorted(rows_fed, reverse=True)
+
+
 def test_a_row_stops_at_a_newline_once_it_has_begun(gpt2):
     from sumprobe.engine.generate import Stops, generate
 

@@ -4,6 +4,11 @@ nucleus); a row stops at the end-of-text token or at a newline once it has begun
 stops when every row has. Each prompt draws from a random stream of its own, seeded by the
 run's seed and the prompt's tokens, so a summary is the same whatever batch it ran in (and can
 be cached).
+
+Rows that have stopped leave the batch and its KV cache once a quarter of the batch has: a
+summary ends after 15 to 30 of its 48 tokens, and every later step would otherwise still run
+the finished rows (a compaction copies the cache once, about what one step's cache growth
+costs, so it is not done for every single row).
 """
 
 from __future__ import annotations
@@ -74,6 +79,16 @@ def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device):
     return ids.to(device), mask.to(device)
 
 
+def _compact(cache, keep: list[int], device) -> bool:
+    """Keep only rows `keep` of a KV cache, in place; False where the cache cannot (a cache
+    class without `batch_select_indices`: the batch then runs whole)."""
+    select = getattr(cache, "batch_select_indices", None)
+    if select is None:
+        return False
+    select(torch.tensor(keep, device=device))
+    return True
+
+
 def _choose(logits: torch.Tensor, temperature: float, top_p: float,
             streams: list[torch.Generator]) -> torch.Tensor:
     """The next token of each row [B] from its logits [B, V]."""
@@ -100,27 +115,34 @@ def generate(model, prompts: Sequence[Sequence[int]], *, pad_id: int, stops: Sto
     ids, mask = _left_pad(prompts, pad_id, device)  # [B, L]
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, L]: real tokens counted only
     cache_name, keeps_logits = _forward_names(type(model))
-    keep = {"logits_to_keep": 1} if keeps_logits else {}
+    keep_logits = {"logits_to_keep": 1} if keeps_logits else {}
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                **keep)
+                **keep_logits)
     streams = [_stream(seed, prompt) for prompt in prompts]
     written: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
     begun = [False] * len(prompts)  # a row has written something that is not white space
-    position = positions[:, -1:]  # [B, 1]
+    live = list(range(len(prompts)))  # the prompts still in the batch, by batch row
+    position = positions[:, -1:]  # [b, 1]
     for step in range(max_new_tokens):
-        chosen = _choose(out.logits[:, -1].float(), temperature, top_p, streams)  # [B]
-        for b, token in enumerate(chosen.tolist()):
-            if done[b]:
+        chosen = _choose(out.logits[:, -1].float(), temperature, top_p,
+                         [streams[r] for r in live])  # [b]
+        for r, token in zip(live, chosen.tolist()):
+            if done[r]:
                 continue
-            written[b].append(token)
-            begun[b] = begun[b] or token not in stops.blank
-            done[b] = token in stops.end or (begun[b] and token in stops.newline)
+            written[r].append(token)
+            begun[r] = begun[r] or token not in stops.blank
+            done[r] = token in stops.end or (begun[r] and token in stops.newline)
         if all(done) or step + 1 == max_new_tokens:
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # [B, L + t]
-        position = position + 1  # [B, 1]
         cache = out.cache if cache_name == "cache" else out.past_key_values
+        keep = [row for row, r in enumerate(live) if not done[r]]
+        if len(live) - len(keep) >= max(1, len(live) // 4) and _compact(cache, keep, device):
+            rows = torch.tensor(keep, device=device)
+            mask, position, chosen = mask[rows], position[rows], chosen[rows]
+            live = [live[row] for row in keep]
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # [b, L + t]
+        position = position + 1  # [b, 1]
         out = model(input_ids=chosen[:, None], attention_mask=mask, position_ids=position,
-                    use_cache=True, **{cache_name: cache}, **keep)
+                    use_cache=True, **{cache_name: cache}, **keep_logits)
     return written
