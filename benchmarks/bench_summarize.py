@@ -13,6 +13,13 @@ at the same batch size, on the zero-shot prompts `summarize` builds for TL;DR po
 
 Each measurement runs in a fresh process (its peak memory is its own), the two writers
 interleaved, `--repeats` times; the median counts. Tokens per second count the tokens written.
+Each row also shows its seconds in prefill (the forward passes over whole prompts) apart from
+the steps that write: a prompt of a few hundred tokens for a summary of a few dozen makes the
+prefill most of the time, and it is the same arithmetic in both writers, so it bounds the
+ratio any writer can reach at the same precision.
+
+`--bf16` adds `summarize --dtype bfloat16` as a third writer (not like for like: other
+numbers; on a CPU with AMX, bf16 matrix products run faster than fp32).
 
     python benchmarks/bench_summarize.py --prompts 64 --batch 16 --repeats 3
 """
@@ -48,6 +55,24 @@ def _prompts(engine, count: int, max_new: int) -> list[tuple[int, ...]]:
     return (found * (count // max(1, len(found)) + 1))[:count]
 
 
+def _timed_prefill(model) -> list[float]:
+    """Seconds of every forward pass over more than one new token (a prompt), kept in the
+    list returned, as the model runs."""
+    seconds: list[float] = []
+    forward = model.forward
+
+    def timed(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        began = time.perf_counter()
+        out = forward(*args, **kwargs)
+        if ids is not None and ids.shape[1] > 1:
+            seconds.append(time.perf_counter() - began)
+        return out
+
+    model.forward = timed
+    return seconds
+
+
 def _one(writer: str, args) -> dict:
     """One timed run in this process (called in a fresh process by the parent)."""
     import torch
@@ -57,10 +82,13 @@ def _one(writer: str, args) -> dict:
     from sumprobe.engine.generate import Stops
 
     torch.set_num_threads(args.threads)
-    engine = build_engine(ModelConfig(args.model, device="cpu", use_cache=False), "causal")
+    dtype = "bfloat16" if writer == "sumprobe-bf16" else "float32"
+    engine = build_engine(ModelConfig(args.model, device="cpu", dtype=dtype, use_cache=False),
+                          "causal")
     prompts = _prompts(engine, args.prompts, args.max_new)
     tokenizer = engine.text.tokenizer
-    if writer == "sumprobe":
+    prefill = _timed_prefill(engine.model)
+    if writer.startswith("sumprobe"):
         if args.stop == "fixed":
             engine.stops = Stops(frozenset(), frozenset(), frozenset())  # never stop early
         engine.batch_size = args.batch
@@ -89,7 +117,8 @@ def _one(writer: str, args) -> dict:
         tokens = sum(len(tokenizer(o[0]["generated_text"], add_special_tokens=False)
                          ["input_ids"]) for o in outputs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"writer": writer, "tokens": tokens, "seconds": seconds, "peak_mb": peak}
+    return {"writer": writer, "tokens": tokens, "seconds": seconds, "peak_mb": peak,
+            "prefill": sum(prefill)}
 
 
 def main() -> None:
@@ -101,17 +130,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stops", default="fixed,newline")
-    parser.add_argument("--one", choices=("sumprobe", "pipeline"), help=argparse.SUPPRESS)
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time summarize --dtype bfloat16 (not like for like)")
+    parser.add_argument("--one", choices=("sumprobe", "pipeline", "sumprobe-bf16"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--stop", default="fixed", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(_one(args.one, args)))
         return
     rows = []
+    writers = ("sumprobe", "pipeline") + (("sumprobe-bf16",) if args.bf16 else ())
     for stop in args.stops.split(","):
-        runs: dict[str, list[dict]] = {"sumprobe": [], "pipeline": []}
+        runs: dict[str, list[dict]] = {writer: [] for writer in writers}
         for _ in range(args.repeats):
-            for writer in ("sumprobe", "pipeline"):
+            for writer in writers:
                 done = subprocess.run(
                     [sys.executable, __file__, "--one", writer, "--stop", stop, "--model",
                      args.model, "--prompts", str(args.prompts), "--batch", str(args.batch),
@@ -122,16 +155,18 @@ def main() -> None:
         rows.append((stop, runs, speed))
     print(f"{args.prompts} prompts, batch {args.batch}, at most {args.max_new} new tokens, "
           f"greedy, {args.threads} threads, model {args.model}; median of {args.repeats}")
-    print("| stop | writer | tokens | s (median) | tokens/s | peak MB | speedup |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stop | writer | tokens | s (median) | of which prefill | tokens/s | peak MB | "
+          "tokens/s ratio | wall-time ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for stop, runs, speed in rows:
-        for writer in ("sumprobe", "pipeline"):
+        wall = {w: statistics.median(r["seconds"] for r in runs[w]) for w in runs}
+        for writer in writers:
             done = runs[writer]
-            ratio = speed["sumprobe"] / speed["pipeline"] if writer == "sumprobe" else 1.0
             print(f"| {stop} | {writer} | {statistics.median(r['tokens'] for r in done):,.0f} | "
-                  f"{statistics.median(r['seconds'] for r in done):.1f} | "
+                  f"{wall[writer]:.1f} | {statistics.median(r['prefill'] for r in done):.1f} | "
                   f"{speed[writer]:.1f} | {max(r['peak_mb'] for r in done):.0f} | "
-                  f"{ratio:.2f}x |")
+                  f"{speed[writer] / speed['pipeline']:.2f}x | "
+                  f"{wall['pipeline'] / wall[writer]:.2f}x |")
 
 
 if __name__ == "__main__":

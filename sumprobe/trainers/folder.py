@@ -28,7 +28,9 @@ CHECKPOINT_PREFIX = "checkpoint-"
 SHARED_FILES = (RUN_FILE, LOG_FILE, SAMPLES_FILE, FINAL, "README.md")
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json",
                "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
-DATA_SUFFIXES = (".jsonl", ".json", ".gz", ".csv", ".tsv", ".parquet", ".arrow", ".txt")
+# Files that look like data to a person (not only the ones sumprobe reads: files.DATA_SUFFIXES),
+# to say what an output folder that is not a run already holds.
+LOOKS_LIKE_DATA = (".jsonl", ".json", ".gz", ".csv", ".tsv", ".parquet", ".arrow", ".txt")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def _what_it_holds(entries: list[Path]) -> str:
     model = [n for n in names if n in MODEL_FILES or n.endswith((".safetensors", ".gguf"))]
     if model:
         return f"a model ({', '.join(model[:3])})"
-    data = [n for n in names if n.endswith(DATA_SUFFIXES)]
+    data = [n for n in names if n.endswith(LOOKS_LIKE_DATA)]
     if data:
         return f"data ({', '.join(data[:3])}{', …' if len(data) > 3 else ''})"
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
