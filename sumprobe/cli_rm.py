@@ -26,15 +26,16 @@ def _accuracy_table(result, signature: str):
     from sumprobe import formatting as fmt
     from sumprobe.report import Footnotes
 
+    notes = Footnotes()  # why a figure has no interval (too few held-out posts, say)
     table = Table(title="Reward model: pairwise accuracy on held-out comparisons (%)",
-                  title_justify="left", caption=Footnotes().caption(signature),
-                  caption_justify="left")
-    for name in ("subset", "pairs", "posts", "accuracy [95% CI]", "ties %"):
-        table.add_column(name, justify="left" if name == "subset" else "right")
+                  title_justify="left", caption_justify="left")
+    for name in ("subset", "pairs", "posts", "accuracy [95% CI]", "ties %", "note"):
+        table.add_column(name, justify="left" if name in ("subset", "note") else "right")
     for row in result.evaluation.rows:
         r = row.result
         table.add_row(row.subset, str(r.n), str(r.n_documents), fmt.pct_interval(r.agree),
-                      fmt.pct(r.ties))
+                      fmt.pct(r.ties), notes.mark(r.agree.note))
+    table.caption = notes.caption(signature)
     return table
 
 

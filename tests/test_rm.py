@@ -287,3 +287,24 @@ def test_a_max_length_beyond_the_window_is_cut_to_it_and_said(tiny_gpt2_dir, tmp
     assert result.n_cut == 16  # both inputs of every pair cut to fit the window, none dropped
     meta = json.loads((result.final / "sumprobe_rm.json").read_text())
     assert meta["max_length"] == 256
+
+
+def test_the_accuracy_table_says_why_a_figure_has_no_interval():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from sumprobe.cli_rm import _accuracy_table
+    from sumprobe.core.stats import Estimate
+
+    nan = float("nan")
+    few = Estimate(0.833, nan, nan, 24, 2, "only 2 documents: too few to resample (at least 5)")
+    rows = [SimpleNamespace(subset="all", result=SimpleNamespace(agree=few, n=24, n_documents=2,
+                                                                 ties=0.0))]
+    console = Console(width=200, record=True)
+    console.print(_accuracy_table(SimpleNamespace(evaluation=SimpleNamespace(rows=rows)),
+                                  "model:m|sumprobe:x"))
+    text = console.export_text()
+    assert re.search(r"83\.3 \(no interval\) .* \[1\]", text)
+    assert "[1] only 2 documents: too few to resample" in text
+    assert text.rstrip().endswith("model:m|sumprobe:x")
