@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -134,6 +135,9 @@ def main() -> None:
     labels = [os.path.basename(os.path.normpath(p)) for p in args.reward_model]
     if len(set(labels)) < len(labels):
         parser.error(f"reward models are told apart by their folder names: {labels}")
+    judges = [*labels, "shannon", "length", "ensemble", "rm+shannon"]
+    if args.versus not in judges:
+        parser.error(f"--versus {args.versus!r}: one of {', '.join(judges)}")
     stats = StatsConfig(n_resamples=args.bootstrap)
     engine = None
     if args.zero_shot:
@@ -164,6 +168,9 @@ def main() -> None:
                 "pairs": found.n, "posts": found.n_documents, "agree": a.value,
                 "low": a.low, "high": a.high, "ties": found.ties}
         reference = args.versus if args.versus in scored["values"] else "length"
+        if reference != args.versus:
+            print(f"{name}: no {args.versus} judge here (no zero-shot model, or one reward "
+                  "model): tested against length", file=sys.stderr)
         compared = versus(pairs, posts, scored["values"], reference, stats)
         report["data"][name]["versus"] = {"reference": reference, "judges": compared}
         tests.append((name, reference, compared))

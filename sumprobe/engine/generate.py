@@ -6,9 +6,9 @@ run's seed and the prompt's tokens, so a summary is the same whatever batch it r
 be cached).
 
 Rows that have stopped leave the batch and its KV cache once a quarter of the batch has: a
-summary ends after 15 to 30 of its 48 tokens, and every later step would otherwise still run
-the finished rows (a compaction copies the cache once, about what one step's cache growth
-costs, so it is not done for every single row).
+summary may end long before the token limit (the RLHF policy's at about 18 of 48 tokens), and
+every later step would otherwise still run the finished rows. A compaction copies the cache
+once, about what one step's cache growth costs, so it is not done for every single row.
 """
 
 from __future__ import annotations
